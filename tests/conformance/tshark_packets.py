@@ -1,0 +1,153 @@
+"""Per-frame comparison of read_packets with tshark's fields (packets.tsv.gz).
+
+tshark decodes every layer; this tracker decodes the outer IP header and the
+transport header right after it. So for each frame that tshark decodes as
+IPv4 or IPv6 we compare the OUTER header: the first value of every
+comma-separated tshark field (outer first). Ports and TCP flags are compared
+only when TCP or UDP directly follows the outer IP header and the packet is not
+an IP fragment (tshark shows the reassembled transport on the completing
+fragment; tunnels and ICMP errors carry inner headers).
+
+Run as a script to print the match rate per trace and in all:
+    .venv/bin/python tests/conformance/tshark_packets.py
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+FIELDS = ("ts", "src_addr", "dst_addr", "src_port", "dst_port", "proto", "ip_len", "tcp_flags", "vlan")
+_IPV6_EXT = {"ipv6.hopopts", "ipv6.routing", "ipv6.dstopts", "ipv6.fraghdr", "ah"}
+_PROTO_NUMBER = {"tcp": 6, "udp": 17, "icmpv6": 58, "icmp": 1}
+
+
+@dataclass
+class TraceResult:
+    frames: int
+    ip_frames: int
+    rows_equal: bool
+    mismatches: dict[str, list[int]] = field(default_factory=dict)  # field -> frame numbers
+
+    @property
+    def compared(self) -> int:
+        return self.ip_frames * len(FIELDS)
+
+    @property
+    def mismatched(self) -> int:
+        return sum(len(v) for v in self.mismatches.values())
+
+
+def _first(col: pd.Series) -> pd.Series:
+    return col.fillna("").astype(str).str.split(",").str[0]
+
+
+def _ns(text: pd.Series) -> np.ndarray:
+    """frame.time_epoch 'S.FFFFFFFFF' to int ns exactly (no float rounding)."""
+    parts = text.str.split(".", n=1, expand=True)
+    sec = parts[0].astype("int64").to_numpy()
+    frac = parts[1].fillna("0").str.ljust(9, "0").str[:9].astype("int64").to_numpy()
+    return sec * 1_000_000_000 + frac
+
+
+def expected_frame(tsv: Path) -> pd.DataFrame:
+    """tshark's per-frame outer-header view in our column names (IP frames only)."""
+    t = pd.read_csv(tsv, sep="\t", dtype=str, keep_default_na=False, quoting=3)
+    tokens = t["frame.protocols"].str.split(":")
+    outer = tokens.map(_outer_layer)
+    ip = outer.map(lambda o: o[0]).to_numpy()
+    keep = ip != ""
+    t, outer, ip = t[keep], outer[keep], ip[keep]
+    v4 = ip == "ip"
+    nxt = outer.map(lambda o: o[1]).to_numpy()
+    frag = ((_first(t["ip.flags.mf"]) == "1") | (~_first(t["ip.frag_offset"]).isin(["", "0"]))) & v4
+    frag |= outer.map(lambda o: o[2]).to_numpy()
+    transport = np.isin(nxt, ["tcp", "udp"]) & ~frag.to_numpy()
+    out = pd.DataFrame({"frame": t["frame.number"].astype(int).to_numpy()})
+    out["ts"] = _ns(t["frame.time_epoch"])
+    out["src_addr"] = np.where(v4, _first(t["ip.src"]), _first(t["ipv6.src"]))
+    out["dst_addr"] = np.where(v4, _first(t["ip.dst"]), _first(t["ipv6.dst"]))
+    v6_proto = pd.Series(nxt).map(_PROTO_NUMBER).fillna(-1).astype(int).to_numpy()
+    v6_plain = (_first(t["ipv6.nxt"]) != "").to_numpy() & (outer.map(lambda o: not o[3]).to_numpy())
+    v6_proto = np.where(v6_plain, pd.to_numeric(_first(t["ipv6.nxt"]), errors="coerce").fillna(-1), v6_proto)
+    out["proto"] = np.where(v4, pd.to_numeric(_first(t["ip.proto"]), errors="coerce").fillna(-1), v6_proto).astype(int)
+    v6_len = pd.to_numeric(_first(t["ipv6.plen"]), errors="coerce").fillna(-41) + 40
+    out["ip_len"] = np.where(v4, pd.to_numeric(_first(t["ip.len"]), errors="coerce").fillna(-1), v6_len).astype(int)
+    is_tcp = nxt == "tcp"
+    sport = np.where(is_tcp, _first(t["tcp.srcport"]), _first(t["udp.srcport"]))
+    dport = np.where(is_tcp, _first(t["tcp.dstport"]), _first(t["udp.dstport"]))
+    out["src_port"] = np.where(transport, pd.to_numeric(pd.Series(sport), errors="coerce").fillna(-1), -2).astype(int)
+    out["dst_port"] = np.where(transport, pd.to_numeric(pd.Series(dport), errors="coerce").fillna(-1), -2).astype(int)
+    flags = _first(t["tcp.flags"]).map(lambda s: int(s, 16) & 0x1FF if s else -1).to_numpy()
+    out["tcp_flags"] = np.where(transport & is_tcp, flags, -2)
+    out["vlan"] = pd.to_numeric(_first(t["vlan.id"]), errors="coerce").fillna(-1).astype(int).to_numpy()
+    return out
+
+
+def _outer_layer(tokens: list[str]) -> tuple[str, str, bool, bool]:
+    """(outer IP layer, layer after it, IPv6 fragment header seen, IPv6 ext headers seen)."""
+    for i, tok in enumerate(tokens):
+        if tok in ("ip", "ipv6"):
+            rest = tokens[i + 1:]
+            j = 0
+            while j < len(rest) and rest[j] in _IPV6_EXT:
+                j += 1
+            nxt = rest[j] if j < len(rest) else ""
+            return tok, nxt, "ipv6.fraghdr" in rest[:j], j > 0
+    return "", "", False, False
+
+
+def actual_frame(df: pd.DataFrame, frames: np.ndarray) -> pd.DataFrame:
+    """Our read_packets rows for the given 1-based frames, in the same shape."""
+    rows = df.set_index("frame").loc[frames]
+    out = pd.DataFrame({"frame": frames})
+    out["ts"] = rows["ts"].to_numpy().astype("datetime64[ns]").astype(np.int64)
+    out["src_addr"] = rows["src_addr"].astype(object).fillna("").to_numpy()
+    out["dst_addr"] = rows["dst_addr"].astype(object).fillna("").to_numpy()
+    for name in ("proto", "ip_len", "src_port", "dst_port", "tcp_flags", "vlan"):
+        out[name] = rows[name].astype("Int64").fillna(-1).to_numpy(dtype=np.int64)
+    return out
+
+
+def compare_trace(trace: Path) -> TraceResult:
+    import tracker
+
+    df = tracker.read_packets(trace)
+    tsv = trace.parent / "packets.tsv.gz"
+    n_tshark = sum(1 for _ in pd.read_csv(tsv, sep="\t", usecols=[0], dtype=str, quoting=3).itertuples())
+    exp = expected_frame(tsv)
+    result = TraceResult(frames=len(df), ip_frames=len(exp), rows_equal=len(df) == n_tshark)
+    if not result.rows_equal or exp.empty:
+        return result
+    act = actual_frame(df, exp["frame"].to_numpy())
+    for name in FIELDS:
+        e, a = exp[name].to_numpy(), act[name].to_numpy()
+        skip = (e == -2) if name in ("src_port", "dst_port", "tcp_flags") else np.zeros(len(e), bool)
+        bad = (e != a) & ~skip
+        if bad.any():
+            result.mismatches[name] = exp["frame"].to_numpy()[bad].tolist()
+    return result
+
+
+def main() -> None:
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from conftest import corpus_traces
+
+    total = bad = 0
+    for trace in corpus_traces():
+        r = compare_trace(trace)
+        total += r.compared
+        bad += r.mismatched
+        status = "" if r.rows_equal else " ROW COUNT DIFFERS"
+        detail = {k: (len(v), v[:5]) for k, v in r.mismatches.items()}
+        if detail or status:
+            print(f"{trace.parent.relative_to(trace.parents[2])}: {r.ip_frames} IP frames{status} {detail}")
+    print(f"fields compared: {total}, equal: {total - bad} ({100 * (total - bad) / max(total, 1):.3f} %)")
+
+
+if __name__ == "__main__":
+    main()

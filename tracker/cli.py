@@ -1,0 +1,97 @@
+"""The ``tracker`` command line.
+
+Only argparse is imported at start-up; numpy, pandas and numba load when a
+subcommand needs them, so ``tracker --help`` answers at once. Errors of the
+tracker's own (``TrackerError``) and of the operating system (a missing file)
+print one line ``tracker: error: ...`` and exit 1; bad usage exits 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import warnings
+from typing import TextIO
+
+from tracker import __version__
+
+EPILOG = """examples:
+  tracker packets capture.pcap              one line per frame, like tcpdump -n
+  tracker packets -c 20 --format csv x.pcapng
+  tcpdump -w - -i eth0 | tracker packets -   read a capture from standard input
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="tracker",
+        description="Socket-pair flows and their connection states, from the wire.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"tracker {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    _add_packets(sub)
+    return parser
+
+
+def _add_packets(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser(
+        "packets",
+        help="decode every frame's IP/TCP/UDP headers",
+        description="Decode the headers of every frame of a pcap/pcapng capture (gzip too; "
+        "'-' reads standard input) and print one row per frame.",
+    )
+    p.add_argument("capture", help="pcap or pcapng file (optionally gzip-compressed), or -")
+    p.add_argument("-c", "--count", type=_positive_int, metavar="N", help="stop after N frames")
+    p.add_argument("--format", choices=("table", "csv"), default="table",
+                   help="table: one aligned line per frame (default); csv: every column")
+    p.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of stdout")
+    p.set_defaults(run=_run_packets)
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive whole number, got {text!r}")
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive whole number, got {text!r}")
+    return value
+
+
+def _run_packets(args: argparse.Namespace, out: TextIO) -> None:
+    from tracker.report.print_packets import print_packets
+
+    print_packets(args.capture, out, fmt=args.format, count=args.count)
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:  # type: ignore[no-untyped-def]
+    # One line per warning, no source excerpt: users need the what, not our line numbers.
+    print(f"tracker: warning: {message}", file=sys.stderr)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    warnings.showwarning = _show_warning
+    from tracker.errors import TrackerError
+
+    try:
+        if args.output:
+            with open(args.output, "w", encoding="utf-8", newline="") as out:
+                args.run(args, out)
+        else:
+            args.run(args, sys.stdout)
+    except TrackerError as exc:
+        print(f"tracker: error: {exc}", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        if isinstance(exc, BrokenPipeError):  # `tracker packets x | head` is normal use
+            sys.stderr.close()
+            return 0
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"tracker: error: {where}{exc.strerror or exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    return 0

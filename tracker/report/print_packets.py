@@ -1,0 +1,64 @@
+"""Printing decoded packets for ``tracker packets``, batch by batch."""
+
+from __future__ import annotations
+
+import os
+from typing import BinaryIO, TextIO
+
+import pandas as pd
+
+from tracker.api import iter_decoded
+from tracker.report.packets import packets_dataframe
+
+_FLAG_LETTERS = "FSRPAUECN"  # bit 0 FIN ... bit 8 NS (RFC 9293 section 3.1, RFC 3540)
+
+
+def _flags_text(flags: pd.Series) -> pd.Series:
+    """tcpdump-like flag letters per TCP row ('S', 'SA', 'FA', ...)."""
+    def letters(v: object) -> str:
+        if v is pd.NA:
+            return ""
+        return "".join(ch for bit, ch in enumerate(_FLAG_LETTERS) if int(v) >> bit & 1)  # type: ignore[call-overload]
+    # Few distinct flag values exist, so map over the unique ones only.
+    uniq = flags.dropna().unique()
+    table = {v: letters(v) for v in uniq}
+    return flags.map(table).fillna("")
+
+
+def _table_lines(df: pd.DataFrame) -> list[str]:
+    src = df["src_addr"].astype(object).fillna("-").astype(str)
+    dst = df["dst_addr"].astype(object).fillna("-").astype(str)
+    sport = df["src_port"].astype("string").fillna("")
+    dport = df["dst_port"].astype("string").fillna("")
+    src = (src + ":" + sport).str.rstrip(":")
+    dst = (dst + ":" + dport).str.rstrip(":")
+    ts = df["ts"].dt.strftime("%Y-%m-%d %H:%M:%S.%f").fillna("NaT")
+    proto = df["proto"].astype("string").fillna("-")
+    flags = _flags_text(df["tcp_flags"])
+    length = df["ip_len"].astype("string").fillna("-")
+    frame = df["frame"].astype(str)
+    status = df["status"].astype(str)
+    rows = zip(frame, ts, src, dst, proto, flags, length, status)
+    return [f"{f:>7} {t} {s:>21} > {d:<21} {p:>3} {fl:<4} {ln:>5} {st}" for f, t, s, d, p, fl, ln, st in rows]
+
+
+def print_packets(source: str | os.PathLike[str] | BinaryIO, out: TextIO, *, fmt: str = "table",
+                  count: int | None = None) -> None:
+    """Write one row per frame to ``out`` as each batch is decoded."""
+    written = 0
+    header = True
+    if fmt == "table":
+        out.write(f"{'frame':>7} {'time (UTC)':<26} {'source':>21}   {'destination':<21} "
+                  f"{'ip':>3} {'tcp':<4} {'iplen':>5} status\n")
+    for _, packets in iter_decoded(source):
+        df = packets_dataframe(packets)
+        if count is not None:
+            df = df.iloc[: count - written]
+        if fmt == "csv":
+            df.to_csv(out, index=False, header=header)
+        else:
+            out.write("\n".join(_table_lines(df)) + ("\n" if len(df) else ""))
+        header = False
+        written += len(df)
+        if count is not None and written >= count:
+            break
