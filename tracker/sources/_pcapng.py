@@ -223,7 +223,7 @@ class PcapngWalk:
         if status == _walk.BAD_TRAILER:
             return f"trailing block total length {extra} differs from the leading one"
         if status == _walk.BAD_INTERFACE:
-            return f"packet of interface {extra}, but the section describes {len(self._res)} interfaces"
+            return f"packet of interface {extra}, but the section has {len(self._res)} interface description block(s)"
         if status == _walk.BAD_CAPLEN:
             return f"captured length {extra} runs past the end of its block"
         return f"block total length {extra} exceeds the {_walk.MAX_RECORD >> 20} MiB limit"
