@@ -1,0 +1,315 @@
+"""The compiled per-packet walk of the flow table (one call per batch, resumable).
+
+For each packet, in order (ZEEK-FACTS.md section 5): advance network time,
+fire due timers, find the flow by key, apply connection reuse (TCP) or the
+active timeout, create the flow if needed (with Zeek's originator rules and
+the open-flow cap), run the protocol's logic, count the packet, and write its
+flow id. The walk stops early, returning where it stopped, when the state
+arrays need to grow or ended flows need collecting; the caller does that and
+calls again, so results never depend on where a batch begins or ends.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from tracker.flows.history import add_history, check_history, scaled_entry
+from tracker.flows.layout import (
+    C_DACTIVE,
+    C_DSIZE,
+    C_FLAGS,
+    C_FLOW_ID,
+    C_GEN,
+    C_IP_BYTES,
+    C_LAST,
+    C_N,
+    C_ORIG_REASON,
+    C_ORIG_SIDE,
+    C_PAYLOAD,
+    C_PKTS,
+    C_PROTO,
+    C_SEEN,
+    C_START,
+    C_VLAN,
+    C_WIRE,
+    DONE,
+    E_ACK_SEQ,
+    E_CHK_CNT,
+    E_CHK_THR,
+    E_DID_CLOSE,
+    E_N,
+    E_RXMT_THR,
+    E_START_SEQ,
+    E_STATE,
+    E_WIN0_THR,
+    END_ACTIVE,
+    END_EVICTED,
+    END_REUSE,
+    F_ACTIVE,
+    F_OPEN,
+    G_ENDED_N,
+    G_EVICTED,
+    G_FREE_N,
+    G_HEAP_N,
+    G_HT_N,
+    G_LRU_HEAD,
+    G_LRU_TAIL,
+    G_NEXT_ID,
+    G_NT,
+    G_NT_SET,
+    G_OPEN,
+    INACTIVE,
+    NEED_ENDED,
+    NEED_HASH,
+    NEED_HEAP,
+    NEED_SLOTS,
+    O_ACTIVE,
+    O_CAP,
+    O_ICMP_INACT,
+    O_OTHER_INACT,
+    O_SYN_TO,
+    O_UDP_INACT,
+    P_ACK,
+    P_BCAST,
+    P_DPORT,
+    P_FLAGS,
+    P_GOOD,
+    P_IP_LEN,
+    P_LEN,
+    P_PAYLOAD,
+    P_PROTO,
+    P_SEQ,
+    P_SPORT,
+    P_SRC_A,
+    P_TS,
+    P_VLAN,
+    P_WIN,
+    P_WIRE,
+    SYN_ACK_SENT,
+    T_EXPIRE,
+    WHY_FIRST,
+    WHY_SERVER_PORT,
+    WHY_SYN,
+)
+from tracker.flows.layout import (
+    E_CHK_THR as _E_CHK_THR,
+)
+from tracker.flows.lifecycle import (
+    fire_timers,
+    lru_append,
+    lru_unlink,
+    push_timer,
+    remove_flow,
+    set_inactivity,
+)
+from tracker.flows.store import ht_find, ht_insert
+from tracker.flows.tcp import C_, CARET, D_, M32, TH_ACK, TH_SYN, lower, scaled
+from tracker.flows.tcp_machine import tcp_process
+
+PROTO_ICMP, PROTO_TCP, PROTO_UDP, PROTO_ICMPV6 = 1, 6, 17, 58  # IANA protocol numbers
+HIST_ORIG_DATA_PKT, HIST_RESP_DATA_PKT = 0x1, 0x2  # UDP.cc
+
+
+@njit(cache=True)
+def _room(free_n: int, ended: np.ndarray, g: np.ndarray, ht: np.ndarray,
+          table: np.ndarray) -> int:
+    """Whether one more packet can be processed without growing anything."""
+    if free_n < 1:
+        return NEED_SLOTS
+    if g[G_ENDED_N] + 3 > ended.shape[0]:
+        return NEED_ENDED
+    if g[G_HEAP_N] + 8 > ht.shape[0]:
+        return NEED_HEAP
+    if 2 * (g[G_HT_N] + 1) > table.shape[0]:
+        return NEED_HASH
+    return DONE
+
+
+@njit(cache=True)
+def is_reuse(conn: np.ndarray, ep: np.ndarray, slot: int, flags: int, seq: int) -> bool:
+    """TCPSessionAdapter::IsReuse for a SYN on an existing flow (ZEEK-FACTS.md 3.5)."""
+    o = 2 * slot + conn[slot, C_ORIG_SIDE]
+    r = 2 * slot + 1 - conn[slot, C_ORIG_SIDE]
+    ref = o
+    if flags & TH_ACK:
+        if ep[o, E_STATE] != INACTIVE:
+            return False  # not a half connection
+        ref = r
+    if ep[o, E_DID_CLOSE] or ep[r, E_DID_CLOSE]:
+        return True
+    if seq == ep[ref, E_START_SEQ] & M32:
+        return False  # a retransmitted SYN or SYN-ACK
+    # Not a reuse either: a SYN and SYN-ACK seen in reverse order.
+    return not (not flags & TH_ACK and ep[ref, E_STATE] == SYN_ACK_SENT
+                and ep[r, E_STATE] == INACTIVE and seq == ep[r, E_START_SEQ] & M32)
+
+
+@njit(cache=True)
+def _orig_side(pi: np.ndarray, i: int, lsp: np.ndarray) -> tuple[int, int]:
+    """(originator side, orig_reason) of a new flow: TCP.cc / UDP.cc WantConnection."""
+    src_side = 0 if pi[i, P_SRC_A] else 1
+    proto, sp, dp = pi[i, P_PROTO], pi[i, P_SPORT], pi[i, P_DPORT]
+    flip = False
+    why = WHY_FIRST
+    if proto == PROTO_TCP:
+        flags = pi[i, P_FLAGS]
+        if flags & TH_SYN and not flags & TH_ACK:
+            why = WHY_SYN
+        elif lsp[0, sp]:
+            flip = (not flags & TH_SYN and sp < dp) if lsp[0, dp] else True
+    elif proto == PROTO_UDP:
+        flip = lsp[1, sp] and not lsp[1, dp]
+    if flip and not pi[i, P_BCAST]:  # IPBasedAnalyzer.cc L174: no flip towards broadcast
+        return 1 - src_side, WHY_SERVER_PORT
+    return src_side, why
+
+
+@njit(cache=True)
+def _new_flow(conn: np.ndarray, ep: np.ndarray, keys: np.ndarray, hist: np.ndarray,
+              table: np.ndarray, ht: np.ndarray, hv: np.ndarray, free: np.ndarray,
+              g: np.ndarray, opt: np.ndarray, pk: np.ndarray, pi: np.ndarray, i: int,
+              lsp: np.ndarray) -> int:
+    """IPBasedAnalyzer::NewConn: a new flow from packet i."""
+    g[G_FREE_N] -= 1
+    slot = free[g[G_FREE_N]]
+    gen = conn[slot, C_GEN]
+    conn[slot, :] = 0
+    conn[slot, C_GEN] = gen
+    ep[2 * slot:2 * slot + 2, :] = 0
+    for col in (E_RXMT_THR, E_WIN0_THR, _E_CHK_THR):
+        ep[2 * slot, col] = ep[2 * slot + 1, col] = 1
+    keys[slot, :] = pk[i, :]
+    ts, proto = pi[i, P_TS], pi[i, P_PROTO]
+    conn[slot, C_FLOW_ID] = g[G_NEXT_ID]
+    g[G_NEXT_ID] += 1
+    conn[slot, C_START] = conn[slot, C_LAST] = conn[slot, C_SEEN] = ts
+    conn[slot, C_PROTO] = proto
+    conn[slot, C_VLAN] = pi[i, P_VLAN]
+    side, why = _orig_side(pi, i, lsp)
+    conn[slot, C_ORIG_SIDE] = side
+    conn[slot, C_ORIG_REASON] = why
+    if why == WHY_SERVER_PORT:
+        add_history(conn, hist, slot, CARET)
+    conn[slot, C_FLAGS] = F_OPEN
+    if proto == PROTO_TCP:  # TCP.cc L23 really uses the UDP timeout at first
+        conn[slot, C_FLAGS] |= F_ACTIVE
+        set_inactivity(conn, ht, hv, g, slot, opt[O_UDP_INACT])
+        push_timer(conn, ht, hv, g, slot, g[G_NT] + opt[O_SYN_TO], T_EXPIRE)
+    elif proto == PROTO_UDP:
+        set_inactivity(conn, ht, hv, g, slot, opt[O_UDP_INACT])
+    elif proto == PROTO_ICMP or proto == PROTO_ICMPV6:
+        set_inactivity(conn, ht, hv, g, slot, opt[O_ICMP_INACT])
+    else:
+        set_inactivity(conn, ht, hv, g, slot, opt[O_OTHER_INACT])
+    ht_insert(table, keys, slot, g)
+    g[G_OPEN] += 1
+    if opt[O_CAP] >= 0:
+        lru_append(conn, g, slot)
+    return slot
+
+
+@njit(cache=True)
+def _datagram(conn: np.ndarray, ep: np.ndarray, hist: np.ndarray, slot: int, side: int,
+              pi: np.ndarray, i: int) -> bool:
+    """UDP.cc / ICMP.cc / UnknownIPTransport for one packet; True if it counts."""
+    proto = pi[i, P_PROTO]
+    is_orig = side == conn[slot, C_ORIG_SIDE]
+    if not pi[i, P_GOOD]:
+        if proto == PROTO_UDP:  # UDPSessionAdapter::HandleBadChecksum
+            scaled_entry(conn, hist, slot, ep, 2 * slot + side, E_CHK_CNT, E_CHK_THR,
+                         C_ if is_orig else lower(C_))
+        return False
+    conn[slot, C_LAST] = pi[i, P_TS]
+    if proto == PROTO_UDP:
+        if is_orig:
+            check_history(conn, hist, slot, HIST_ORIG_DATA_PKT, D_)
+        else:
+            check_history(conn, hist, slot, HIST_RESP_DATA_PKT, lower(D_))
+    if proto == PROTO_UDP or proto == PROTO_ICMP or proto == PROTO_ICMPV6:
+        conn[slot, C_DSIZE + side] += pi[i, P_LEN]
+        conn[slot, C_DACTIVE + side] = 1
+    return True
+
+
+@njit(cache=True)
+def _count(conn: np.ndarray, slot: int, side: int, pi: np.ndarray, i: int) -> None:
+    """ConnSize_Analyzer: packets and IP bytes, plus wire and payload bytes."""
+    conn[slot, C_PKTS + side] += 1
+    conn[slot, C_IP_BYTES + side] += pi[i, P_IP_LEN]
+    conn[slot, C_WIRE + side] += pi[i, P_WIRE]
+    conn[slot, C_PAYLOAD + side] += pi[i, P_PAYLOAD]
+
+
+@njit(cache=True)
+def _process(conn: np.ndarray, ep: np.ndarray, keys: np.ndarray, hist: np.ndarray,
+             ht: np.ndarray, hv: np.ndarray, g: np.ndarray, opt: np.ndarray, slot: int,
+             pi: np.ndarray, i: int, lsp: np.ndarray, long_ports: np.ndarray) -> None:
+    side = 0 if pi[i, P_SRC_A] else 1
+    if pi[i, P_PROTO] == PROTO_TCP:
+        counts = pi[i, P_GOOD] != 0
+        if counts:
+            ports = (int(keys[slot, 4] >> np.uint64(32)) & 0xFFFF,
+                     int(keys[slot, 4] >> np.uint64(16)) & 0xFFFF)
+            tcp_process(conn, ep, hist, ht, hv, g, opt, slot, side, pi[i, P_FLAGS],
+                        pi[i, P_SEQ], pi[i, P_ACK], pi[i, P_WIN], pi[i, P_LEN], pi[i, P_TS],
+                        long_ports, lsp[0], ports)
+        else:  # TCPAnalyzer::ValidateChecksum failed: ChecksumError, nothing else
+            scaled(conn, ep, hist, slot, side, E_CHK_CNT, E_CHK_THR, C_)
+    else:
+        counts = _datagram(conn, ep, hist, slot, side, pi, i)
+    if counts:
+        _count(conn, slot, side, pi, i)
+
+
+@njit(cache=True)
+def _existing(conn: np.ndarray, ep: np.ndarray, keys: np.ndarray, table: np.ndarray,
+              ended: np.ndarray, g: np.ndarray, opt: np.ndarray, pk: np.ndarray,
+              pi: np.ndarray, i: int) -> int:
+    """The open flow of packet i, or -1 after ending it for reuse / active timeout."""
+    slot = ht_find(table, keys, pk, i)
+    if slot < 0:
+        return -1
+    if opt[O_ACTIVE] >= 0 and pi[i, P_TS] - conn[slot, C_START] >= opt[O_ACTIVE]:
+        remove_flow(conn, keys, table, ended, g, opt, slot, END_ACTIVE)
+        return -1
+    if pi[i, P_PROTO] == PROTO_TCP and pi[i, P_FLAGS] & TH_SYN \
+            and is_reuse(conn, ep, slot, pi[i, P_FLAGS], pi[i, P_SEQ]):
+        remove_flow(conn, keys, table, ended, g, opt, slot, END_REUSE)
+        return -1
+    return slot
+
+
+@njit(cache=True)
+def run_batch(pk: np.ndarray, pi: np.ndarray, out_fid: np.ndarray, pos: int,
+              conn: np.ndarray, ep: np.ndarray, keys: np.ndarray, hist: np.ndarray,
+              table: np.ndarray, ht: np.ndarray, hv: np.ndarray, free: np.ndarray,
+              ended: np.ndarray, g: np.ndarray, opt: np.ndarray, lsp: np.ndarray,
+              long_ports: np.ndarray) -> tuple[int, int]:
+    """Walk packets pos.. of the batch; returns (DONE or NEED_*, where it stopped)."""
+    for i in range(pos, pi.shape[0]):
+        status = _room(g[G_FREE_N], ended, g, ht, table)
+        if status != DONE:
+            return status, i
+        ts = pi[i, P_TS]
+        if g[G_NT_SET] == 0 or ts > g[G_NT]:
+            g[G_NT] = ts
+            g[G_NT_SET] = 1
+        if not fire_timers(conn, ep, keys, table, ht, hv, ended, g, opt):
+            return NEED_ENDED, i
+        slot = _existing(conn, ep, keys, table, ended, g, opt, pk, pi, i)
+        if slot < 0:
+            if opt[O_CAP] >= 0 and g[G_OPEN] >= opt[O_CAP]:
+                remove_flow(conn, keys, table, ended, g, opt, g[G_LRU_HEAD], END_EVICTED)
+                g[G_EVICTED] += 1
+            slot = _new_flow(conn, ep, keys, hist, table, ht, hv, free, g, opt, pk, pi, i, lsp)
+        elif opt[O_CAP] >= 0 and g[G_LRU_TAIL] != slot:
+            lru_unlink(conn, g, slot)
+            lru_append(conn, g, slot)
+        _process(conn, ep, keys, hist, ht, hv, g, opt, slot, pi, i, lsp, long_ports)
+        conn[slot, C_SEEN] = max(conn[slot, C_SEEN], ts)
+        out_fid[i] = conn[slot, C_FLOW_ID]
+    return DONE, pi.shape[0]
+
+
+__all__ = ["C_N", "E_ACK_SEQ", "E_N", "G_NEXT_ID", "P_SEQ", "is_reuse", "run_batch"]

@@ -1,0 +1,190 @@
+"""FlowRecords: finished flows as numpy columns (one entry per flow).
+
+The flows DataFrame (tracker/report/flow_columns.py) documents each column
+for users; these are the raw arrays behind it. Codes index the name tuples
+below and states.py; ``MISSING`` (255) marks an absent state.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+import numpy as np
+
+from tracker.flows.layout import (
+    C_DACTIVE,
+    C_DSIZE,
+    C_END_REASON,
+    C_END_TS,
+    C_FLOW_ID,
+    C_HIST_LEN,
+    C_IP_BYTES,
+    C_LAST,
+    C_N,
+    C_ORIG_REASON,
+    C_ORIG_SIDE,
+    C_PAYLOAD,
+    C_PKTS,
+    C_PROTO,
+    C_START,
+    C_VLAN,
+    C_WIRE,
+    E_ACK_SEQ,
+    E_ACK_WRAPS,
+    E_FIN_CNT,
+    E_LAST_SEQ,
+    E_N,
+    E_NS,
+    E_PREV,
+    E_SEQ_WRAPS,
+    E_START_SEQ,
+    E_STATE,
+    HIST_MAX,
+    INACTIVE,
+    RESET,
+    SYN_SENT,
+)
+from tracker.flows.states import (
+    CONN_STATES,
+    MISSING,
+    conntrack_datagram_state,
+    conntrack_tcp_state,
+    datagram_conn_state,
+    netstat_state,
+    tcp_conn_state,
+)
+
+END_REASONS = ("fin", "rst", "idle", "reuse", "active", "evicted", "eof", "stopped")
+ORIG_REASONS = ("syn", "synack", "server_port", "first_packet")
+PROTO_TCP, PROTO_UDP = 6, 17
+_OTH = CONN_STATES.index("OTH")
+
+
+@dataclass(slots=True)
+class FlowRecords:
+    """Finished flows, one entry per flow in every array (in the order they ended)."""
+
+    flow_id: np.ndarray  # int64, unique per table, in order of creation
+    first_ts: np.ndarray  # int64 ns: first packet
+    last_ts: np.ndarray  # int64 ns: Zeek's last_time
+    end_ts: np.ndarray  # int64 ns: network time when the flow was ended
+    proto: np.ndarray  # int16 IP protocol number
+    orig_hi: np.ndarray  # uint64 address halves of the originator ...
+    orig_lo: np.ndarray
+    resp_hi: np.ndarray  # ... and of the responder
+    resp_lo: np.ndarray
+    orig_port: np.ndarray  # int32 (ICMP: type)
+    resp_port: np.ndarray  # int32 (ICMP: counterpart type or code)
+    vlan: np.ndarray  # int32, -1 when untagged
+    orig_reason: np.ndarray  # uint8 code into ORIG_REASONS
+    conn_state: np.ndarray  # uint8 code into states.CONN_STATES
+    history: np.ndarray  # bytes (S48), Zeek's history letters
+    state: np.ndarray  # uint8 code into states.CONNTRACK_STATES
+    orig_state: np.ndarray  # uint8 code into states.NETSTAT_STATES, 255 = none
+    resp_state: np.ndarray
+    end_reason: np.ndarray  # uint8 code into END_REASONS
+    orig_pkts: np.ndarray  # int64 counters, per direction
+    resp_pkts: np.ndarray
+    orig_ip_bytes: np.ndarray
+    resp_ip_bytes: np.ndarray
+    orig_wire_bytes: np.ndarray
+    resp_wire_bytes: np.ndarray
+    orig_bytes: np.ndarray  # Zeek's orig_bytes (sequence space / UDP length / ICMP)
+    resp_bytes: np.ndarray
+    bytes_set: np.ndarray  # bool: Zeek sets orig/resp_bytes (duration > 0)
+    orig_payload_bytes: np.ndarray
+    resp_payload_bytes: np.ndarray
+
+    def __len__(self) -> int:
+        return int(self.flow_id.shape[0])
+
+    @classmethod
+    def empty(cls) -> FlowRecords:
+        return cls.concat([])
+
+    @classmethod
+    def concat(cls, parts: list[FlowRecords]) -> FlowRecords:
+        """All flows of ``parts``, in order."""
+        if not parts:
+            return _from_slots_empty()
+        return cls(**{f.name: np.concatenate([getattr(p, f.name) for p in parts])
+                      for f in fields(cls)})
+
+    def take(self, index: np.ndarray) -> FlowRecords:
+        return FlowRecords(**{f.name: getattr(self, f.name)[index] for f in fields(self)})
+
+
+def _from_slots_empty() -> FlowRecords:
+    return extract(np.zeros((0, C_N), np.int64), np.zeros((0, E_N), np.int64),
+                   np.zeros((0, 5), np.uint64), np.zeros((0, HIST_MAX), np.uint8),
+                   np.zeros(0, np.int64))
+
+
+def endpoint_sizes(ep: np.ndarray, e: np.ndarray, p: np.ndarray) -> np.ndarray:
+    """TCP_Endpoint::Size for endpoint rows e with peers p (tcp.endpoint_size, vectorized)."""
+    start = ep[e, E_START_SEQ]
+    ack64 = (ep[e, E_ACK_WRAPS] << 32) + ep[e, E_ACK_SEQ]
+    last64 = (ep[e, E_SEQ_WRAPS] << 32) + ep[e, E_LAST_SEQ]
+    size = np.maximum(last64, ack64) - start
+    size = np.where(size != 0, size - 1, size)
+    size = np.where((ep[e, E_FIN_CNT] > 0) & (size != 0), size - 1, size)
+    aborted = (ep[e, E_PREV] == SYN_SENT) & (ep[e, E_STATE] == RESET) \
+        & (ep[p, E_STATE] == INACTIVE) & (ack64 != start) & (ack64 != start + 1)
+    return np.where(aborted, 0, size)
+
+
+def _addresses(keys: np.ndarray, a_is_orig: np.ndarray) -> tuple[np.ndarray, ...]:
+    """(orig_hi, orig_lo, resp_hi, resp_lo, orig_port, resp_port) from the keys."""
+    port_a = ((keys[:, 4] >> np.uint64(32)) & np.uint64(0xFFFF)).astype(np.int32)
+    port_b = ((keys[:, 4] >> np.uint64(16)) & np.uint64(0xFFFF)).astype(np.int32)
+    pick = [np.where(a_is_orig, keys[:, x], keys[:, y]) for x, y in ((0, 2), (1, 3), (2, 0),
+                                                                      (3, 1))]
+    return (*pick, np.where(a_is_orig, port_a, port_b), np.where(a_is_orig, port_b, port_a))
+
+
+def _history(hist: np.ndarray) -> np.ndarray:
+    """Zeek's history strings as fixed-width bytes (letters past HIST_MAX are lost)."""
+    return np.ascontiguousarray(hist).view(f"S{HIST_MAX}").ravel()
+
+
+def extract(conn: np.ndarray, ep: np.ndarray, keys: np.ndarray, hist: np.ndarray,
+            slots: np.ndarray) -> FlowRecords:
+    """FlowRecords of the flows in ``slots`` (their end fields already set)."""
+    c, k = conn[slots], keys[slots]
+    oside = c[:, C_ORIG_SIDE]
+    o, r = 2 * slots + oside, 2 * slots + 1 - oside
+    a_is_orig = oside == 0
+    addr = _addresses(k, a_is_orig)
+    proto = c[:, C_PROTO].astype(np.int16)
+    is_tcp, is_udp = proto == PROTO_TCP, proto == PROTO_UDP
+    history = _history(hist[slots])
+    on = lambda col: np.where(a_is_orig, c[:, col], c[:, col + 1])
+    rn = lambda col: np.where(a_is_orig, c[:, col + 1], c[:, col])
+    osize = np.where(is_tcp, endpoint_sizes(ep, o, r), on(C_DSIZE))
+    rsize = np.where(is_tcp, endpoint_sizes(ep, r, o), rn(C_DSIZE))
+    onsf, rnsf = ep[o, E_NS], ep[r, E_NS]
+    duration = c[:, C_LAST] - c[:, C_START]
+    cstate = np.where(is_tcp, tcp_conn_state(ep[o, E_STATE], ep[r, E_STATE], osize, rsize,
+                                             history),
+                      np.where(is_udp, datagram_conn_state(on(C_DACTIVE) != 0,
+                                                           rn(C_DACTIVE) != 0), _OTH))
+    return FlowRecords(
+        flow_id=c[:, C_FLOW_ID], first_ts=c[:, C_START], last_ts=c[:, C_LAST],
+        end_ts=c[:, C_END_TS], proto=proto, orig_hi=addr[0], orig_lo=addr[1], resp_hi=addr[2],
+        resp_lo=addr[3], orig_port=addr[4], resp_port=addr[5],
+        vlan=c[:, C_VLAN].astype(np.int32), orig_reason=c[:, C_ORIG_REASON].astype(np.uint8),
+        conn_state=cstate.astype(np.uint8), history=history,
+        state=np.where(is_tcp, conntrack_tcp_state(onsf, rnsf),
+                       conntrack_datagram_state(on(C_PKTS), rn(C_PKTS), duration)
+                       ).astype(np.uint8),
+        orig_state=np.where(is_tcp, netstat_state(onsf, rnsf), MISSING).astype(np.uint8),
+        resp_state=np.where(is_tcp, netstat_state(rnsf, onsf), MISSING).astype(np.uint8),
+        end_reason=c[:, C_END_REASON].astype(np.uint8),
+        orig_pkts=on(C_PKTS), resp_pkts=rn(C_PKTS), orig_ip_bytes=on(C_IP_BYTES),
+        resp_ip_bytes=rn(C_IP_BYTES), orig_wire_bytes=on(C_WIRE), resp_wire_bytes=rn(C_WIRE),
+        orig_bytes=osize, resp_bytes=rsize, bytes_set=duration > 0,
+        orig_payload_bytes=on(C_PAYLOAD), resp_payload_bytes=rn(C_PAYLOAD),
+    )
+
+
+__all__ = ["C_HIST_LEN", "END_REASONS", "ORIG_REASONS", "FlowRecords", "extract"]

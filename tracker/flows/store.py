@@ -1,0 +1,149 @@
+"""Compiled containers of the flow table: key -> slot hash table and timer heap.
+
+Hash table: open addressing with linear probing over an int64 array of slot
+numbers (-1 = empty); keys are compared against ``keys[slot]``. Deletion uses
+backward shifting (Knuth vol. 3, 6.4 algorithm R), so no tombstones build up.
+The caller keeps the load factor at or below one half.
+
+Timer heap: a binary min-heap ordered by (time, insertion number), as arrays
+``ht`` int64 (cap, 2) = (time, seq) and ``hv`` int64 (cap, 4) = (slot, slot
+generation, timer generation, kind). Entries of ended flows or cancelled
+timers are left in place and skipped when they come out (lazy deletion).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+from tracker.flows.layout import G_HEAP_N, G_HEAP_SEQ, G_HT_N
+
+_M1 = np.uint64(0x9E3779B97F4A7C15)  # 2^64 / golden ratio (Fibonacci hashing)
+_M2 = np.uint64(0xBF58476D1CE4E5B9)  # splitmix64 finalizer constants (Vigna)
+_M3 = np.uint64(0x94D049BB133111EB)
+
+
+@njit(cache=True)
+def key_hash(k: np.ndarray, row: int) -> np.uint64:
+    """A 64-bit hash of the 5 key words in row ``row`` of k."""
+    h = np.uint64(0)
+    for j in range(5):
+        h = (h ^ k[row, j]) * _M1
+        h ^= h >> np.uint64(29)
+    h = (h ^ (h >> np.uint64(30))) * _M2
+    h = (h ^ (h >> np.uint64(27))) * _M3
+    return h ^ (h >> np.uint64(31))
+
+
+@njit(cache=True)
+def _same(keys: np.ndarray, slot: int, pk: np.ndarray, i: int) -> bool:
+    for j in range(5):
+        if keys[slot, j] != pk[i, j]:
+            return False
+    return True
+
+
+@njit(cache=True)
+def ht_find(table: np.ndarray, keys: np.ndarray, pk: np.ndarray, i: int) -> int:
+    """Slot holding the key in row i of pk, or -1."""
+    mask = table.shape[0] - 1
+    pos = np.int64(key_hash(pk, i) & np.uint64(mask))
+    while True:
+        s = table[pos]
+        if s < 0:
+            return -1
+        if _same(keys, s, pk, i):
+            return s
+        pos = (pos + 1) & mask
+
+
+@njit(cache=True)
+def ht_insert(table: np.ndarray, keys: np.ndarray, slot: int, g: np.ndarray) -> None:
+    """Insert ``slot`` under the key ``keys[slot]`` (known to be absent)."""
+    mask = table.shape[0] - 1
+    pos = np.int64(key_hash(keys, slot) & np.uint64(mask))
+    while table[pos] >= 0:
+        pos = (pos + 1) & mask
+    table[pos] = slot
+    g[G_HT_N] += 1
+
+
+@njit(cache=True)
+def ht_delete(table: np.ndarray, keys: np.ndarray, slot: int, g: np.ndarray) -> None:
+    """Remove ``slot`` (present) and shift the probe chain back over the hole."""
+    mask = table.shape[0] - 1
+    pos = np.int64(key_hash(keys, slot) & np.uint64(mask))
+    while table[pos] != slot:
+        pos = (pos + 1) & mask
+    hole = pos
+    pos = (pos + 1) & mask
+    while table[pos] >= 0:
+        home = np.int64(key_hash(keys, table[pos]) & np.uint64(mask))
+        # Move the entry into the hole unless its home lies cyclically in (hole, pos].
+        if (pos - home) & mask >= (pos - hole) & mask:
+            table[hole] = table[pos]
+            hole = pos
+        pos = (pos + 1) & mask
+    table[hole] = -1
+    g[G_HT_N] -= 1
+
+
+@njit(cache=True)
+def ht_rebuild(new: np.ndarray, keys: np.ndarray, slots: np.ndarray, g: np.ndarray) -> None:
+    """Fill an empty table ``new`` with ``slots`` (after growing)."""
+    g[G_HT_N] = 0
+    for s in slots:
+        ht_insert(new, keys, s, g)
+
+
+@njit(cache=True)
+def _before(ht: np.ndarray, a: int, b: int) -> bool:
+    return ht[a, 0] < ht[b, 0] or (ht[a, 0] == ht[b, 0] and ht[a, 1] < ht[b, 1])
+
+
+@njit(cache=True)
+def _swap(ht: np.ndarray, hv: np.ndarray, a: int, b: int) -> None:
+    for j in range(2):
+        ht[a, j], ht[b, j] = ht[b, j], ht[a, j]
+    for j in range(4):
+        hv[a, j], hv[b, j] = hv[b, j], hv[a, j]
+
+
+@njit(cache=True)
+def heap_push(ht: np.ndarray, hv: np.ndarray, g: np.ndarray, t: int,
+              slot: int, gen: int, tgen: int, kind: int) -> None:
+    """Add a timer due at ``t``; the caller made room beforehand."""
+    n = g[G_HEAP_N]
+    ht[n, 0] = t
+    ht[n, 1] = g[G_HEAP_SEQ]
+    hv[n, 0], hv[n, 1], hv[n, 2], hv[n, 3] = slot, gen, tgen, kind
+    g[G_HEAP_SEQ] += 1
+    g[G_HEAP_N] = n + 1
+    while n > 0:
+        parent = (n - 1) // 2
+        if not _before(ht, n, parent):
+            break
+        _swap(ht, hv, n, parent)
+        n = parent
+
+
+@njit(cache=True)
+def heap_pop(ht: np.ndarray, hv: np.ndarray, g: np.ndarray) -> None:
+    """Remove the earliest timer (the caller read row 0 first)."""
+    n = g[G_HEAP_N] - 1
+    g[G_HEAP_N] = n
+    if n == 0:
+        return
+    _swap(ht, hv, 0, n)
+    i = 0
+    while True:
+        left = 2 * i + 1
+        if left >= n:
+            break
+        child = left
+        if left + 1 < n and _before(ht, left + 1, left):
+            child = left + 1
+        if not _before(ht, child, i):
+            break
+        _swap(ht, hv, i, child)
+        i = child

@@ -1,0 +1,269 @@
+"""FlowTable: streaming socket-pair flows with Zeek's states, timers and reuse.
+
+>>> table = FlowTable(FlowOptions())                       # doctest: +SKIP
+>>> for frames in reader:                                   # doctest: +SKIP
+...     ended = table.update(decode(frames), frames)        # flows that ended
+...     ids = table.flow_ids                                # flow of every packet row
+>>> rest = table.flush()                                    # doctest: +SKIP
+
+Python prepares each batch with numpy (eligible rows, keys, one int64 column
+block) and runs the compiled walk (kernel.py). Memory follows the open flows:
+ended flows leave the state arrays at the end of each call.
+"""
+
+from __future__ import annotations
+
+import importlib
+from types import ModuleType
+
+import numpy as np
+
+from tracker.flows import layout as L
+from tracker.flows.kernel import run_batch
+from tracker.flows.key import flow_keys
+from tracker.flows.lifecycle import timer_is_live
+from tracker.flows.options import FlowOptions
+from tracker.flows.records import END_REASONS, FlowRecords, extract
+from tracker.flows.store import ht_rebuild
+from tracker.frames import FrameBatch
+from tracker.packets import PROTO_ICMP, PROTO_ICMPV6, PROTO_TCP, PROTO_UDP, PacketBatch, Status
+
+
+def _optional(name: str) -> ModuleType | None:
+    """A sibling module that another engineer provides, or None until it exists."""
+    try:
+        return importlib.import_module(name)
+    except ImportError:
+        return None
+
+
+def _options_array(o: FlowOptions) -> np.ndarray:
+    opt = np.zeros(L.O_N, dtype=np.int64)
+    for col, name in ((L.O_TCP_INACT, "tcp_inactivity"), (L.O_UDP_INACT, "udp_inactivity"),
+                      (L.O_ICMP_INACT, "icmp_inactivity"), (L.O_OTHER_INACT, "other_inactivity"),
+                      (L.O_ATTEMPT, "tcp_attempt_delay"), (L.O_CLOSE, "tcp_close_delay"),
+                      (L.O_SYN_TO, "tcp_syn_timeout"), (L.O_SESSION, "tcp_session_timer"),
+                      (L.O_LINGER, "tcp_connection_linger"), (L.O_LONG_INACT, "long_inactivity"),
+                      (L.O_ACTIVE, "active_timeout")):
+        opt[col] = o.ns(name)
+    opt[L.O_CAP] = -1 if o.max_open_flows is None else o.max_open_flows
+    return opt
+
+
+def _port_set(ports: frozenset[int]) -> np.ndarray:
+    out = np.zeros(65536, dtype=np.bool_)
+    out[list(ports)] = True
+    return out
+
+
+def eligible(pb: PacketBatch) -> np.ndarray:
+    """Rows that belong in a flow: OK IP packets whose transport header is whole."""
+    ok = (pb.status == Status.OK) & (pb.ip_version > 0) & (pb.proto >= 0)
+    tcp_ok = (pb.proto != PROTO_TCP) | (pb.tcp_hdr_len >= 20)
+    udp_ok = (pb.proto != PROTO_UDP) | (pb.src_port >= 0)
+    icmp = (pb.proto == PROTO_ICMP) | (pb.proto == PROTO_ICMPV6)
+    return ok & tcp_ok & udp_ok & (~icmp | (pb.icmp_type >= 0))
+
+
+def packet_columns(pb: PacketBatch, good: np.ndarray, vlan_in_key: bool
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """(keys (n, 5) uint64, inputs (n, P_N) int64) for the kernel."""
+    kb = flow_keys(pb, vlan_in_key)
+    pi = np.empty((len(pb), L.P_N), dtype=np.int64)
+    payload = np.maximum(pb.payload_len, 0)
+    icmp_len = pb.ip_len - pb.ip_hdr_len - 8  # ICMP.cc: bytes after the 8-byte header
+    length = np.select([pb.proto == PROTO_TCP, pb.proto == PROTO_UDP,
+                        (pb.proto == PROTO_ICMP) | (pb.proto == PROTO_ICMPV6)],
+                       [payload, np.maximum(pb.udp_len.astype(np.int64) - 8, 0),
+                        np.maximum(icmp_len, 0)], 0)
+    for col, values in ((L.P_TS, pb.ts_ns), (L.P_PROTO, pb.proto), (L.P_SPORT, kb.sport),
+                        (L.P_DPORT, kb.dport), (L.P_FLAGS, pb.tcp_flags), (L.P_SEQ, pb.seq),
+                        (L.P_ACK, pb.ack), (L.P_WIN, pb.window), (L.P_LEN, length),
+                        (L.P_PAYLOAD, payload), (L.P_IP_LEN, np.maximum(pb.ip_len, 0)),
+                        (L.P_WIRE, pb.wire_len), (L.P_VLAN, pb.vlan), (L.P_GOOD, good),
+                        (L.P_BCAST, kb.dst_is_broadcast), (L.P_SRC_A, kb.src_is_a)):
+        pi[:, col] = values
+    return np.ascontiguousarray(kb.words), pi
+
+
+class FlowTable:
+    """Open flows keyed by socket pair; ``update`` per batch, ``flush`` at the end.
+
+    Attributes:
+        flow_ids: int64 per row of the last batch given to ``update``: the flow
+            of that packet, -1 for rows in no flow (not IP, malformed, ...).
+        evicted: flows ended by the ``max_open_flows`` cap so far.
+    """
+
+    def __init__(self, options: FlowOptions | None = None, *, initial_slots: int = 1024) -> None:
+        self.options = options or FlowOptions()
+        self._opt = _options_array(self.options)
+        self._lsp = np.stack([_port_set(self.options.likely_server_tcp),
+                              _port_set(self.options.likely_server_udp)])
+        self._long = _port_set(self.options.long_inactivity_ports)
+        self._frag = _optional("tracker.flows.fragments")
+        self._reasm = self._frag.Reassembler() if self._frag else None
+        self._checksums = _optional("tracker.flows.checksums")
+        self._alloc(max(16, initial_slots))
+        self.flow_ids = np.zeros(0, dtype=np.int64)
+
+    def _alloc(self, n: int) -> None:
+        self._conn = np.zeros((n, L.C_N), dtype=np.int64)
+        self._ep = np.zeros((2 * n, L.E_N), dtype=np.int64)
+        self._keys = np.zeros((n, 5), dtype=np.uint64)
+        self._hist = np.zeros((n, L.HIST_MAX), dtype=np.uint8)
+        self._free = np.arange(n - 1, -1, -1, dtype=np.int64)
+        self._table = np.full(4 * n, -1, dtype=np.int64)
+        self._ht = np.zeros((8 * n, 2), dtype=np.int64)
+        self._hv = np.zeros((8 * n, 4), dtype=np.int64)
+        self._ended = np.zeros(n, dtype=np.int64)
+        self._g = np.zeros(L.G_N, dtype=np.int64)
+        self._g[L.G_FREE_N] = n
+        self._g[L.G_LRU_HEAD] = self._g[L.G_LRU_TAIL] = -1
+
+    @property
+    def evicted(self) -> int:
+        return int(self._g[L.G_EVICTED])
+
+    @property
+    def open_flows(self) -> int:
+        return int(self._g[L.G_OPEN])
+
+    def update(self, pb: PacketBatch, fb: FrameBatch | None = None) -> FlowRecords:
+        """Process one batch in order; returns the flows that ended during it."""
+        packets, positions, members = self._reassemble(pb)
+        good = self._good(pb, fb, packets, positions)
+        rows = np.flatnonzero(eligible(packets))
+        pk, pi = packet_columns(packets.take(rows), good[rows], self.options.vlan_in_key)
+        fids = np.full(len(rows), -1, dtype=np.int64)
+        parts = self._run(pk, pi, fids)
+        self.flow_ids = np.full(len(pb), -1, dtype=np.int64)
+        out_fid = np.full(len(packets), -1, dtype=np.int64)
+        out_fid[rows] = fids
+        ok = positions >= 0
+        self.flow_ids[positions[ok]] = out_fid[ok]
+        if members is not None:
+            pos, of = members
+            self.flow_ids[pos] = out_fid[of]
+        return FlowRecords.concat(parts)
+
+    def _reassemble(self, pb: PacketBatch
+                    ) -> tuple[PacketBatch, np.ndarray, tuple[np.ndarray, np.ndarray] | None]:
+        """Rows for the flow table, their positions in pb (-1: none), and fragment members."""
+        if self._reasm is None:
+            return pb, np.arange(len(pb), dtype=np.int64), None
+        r = self._reasm.push(pb)
+        positions = _positions(pb.record, r.row)
+        mpos = _positions(pb.record, r.member_records)
+        keep = mpos >= 0
+        return r.packets, positions, (mpos[keep], np.asarray(r.member_of)[keep])
+
+    def _good(self, pb: PacketBatch, fb: FrameBatch | None, packets: PacketBatch,
+              positions: np.ndarray) -> np.ndarray:
+        """Checksum verdict per row of ``packets`` (True when not verified)."""
+        good = np.ones(len(packets), dtype=np.bool_)
+        if self.options.verify_checksums and self._checksums is not None and fb is not None:
+            verdict = np.asarray(self._checksums.verify(fb, pb), dtype=np.bool_)
+            whole = (positions >= 0) & (packets.status == Status.OK)
+            reassembled = whole & (pb.status[np.maximum(positions, 0)] == Status.FRAGMENT)
+            use = whole & ~reassembled
+            good[use] = verdict[positions[use]]
+        return good
+
+    def _run(self, pk: np.ndarray, pi: np.ndarray, fids: np.ndarray) -> list[FlowRecords]:
+        """Call the kernel until the batch is done, growing and collecting in between."""
+        parts: list[FlowRecords] = []
+        pos = 0
+        while True:
+            status, pos = run_batch(pk, pi, fids, pos, self._conn, self._ep, self._keys,
+                                    self._hist, self._table, self._ht, self._hv, self._free,
+                                    self._ended, self._g, self._opt, self._lsp, self._long)
+            if self._g[L.G_ENDED_N]:
+                parts.append(self._collect())
+            if status == L.DONE:
+                return parts
+            if status == L.NEED_SLOTS:
+                self._grow_slots()
+            elif status == L.NEED_HASH:
+                self._grow_hash()
+            elif status == L.NEED_HEAP:
+                self._grow_heap()
+            elif status == L.NEED_ENDED and self._g[L.G_ENDED_N] == 0:
+                self._ended = np.zeros(2 * len(self._ended), dtype=np.int64)
+
+    def _collect(self) -> FlowRecords:
+        """Records of the ended flows; their slots become free."""
+        n = int(self._g[L.G_ENDED_N])
+        slots = self._ended[:n].copy()
+        records = extract(self._conn, self._ep, self._keys, self._hist, slots)
+        self._hist[slots] = 0
+        f = int(self._g[L.G_FREE_N])
+        self._free[f:f + n] = slots
+        self._g[L.G_FREE_N] = f + n
+        self._g[L.G_ENDED_N] = 0
+        return records
+
+    def _grow_slots(self) -> None:
+        old = len(self._conn)
+        new = 2 * old
+        self._conn = np.concatenate([self._conn, np.zeros((old, L.C_N), np.int64)])
+        self._ep = np.concatenate([self._ep, np.zeros((2 * old, L.E_N), np.int64)])
+        self._keys = np.concatenate([self._keys, np.zeros((old, 5), np.uint64)])
+        self._hist = np.concatenate([self._hist, np.zeros((old, L.HIST_MAX), np.uint8)])
+        free = np.zeros(new, dtype=np.int64)
+        f = int(self._g[L.G_FREE_N])
+        free[:f] = self._free[:f]
+        free[f:f + old] = np.arange(new - 1, old - 1, -1)
+        self._free = free
+        self._g[L.G_FREE_N] = f + old
+        self._ended = np.zeros(new, dtype=np.int64)  # empty: _run collects before growing
+
+    def _grow_hash(self) -> None:
+        table = np.full(2 * len(self._table), -1, dtype=np.int64)
+        ht_rebuild(table, self._keys, self._table[self._table >= 0], self._g)
+        self._table = table
+
+    def _grow_heap(self) -> None:
+        """Drop cancelled timers; double the heap if it is still over half full."""
+        n = int(self._g[L.G_HEAP_N])
+        live = timer_is_live(self._conn, self._hv[:n])
+        order = np.lexsort((self._ht[:n, 1][live], self._ht[:n, 0][live]))
+        ht, hv = self._ht[:n][live][order], self._hv[:n][live][order]  # sorted = a heap
+        cap = len(self._ht) * (2 if 2 * len(ht) > len(self._ht) else 1)
+        self._ht = np.zeros((cap, 2), dtype=np.int64)
+        self._hv = np.zeros((cap, 4), dtype=np.int64)
+        self._ht[:len(ht)], self._hv[:len(hv)] = ht, hv
+        self._g[L.G_HEAP_N] = len(ht)
+
+    def flush(self, reason: str = "eof") -> FlowRecords:
+        """End every open flow (end of capture: ``eof``; live capture stopped: ``stopped``).
+
+        As at the end of a Zeek run, flows whose lone-SYN attempt timer is
+        pending come first, in timer order, then the others by flow id.
+        """
+        if reason not in END_REASONS:
+            raise ValueError(f"flush reason must be one of {END_REASONS}, got {reason!r}")
+        c = self._conn
+        slots = np.flatnonzero(c[:, L.C_FLAGS] & L.F_OPEN)
+        attempt = (c[slots, L.C_FLAGS] & L.F_ATTEMPT) != 0
+        order = np.lexsort((c[slots, L.C_FLOW_ID], np.where(attempt, c[slots, L.C_ATTEMPT_T],
+                                                            np.iinfo(np.int64).max)))
+        slots = slots[order]
+        c[slots, L.C_END_REASON] = END_REASONS.index(reason)
+        c[slots, L.C_END_TS] = self._g[L.G_NT]
+        c[slots, L.C_FLAGS] &= ~L.F_OPEN
+        records = extract(self._conn, self._ep, self._keys, self._hist, slots)
+        g = self._g.copy()
+        self._alloc(len(self._conn))
+        for col in (L.G_NT, L.G_NT_SET, L.G_NEXT_ID, L.G_HEAP_SEQ, L.G_EVICTED):
+            self._g[col] = g[col]
+        return records
+
+
+def _positions(record: np.ndarray, wanted: np.ndarray) -> np.ndarray:
+    """Position of each wanted record number in ``record`` (sorted), -1 if absent."""
+    wanted = np.asarray(wanted, dtype=np.int64)
+    if len(record) == 0:
+        return np.full(len(wanted), -1, dtype=np.int64)
+    pos = np.minimum(np.searchsorted(record, wanted), len(record) - 1)
+    return np.where(record[pos] == wanted, pos, -1)
