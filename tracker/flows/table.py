@@ -131,7 +131,7 @@ class FlowTable:
 
     def update(self, pb: PacketBatch, fb: FrameBatch | None = None) -> FlowRecords:
         """Process one batch in order; returns the flows that ended during it."""
-        packets, positions, members = self._reassemble(pb)
+        packets, positions, members = self._reassemble(pb, fb)
         good = self._good(pb, fb, packets, positions)
         rows = np.flatnonzero(eligible(packets))
         pk, pi = packet_columns(packets.take(rows), good[rows], self.options.vlan_in_key)
@@ -147,12 +147,12 @@ class FlowTable:
             self.flow_ids[pos] = out_fid[of]
         return FlowRecords.concat(parts)
 
-    def _reassemble(self, pb: PacketBatch
+    def _reassemble(self, pb: PacketBatch, fb: FrameBatch | None
                     ) -> tuple[PacketBatch, np.ndarray, tuple[np.ndarray, np.ndarray] | None]:
         """Rows for the flow table, their positions in pb (-1: none), and fragment members."""
         if self._reasm is None:
             return pb, np.arange(len(pb), dtype=np.int64), None
-        r = self._reasm.push(pb)
+        r = self._reasm.push(pb, fb)
         positions = _positions(pb.record, r.row)
         mpos = _positions(pb.record, r.member_records)
         keep = mpos >= 0
