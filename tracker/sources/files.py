@@ -285,6 +285,9 @@ class CaptureReader:
     def close(self) -> None:
         """Stop reading and close what open_capture opened (never stdin or a caller's file)."""
         self._gen.close()
+        self._close_files()
+
+    def _close_files(self) -> None:
         for c in self._closers:
             c.close()
         self._closers = []
@@ -314,6 +317,7 @@ class CaptureReader:
             if not ch.eof:
                 ch.refill(extra)
                 continue
+            self._close_files()  # done: do not hold the file until the reader is dropped
             self._finish(extra)
             return
 
