@@ -79,11 +79,19 @@ def idb(
     return block(1, struct.pack(e + "HHI", linktype, 0, snaplen) + opts, big=big)
 
 
-def epb(iface: int, ticks: int, data: bytes, *, wire: int | None = None, big: bool = False) -> bytes:
+def epb(
+    iface: int, ticks: int, data: bytes, *, wire: int | None = None, big: bool = False
+) -> bytes:
     """Enhanced Packet Block (4.3): timestamp as 64-bit ticks split high/low."""
     e = _e(big)
-    hdr = struct.pack(e + "IIIII", iface, ticks >> 32, ticks & 0xFFFFFFFF, len(data),
-                      len(data) if wire is None else wire)
+    hdr = struct.pack(
+        e + "IIIII",
+        iface,
+        ticks >> 32,
+        ticks & 0xFFFFFFFF,
+        len(data),
+        len(data) if wire is None else wire,
+    )
     return block(6, hdr + data, big=big)
 
 
@@ -95,8 +103,15 @@ def spb(data: bytes, *, wire: int | None = None, big: bool = False) -> bytes:
 def pb(iface: int, ticks: int, data: bytes, *, wire: int | None = None, big: bool = False) -> bytes:
     """Obsolete Packet Block (appendix A): 16-bit interface id and drops count."""
     e = _e(big)
-    hdr = struct.pack(e + "HHIIII", iface, 0, ticks >> 32, ticks & 0xFFFFFFFF, len(data),
-                      len(data) if wire is None else wire)
+    hdr = struct.pack(
+        e + "HHIIII",
+        iface,
+        0,
+        ticks >> 32,
+        ticks & 0xFFFFFFFF,
+        len(data),
+        len(data) if wire is None else wire,
+    )
     return block(2, hdr + data, big=big)
 
 

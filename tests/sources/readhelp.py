@@ -30,6 +30,13 @@ def flat(batches: list[FrameBatch]) -> list[tuple[bytes, int, int, int, int]]:
     for b in batches:
         for i in range(len(b)):
             s, c = int(b.start[i]), int(b.caplen[i])
-            out.append((bytes(b.data[s : s + c]), int(b.ts_ns[i]), int(b.wire_len[i]),
-                        b.linktype, b.first_record + i))
+            out.append(
+                (
+                    bytes(b.data[s : s + c]),
+                    int(b.ts_ns[i]),
+                    int(b.wire_len[i]),
+                    b.linktype,
+                    b.first_record + i,
+                )
+            )
     return out

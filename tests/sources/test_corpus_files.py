@@ -34,7 +34,11 @@ def _tshark(d: Path) -> tuple[list[int | None], np.ndarray, np.ndarray]:
     with gzip.open(d / "packets.tsv.gz", "rt") as f:
         head = f.readline().rstrip("\n").split("\t")
         rows = [line.rstrip("\n").split("\t") for line in f]
-    it, il, ic = head.index("frame.time_epoch"), head.index("frame.len"), head.index("frame.cap_len")
+    it, il, ic = (
+        head.index("frame.time_epoch"),
+        head.index("frame.len"),
+        head.index("frame.cap_len"),
+    )
     times: list[int | None] = []
     for r in rows:
         sec, _, frac = r[it].partition(".")
@@ -42,13 +46,16 @@ def _tshark(d: Path) -> tuple[list[int | None], np.ndarray, np.ndarray]:
     return times, np.array([int(r[il]) for r in rows]), np.array([int(r[ic]) for r in rows])
 
 
-def _read(trace: Path) -> tuple[object, np.ndarray, np.ndarray, np.ndarray, list[warnings.WarningMessage]]:
+def _read(
+    trace: Path,
+) -> tuple[object, np.ndarray, np.ndarray, np.ndarray, list[warnings.WarningMessage]]:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         with open_capture(trace) as cap:
             batches = list(cap)
-    cat = (lambda name: np.concatenate([getattr(b, name) for b in batches]) if batches
-           else np.empty(0, np.int64))
+    cat = lambda name: (
+        np.concatenate([getattr(b, name) for b in batches]) if batches else np.empty(0, np.int64)
+    )
     return cap, cat("ts_ns"), cat("wire_len"), cat("caplen"), list(caught)
 
 
@@ -61,17 +68,22 @@ def test_corpus_capture(trace: Path) -> None:
     assert len(ts) == int(info["packets"]) == len(times)
     assert cap.format == info["format"].replace("nsecpcap", "pcap")  # type: ignore[attr-defined]
     assert np.array_equal(wire, t_len) and np.array_equal(caplen, t_caplen)
-    want = np.array([NAT_NS if t is not None and t > INT64_MAX else (t if t is not None else 0)
-                     for t in times], np.int64)
+    want = np.array(
+        [NAT_NS if t is not None and t > INT64_MAX else (t if t is not None else 0) for t in times],
+        np.int64,
+    )
     known = np.array([t is not None for t in times], bool)
     assert np.array_equal(ts[known], want[known])
     if len(ts):  # first and last frames, spelled out as the brief asks
         for i in (0, -1):
             if times[i] is not None:
-                assert int(ts[i]) == (NAT_NS if times[i] > INT64_MAX else times[i])  # type: ignore[operator]
+                t = int(times[i])  # type: ignore[arg-type]
+                assert int(ts[i]) == (NAT_NS if t > INT64_MAX else t)
     kinds = [w.category for w in caught]
     assert kinds.count(TimestampWarning) == (1 if (want[known] == NAT_NS).any() else 0)
-    assert kinds.count(TruncatedCaptureWarning) == (1 if _trailing_bytes(trace, info, caplen) else 0)
+    assert kinds.count(TruncatedCaptureWarning) == (
+        1 if _trailing_bytes(trace, info, caplen) else 0
+    )
     assert len(kinds) == kinds.count(TimestampWarning) + kinds.count(TruncatedCaptureWarning)
 
 

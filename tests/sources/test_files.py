@@ -29,8 +29,11 @@ from tracker.sources.files import open_capture
 
 REPO = Path(__file__).resolve().parents[2]
 T0 = 1_600_000_000  # 2020-09-13T12:26:40Z
-RECORDS = [(T0, 123456, frame(0, 60), 60), (T0 + 1, 999999, frame(1, 100), 1514),
-           (T0 + 2, 0, frame(2, 14), 14)]
+RECORDS = [
+    (T0, 123456, frame(0, 60), 60),
+    (T0 + 1, 999999, frame(1, 100), 1514),
+    (T0 + 2, 0, frame(2, 14), 14),
+]
 
 
 @pytest.mark.parametrize("big", [False, True])
@@ -65,7 +68,9 @@ def test_snaplen_does_not_bound_caplen(tmp_path: Path, walk_mode: str, snaplen: 
 
 
 @pytest.mark.parametrize(("version", "swapped"), [((2, 2), True), ((2, 3), True), ((2, 3), False)])
-def test_old_versions_with_swapped_lengths(tmp_path: Path, version: tuple[int, int], swapped: bool) -> None:
+def test_old_versions_with_swapped_lengths(
+    tmp_path: Path, version: tuple[int, int], swapped: bool
+) -> None:
     # libpcap sf-pcap.c: before 2.3 incl_len/orig_len are swapped; in 2.3 only when incl > orig
     recs = [(T0, 0, frame(0, 40), 1500)]
     path = write(tmp_path, "old.pcap", pcap(recs, version=version, swapped_lengths=swapped))
@@ -88,7 +93,9 @@ def test_records_straddle_chunks(tmp_path: Path, walk_mode: str, batch_bytes: in
     path = write(tmp_path, "many.pcap", pcap(recs))
     cap, batches = read_all(path, batch_bytes=batch_bytes)
     # every batch is still intact after the reader moved on (no buffer reuse)
-    assert flat(batches) == [(r[2], r[0] * 10**9 + r[1] * 1000, r[3], 1, i) for i, r in enumerate(recs)]
+    assert flat(batches) == [
+        (r[2], r[0] * 10**9 + r[1] * 1000, r[3], 1, i) for i, r in enumerate(recs)
+    ]
     assert cap.bytes_read == path.stat().st_size
     if batch_bytes == 1000:  # memory per chunk stays near batch_bytes
         assert len(batches) > 10
@@ -108,7 +115,9 @@ def test_batch_data_is_read_only(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("cut", [24 + 5, 24 + 16 + 60 + 16 + 30])
-def test_truncated_last_record_warns_and_keeps_earlier(tmp_path: Path, walk_mode: str, cut: int) -> None:
+def test_truncated_last_record_warns_and_keeps_earlier(
+    tmp_path: Path, walk_mode: str, cut: int
+) -> None:
     data = pcap(RECORDS)[:cut]  # inside record 0's header / inside record 1's body
     path = write(tmp_path, "cut.pcap", data)
     with pytest.warns(TruncatedCaptureWarning) as rec, open_capture(path) as cap:
@@ -143,9 +152,12 @@ def test_record_claiming_more_than_the_file_is_corrupt(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("data", "shown"),
-    [(b"", "0 bytes"), (b"\xd4\xc3\xb2\xa1\x02\x00", "d4 c3 b2 a1 02 00"),
-     (b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", "47 45 54 20 2f 20"),
-     (b"\x0a\x0d\x0d\x0a" + bytes(40), "0a 0d 0d 0a")],
+    [
+        (b"", "0 bytes"),
+        (b"\xd4\xc3\xb2\xa1\x02\x00", "d4 c3 b2 a1 02 00"),
+        (b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", "47 45 54 20 2f 20"),
+        (b"\x0a\x0d\x0d\x0a" + bytes(40), "0a 0d 0d 0a"),
+    ],
 )
 def test_not_a_capture(tmp_path: Path, data: bytes, shown: str) -> None:
     path = write(tmp_path, "x.pcap", data)
@@ -204,12 +216,20 @@ def test_file_object_and_stdin_name(tmp_path: Path) -> None:
 @pytest.mark.parametrize("compress", [False, True])
 def test_stdin_pipe(compress: bool) -> None:
     raw = pcap(_many(500))
-    script = ("from tracker.sources.files import open_capture\n"
-              "with open_capture('-', batch_bytes=4096) as c:\n"
-              "    n = sum(len(b) for b in c)\n"
-              "print(c.name, c.format, c.compressed, c.size, n)")
-    out = subprocess.run([sys.executable, "-c", script], input=gzip.compress(raw) if compress else raw,
-                         capture_output=True, check=True, cwd=REPO, timeout=120)
+    script = (
+        "from tracker.sources.files import open_capture\n"
+        "with open_capture('-', batch_bytes=4096) as c:\n"
+        "    n = sum(len(b) for b in c)\n"
+        "print(c.name, c.format, c.compressed, c.size, n)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script],
+        input=gzip.compress(raw) if compress else raw,
+        capture_output=True,
+        check=True,
+        cwd=REPO,
+        timeout=120,
+    )
     assert out.stdout.decode().split() == ["<stdin>", "pcap", str(compress), "None", "500"]
 
 

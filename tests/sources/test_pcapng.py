@@ -60,7 +60,9 @@ def two_sections() -> tuple[bytes, list[tuple[bytes, int, int, int, int]], list[
 
 
 @pytest.mark.parametrize("batch_bytes", [1, 13, 100, 8 << 20])
-def test_sections_interfaces_and_block_kinds(tmp_path: Path, walk_mode: str, batch_bytes: int) -> None:
+def test_sections_interfaces_and_block_kinds(
+    tmp_path: Path, walk_mode: str, batch_bytes: int
+) -> None:
     data, expected, sizes = two_sections()
     path = write(tmp_path, "two.pcap", data)  # named .pcap, is pcapng
     cap, batches = read_all(path, batch_bytes=batch_bytes)
@@ -95,7 +97,7 @@ def test_gzip_pcapng(tmp_path: Path, walk_mode: str) -> None:
         (0x80 | 10, 7 * 2**32 + 1024, 0, (7 * 2**22 + 1) * S),
         (0x80 | 1, 2**40, 0, NAT_NS),  # 2**39 s
         (9, 50 * S, -100, -50 * S),  # before 1970 is fine
-        (9, 0, -10**10, NAT_NS),  # before 1677
+        (9, 0, -(10**10), NAT_NS),  # before 1677
         (9, 9 * 10**18, 10**9, NAT_NS),  # offset pushes past 2262
         (9, 5, 10**11, NAT_NS),  # offset alone does not fit int64 ns
     ],
@@ -109,8 +111,14 @@ def test_tick_conversion_is_exact(tsresol: int, ticks: int, offset: int, expecte
 
 
 def test_nat_timestamps_warn_once_with_count(tmp_path: Path, walk_mode: str) -> None:
-    blocks = [shb(), idb(1), epb(0, 0xFFFF_FFFF_0000_0000, frame(0)), epb(0, T0 * 10**6, frame(1)),
-              spb(frame(2)), epb(0, 0xFFFF_FFF0_0000_0000, frame(3))]
+    blocks = [
+        shb(),
+        idb(1),
+        epb(0, 0xFFFF_FFFF_0000_0000, frame(0)),
+        epb(0, T0 * 10**6, frame(1)),
+        spb(frame(2)),
+        epb(0, 0xFFFF_FFF0_0000_0000, frame(3)),
+    ]
     path = write(tmp_path, "nat.pcapng", b"".join(blocks))
     with pytest.warns(TimestampWarning) as rec, open_capture(path) as cap:
         ts = [f[1] for f in flat(list(cap))]
@@ -137,7 +145,10 @@ def _patch(blocks: list[bytes], i: int, at: int, value: int) -> bytes:
         (lambda b: _patch(b, 3, 4, 90), "block total length 90"),  # not a multiple of 4
         (lambda b: _patch(b, 3, 4, 8), "block total length 8"),  # < 12
         (lambda b: _patch(b, 3, len(b[3]) - 4, 96), "trailing block total length 96"),
-        (lambda b: _patch(b, 3, 8, 1), "packet of interface 1, but the section has 1 interface"),
+        (
+            lambda b: _patch(b, 3, 8, 1),
+            "packet of interface 1, but the section describes interfaces 0 to 0",
+        ),
         (lambda b: _patch(b, 3, 20, 61), "captured length 61"),  # past the block
     ],
 )

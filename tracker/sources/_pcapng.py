@@ -141,7 +141,11 @@ class PcapngWalk:
             return None, int(status), int(extra)
         start, caplen, wire, hi, lo, ifid = (a[:n] for a in out)
         ts = self._times(hi, lo, ifid)
-        return FrameBatch(ch.frozen(), start, caplen, wire, ts, int(link), first), int(status), int(extra)
+        return (
+            FrameBatch(ch.frozen(), start, caplen, wire, ts, int(link), first),
+            int(status),
+            int(extra),
+        )
 
     def _times(self, hi: np.ndarray, lo: np.ndarray, ifid: np.ndarray) -> np.ndarray:
         """Convert ticks per interface resolution (one pass per distinct resolution)."""
@@ -169,7 +173,9 @@ class PcapngWalk:
             if len(b) < blen:
                 return blen
             if self._u32(b, blen - 4) != blen:
-                raise BlockError(f"trailing section header length {self._u32(b, blen - 4)} != {blen}")
+                raise BlockError(
+                    f"trailing section header length {self._u32(b, blen - 4)} != {blen}"
+                )
         ch.pos += self._u32(b, 4)
         self.blocks += 1
         return 0
@@ -180,11 +186,16 @@ class PcapngWalk:
     def _parse_shb_start(self, head: bytes) -> int:
         """Take the byte order of a new section; return its block length (4.1)."""
         if head[8:12] not in (BOM_LITTLE, BOM_BIG):
-            raise BlockError(f"section header byte-order magic {head[8:12].hex()}, expected 1a2b3c4d in either byte order")
+            raise BlockError(
+                f"section header byte-order magic {head[8:12].hex()}, "
+                "expected 1a2b3c4d in either byte order"
+            )
         self.big = head[8:12] == BOM_BIG
         blen, major = struct.unpack_from(">IxxxxH" if self.big else "<IxxxxH", head, 4)
         if blen < SHB_MIN_LEN or blen % 4 or blen > _walk.MAX_RECORD:
-            raise BlockError(f"section header length {blen}, expected a multiple of 4 from 28 to 256 MiB")
+            raise BlockError(
+                f"section header length {blen}, expected a multiple of 4 from 28 to 256 MiB"
+            )
         if major != 1:  # 4.1: a reader must not read a section of another major version
             raise BlockError(f"pcapng major version {major}, expected 1")
         self._new_section()
@@ -219,11 +230,16 @@ class PcapngWalk:
     def corrupt(self, status: int, extra: int) -> str:
         """Say what is wrong with the block the walker stopped at."""
         if status == _walk.BAD_LENGTH:
-            return f"block total length {extra}, expected a multiple of 4 and at least 12 (32 for a packet block)"
+            return (
+                f"block total length {extra}, expected a multiple of 4 "
+                "and at least 12 (32 for a packet block)"
+            )
         if status == _walk.BAD_TRAILER:
             return f"trailing block total length {extra} differs from the leading one"
         if status == _walk.BAD_INTERFACE:
-            return f"packet of interface {extra}, but the section has {len(self._res)} interface description block(s)"
+            n = len(self._res)
+            known = f"interfaces 0 to {n - 1}" if n else "no interface"
+            return f"packet of interface {extra}, but the section describes {known}"
         if status == _walk.BAD_CAPLEN:
             return f"captured length {extra} runs past the end of its block"
         return f"block total length {extra} exceeds the {_walk.MAX_RECORD >> 20} MiB limit"

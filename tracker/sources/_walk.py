@@ -59,7 +59,19 @@ LENGTHS_IN_ORDER, LENGTHS_SWAPPED, LENGTHS_MAYBE_SWAPPED = 0, 1, 2
 NO_TS = -1
 
 
-def walk_pcap(buf, pos, end, big, hdr_len, swap, start, caplen, wire, hi, lo):  # type: ignore[no-untyped-def]
+def walk_pcap(
+    buf: Any,
+    pos: int,
+    end: int,
+    big: bool,
+    hdr_len: int,
+    swap: int,
+    start: Any,
+    caplen: Any,
+    wire: Any,
+    hi: Any,
+    lo: Any,
+) -> tuple[int, int, int, int]:
     """Walk classic pcap records (draft-ietf-opsawg-pcap section 5).
 
     A record header is ts_sec, ts_frac, incl_len, orig_len (uint32 each),
@@ -95,7 +107,21 @@ def walk_pcap(buf, pos, end, big, hdr_len, swap, start, caplen, wire, hi, lo):  
     return n, pos, FULL, 0
 
 
-def walk_pcapng(buf, pos, end, big, if_link, if_snap, link, start, caplen, wire, hi, lo, ifid):  # type: ignore[no-untyped-def]
+def walk_pcapng(
+    buf: Any,
+    pos: int,
+    end: int,
+    big: bool,
+    if_link: Any,
+    if_snap: Any,
+    link: int,
+    start: Any,
+    caplen: Any,
+    wire: Any,
+    hi: Any,
+    lo: Any,
+    ifid: Any,
+) -> tuple[int, int, int, int, int, int]:
     """Walk pcapng blocks (draft-ietf-opsawg-pcapng), keeping packet blocks.
 
     Enhanced (4.3), Simple (4.4) and obsolete (appendix A) Packet Blocks give

@@ -46,22 +46,19 @@ from tracker.errors import (
 )
 from tracker.frames import FrameBatch
 from tracker.sources import _walk
+from tracker.sources._pcap import PCAP_HEADER_LEN, PCAP_MAGICS, PcapWalk
 from tracker.sources._pcapng import BOM_BIG, BOM_LITTLE, BlockError, PcapngWalk
 
 __all__ = ["CaptureReader", "open_capture"]
 
 GZIP_MAGIC = b"\x1f\x8b"  # RFC 1952 section 2.3.1
 PCAPNG_MAGIC = b"\x0a\x0d\x0d\x0a"  # SHB block type, draft-ietf-opsawg-pcapng 4.1
-# Classic pcap magics (draft-ietf-opsawg-pcap section 4; modified pcap from
-# libpcap's sf-pcap.c): magic -> (nanosecond timestamps, record header length).
-PCAP_MAGICS = {0xA1B2C3D4: (False, 16), 0xA1B23C4D: (True, 16), 0xA1B2CD34: (False, 24)}
-PCAP_HEADER_LEN = 24  # draft-ietf-opsawg-pcap section 4
 SHB_MIN_LEN = 28  # smallest section header block, draft-ietf-opsawg-pcapng 4.1
-# libpcap's MAXIMUM_SNAPLEN (pcap-int.h): a cut record at end of file longer
-# than this (and than the snaplen) is called corrupt rather than truncated.
-LIBPCAP_MAX_SNAPLEN = 262144
 PEEK = 32  # bytes looked at to tell the format
-EXPECTED = "expected a pcap magic (a1b2c3d4 or a1b23c4d, either byte order), pcapng (0a0d0d0a) or gzip (1f8b)"
+EXPECTED = (
+    "expected a pcap magic (a1b2c3d4 or a1b23c4d, either byte order), "
+    "pcapng (0a0d0d0a) or gzip (1f8b)"
+)
 
 
 class _Counted:
@@ -149,87 +146,17 @@ class _Chunk:
         while self.end < want:
             try:
                 k = self._src.readinto(view[self.end : want])
-            except (OSError, EOFError, zlib.error) as err:  # gzip faults; OSError covers BadGzipFile
+            except (
+                OSError,
+                EOFError,
+                zlib.error,
+            ) as err:  # gzip faults; OSError covers BadGzipFile
                 self.error, self.eof = err, True
                 return
             if not k:
                 self.eof = True
                 return
             self.end += k
-
-
-class _PcapWalk:
-    """Classic pcap: one global header, then records (draft-ietf-opsawg-pcap)."""
-
-    format = "pcap"
-    header_len = PCAP_HEADER_LEN
-
-    def __init__(self, header: bytes) -> None:
-        for order, big in (("<", False), (">", True)):
-            (magic,) = struct.unpack_from(order + "I", header)
-            if magic in PCAP_MAGICS:
-                break
-        self.big = big
-        self.nanosecond, self.hdr_len = PCAP_MAGICS[magic]
-        major, minor = struct.unpack_from(order + "HH", header, 4)
-        self.swap = _lengths_order(major, minor)
-        self.snaplen, network = struct.unpack_from(order + "II", header, 16)
-        self.linktype = network & 0xFFFF  # upper bits: FCS length and flags, section 4
-        self.linktypes = {self.linktype}
-        self.nat = 0  # classic pcap times always fit int64 ns
-
-    def step(self, ch: _Chunk, first: int) -> tuple[FrameBatch | None, int, int]:
-        """Walk from ``ch.pos``; return (batch or None, status, extra)."""
-        walk, _, compiled = _walk.walkers(ch.end - ch.pos)
-        out = np.empty((5, (ch.end - ch.pos) // 64 + 16), np.int64)
-        buf = ch.buf if compiled else ch.buf.data
-        n, pos, status, extra = walk(buf, ch.pos, ch.end, self.big, self.hdr_len, self.swap, *out)
-        ch.pos = int(pos)
-        if not n:
-            return None, int(status), int(extra)
-        start, caplen, wire, hi, lo = (a[:n] for a in out)
-        ts = pcap_ts_ns(hi, lo, self.nanosecond)
-        batch = FrameBatch(ch.frozen(), start, caplen, wire, ts, self.linktype, first)
-        return batch, int(status), int(extra)
-
-    def parse_block(self, ch: _Chunk) -> int:  # pragma: no cover - pcap has no blocks
-        raise AssertionError("pcap walker never stops at a block")
-
-    def where(self, ch: _Chunk, records: int) -> str:
-        return f"record {records} at byte {ch.offset}"
-
-    def corrupt(self, status: int, extra: int) -> str:
-        """Explain a walker failure (only TOO_BIG happens in pcap)."""
-        return f"captured length {extra} exceeds the {_walk.MAX_RECORD >> 20} MiB limit; expected a record header"
-
-    def cut(self, ch: _Chunk, need: int) -> str:
-        """Explain a record cut by the end of file; raise if it is rather corrupt."""
-        have = ch.end - ch.pos
-        if have >= self.hdr_len and need - self.hdr_len > max(self.snaplen, LIBPCAP_MAX_SNAPLEN):
-            raise BlockError(
-                f"captured length {need - self.hdr_len} is more than the {have - self.hdr_len} "
-                f"bytes left in the file and than the snaplen {self.snaplen}"
-            )
-        return f"the file ends {have} bytes into a record of {need} bytes"
-
-
-def _lengths_order(major: int, minor: int) -> int:
-    """Whether incl_len and orig_len are swapped, by file version (libpcap sf-pcap.c)."""
-    if (major == 2 and minor < 3) or major == 543:
-        return _walk.LENGTHS_SWAPPED
-    if major == 2 and minor == 3:
-        return _walk.LENGTHS_MAYBE_SWAPPED
-    return _walk.LENGTHS_IN_ORDER
-
-
-def pcap_ts_ns(sec: np.ndarray, frac: np.ndarray, nanosecond: bool) -> np.ndarray:
-    """Turn pcap (ts_sec, ts_usec or ts_nsec), both uint32, into int64 ns in place.
-
-    Never overflows: (2**32 - 1) * 10**9 + 2**32 * 1000 < 2**63.
-    """
-    sec *= 1_000_000_000
-    sec += frac if nanosecond else frac * 1000
-    return sec
 
 
 class CaptureReader:
@@ -246,13 +173,27 @@ class CaptureReader:
         linktypes: link types declared so far (pcap header, pcapng interfaces).
     """
 
-    def __init__(self, name: str, raw: _Counted, src: _Counted, fmt: Any, *, compressed: bool,
-                 size: int | None, batch_bytes: int, closers: list[Any]) -> None:
+    def __init__(
+        self,
+        name: str,
+        raw: _Counted,
+        src: _Counted,
+        fmt: Any,
+        *,
+        compressed: bool,
+        size: int | None,
+        batch_bytes: int,
+        closers: list[Any],
+    ) -> None:
         self.name, self.compressed, self.size = name, compressed, size
         self.format: str = fmt.format
         self.records = 0
         self._raw, self._fmt, self._closers = raw, fmt, closers
-        left = (lambda: size - raw.delivered) if size is not None and not compressed else (lambda: None)
+        left = (
+            (lambda: size - raw.delivered)
+            if size is not None and not compressed
+            else (lambda: None)
+        )
         self._chunk = _Chunk(src, batch_bytes, left)
         self._gen = self._run()
 
@@ -278,8 +219,9 @@ class CaptureReader:
     def __enter__(self) -> Self:
         return self
 
-    def __exit__(self, et: type[BaseException] | None, ev: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.close()
 
     def close(self) -> None:
@@ -293,7 +235,8 @@ class CaptureReader:
         self._closers = []
 
     def __repr__(self) -> str:
-        return f"<CaptureReader {self.name!r} {self.format}{' gzip' if self.compressed else ''} records={self.records}>"
+        gz = " gzip" if self.compressed else ""
+        return f"<CaptureReader {self.name!r} {self.format}{gz} records={self.records}>"
 
     def _run(self) -> Generator[FrameBatch, None, None]:
         fmt, ch = self._fmt, self._chunk
@@ -313,7 +256,9 @@ class CaptureReader:
                     continue
                 status = _walk.NEED_MORE
             if status != _walk.NEED_MORE:
-                raise CorruptCaptureError(f"{self.name}: {self._where()}: {fmt.corrupt(status, extra)}")
+                raise CorruptCaptureError(
+                    f"{self.name}: {self._where()}: {fmt.corrupt(status, extra)}"
+                )
             if not ch.eof:
                 ch.refill(extra)
                 continue
@@ -333,23 +278,35 @@ class CaptureReader:
         return text + (" of the decompressed stream" if self.compressed else "")
 
     def _finish(self, need: int) -> None:
-        """At the end of the stream: warn about NaT times and a cut record; raise on a read fault."""
+        """At the end: warn about NaT times and a cut record; raise on a read fault."""
         ch, fmt = self._chunk, self._fmt
         if fmt.nat:
-            warnings.warn(f"{self.name}: {fmt.nat} records have a timestamp outside int64 nanoseconds "
-                          "(before 1677 or after 2262); they got NaT", TimestampWarning, stacklevel=4)
+            warnings.warn(
+                f"{self.name}: {fmt.nat} records have a timestamp outside int64 nanoseconds "
+                "(before 1677 or after 2262); they got NaT",
+                TimestampWarning,
+                stacklevel=4,
+            )
         cut = f"{self._where()}: {self._guard(fmt.cut, ch, need)}" if ch.pos < ch.end else ""
         if isinstance(ch.error, EOFError):
             cut = (cut + "; " if cut else "") + "the gzip stream ends before its end marker"
         elif ch.error is not None:
-            raise CaptureError(f"{self.name}: cannot read on after compressed byte {self._raw.count}: "
-                               f"{ch.error}; the {self.records} frames before were kept") from ch.error
+            kind = "broken gzip stream after compressed" if self.compressed else "read error after"
+            raise CaptureError(
+                f"{self.name}: {kind} byte {self._raw.count}: {ch.error}; "
+                f"the {self.records} frames before were kept"
+            ) from ch.error
         if cut:
-            warnings.warn(f"{self.name}: {cut}; the {self.records} frames before it are kept",
-                          TruncatedCaptureWarning, stacklevel=4)
+            warnings.warn(
+                f"{self.name}: {cut}; the {self.records} frames before it are kept",
+                TruncatedCaptureWarning,
+                stacklevel=4,
+            )
 
 
-def open_capture(source: str | os.PathLike[str] | BinaryIO, *, batch_bytes: int = 8 << 20) -> CaptureReader:
+def open_capture(
+    source: str | os.PathLike[str] | BinaryIO, *, batch_bytes: int = 8 << 20
+) -> CaptureReader:
     """Open a pcap, pcapng or gzip capture for streaming, telling the format by content.
 
     Args:
@@ -401,7 +358,9 @@ def _size_of(f: Any) -> int | None:
     return st.st_size if stat.S_ISREG(st.st_mode) else None
 
 
-def _detect(name: str, f: Any, closers: list[Any], size: int | None, batch_bytes: int) -> CaptureReader:
+def _detect(
+    name: str, f: Any, closers: list[Any], size: int | None, batch_bytes: int
+) -> CaptureReader:
     """Look at the first bytes (through gzip if it is gzip) and build the reader."""
     raw = _Counted(f)
     head = raw.peek(PEEK)
@@ -415,11 +374,19 @@ def _detect(name: str, f: Any, closers: list[Any], size: int | None, batch_bytes
         except (OSError, EOFError, zlib.error) as err:
             raise CaptureError(f"{name}: broken gzip stream: {err}") from err
     fmt = _format(name, head, compressed)
-    return CaptureReader(name, raw, src, fmt, compressed=compressed, size=size,
-                         batch_bytes=batch_bytes, closers=closers)
+    return CaptureReader(
+        name,
+        raw,
+        src,
+        fmt,
+        compressed=compressed,
+        size=size,
+        batch_bytes=batch_bytes,
+        closers=closers,
+    )
 
 
-def _format(name: str, head: bytes, compressed: bool) -> _PcapWalk | PcapngWalk:
+def _format(name: str, head: bytes, compressed: bool) -> PcapWalk | PcapngWalk:
     """Tell pcap from pcapng by the first bytes, or raise NotACaptureError."""
     what = "the gzip stream holds" if compressed else "the file has"
     if not head:
@@ -427,16 +394,22 @@ def _format(name: str, head: bytes, compressed: bool) -> _PcapWalk | PcapngWalk:
     shown = f"first bytes {head[:16].hex(' ')}"
     if head[:4] == PCAPNG_MAGIC:
         if len(head) < SHB_MIN_LEN:
-            raise NotACaptureError(f"{name}: {what} only {len(head)} bytes ({shown}); "
-                                   f"a pcapng section header needs {SHB_MIN_LEN}")
+            raise NotACaptureError(
+                f"{name}: {what} only {len(head)} bytes ({shown}); "
+                f"a pcapng section header needs {SHB_MIN_LEN}"
+            )
         if head[8:12] not in (BOM_LITTLE, BOM_BIG):
-            raise NotACaptureError(f"{name}: pcapng block type but byte-order magic "
-                                   f"{head[8:12].hex()} ({shown}); expected 1a2b3c4d in either order")
+            raise NotACaptureError(
+                f"{name}: pcapng block type but byte-order magic "
+                f"{head[8:12].hex()} ({shown}); expected 1a2b3c4d in either order"
+            )
         return PcapngWalk()
     for order in "<>":
         if len(head) >= 4 and struct.unpack_from(order + "I", head)[0] in PCAP_MAGICS:
             if len(head) < PCAP_HEADER_LEN:
-                raise NotACaptureError(f"{name}: {what} only {len(head)} bytes ({shown}); "
-                                       f"a pcap file header needs {PCAP_HEADER_LEN}")
-            return _PcapWalk(head)
+                raise NotACaptureError(
+                    f"{name}: {what} only {len(head)} bytes ({shown}); "
+                    f"a pcap file header needs {PCAP_HEADER_LEN}"
+                )
+            return PcapWalk(head)
     raise NotACaptureError(f"{name}: not a capture: {shown}; {EXPECTED}")

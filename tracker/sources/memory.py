@@ -24,8 +24,9 @@ class _NamedBytesIO(io.BytesIO):
         self.name = name
 
 
-def open_bytes(data: bytes | bytearray | memoryview, *, name: str = "<memory>",
-               batch_bytes: int = 8 << 20) -> CaptureReader:
+def open_bytes(
+    data: bytes | bytearray | memoryview, *, name: str = "<memory>", batch_bytes: int = 8 << 20
+) -> CaptureReader:
     """Read a whole capture file (pcap, pcapng or gzip) held in memory.
 
     Same reader, checks and errors as :func:`tracker.sources.files.open_capture`.
