@@ -35,7 +35,7 @@ def test_bundled_table_wins_and_system_fills_the_rest(tmp_path: Path) -> None:
     table = service_table(system)
     names = service_names(np.array([6, 6, 17, 6]), np.array([143, 7777, 7777, 7778]),
                           services=table)
-    assert names.tolist() == ["imap", "myapp", "myapp", "7778"]
+    assert names.tolist() == ["imap", "myapp", "myapp", ""]
 
 
 def test_missing_system_database_leaves_the_bundled_table(tmp_path: Path) -> None:
@@ -47,7 +47,7 @@ def test_missing_system_database_leaves_the_bundled_table(tmp_path: Path) -> Non
 def test_unknown_numeric_and_portless_rows() -> None:
     proto = np.array([6, 6, 1, 58, 17, 6])
     port = np.array([80, 50123, 8, 128, -1, 80])
-    assert service_names(proto, port).tolist() == ["http", "50123", "", "", "", "http"]
+    assert service_names(proto, port).tolist() == ["http", "", "", "", "", "http"]
     assert service_names(proto, port, numeric=True).tolist() == ["80", "50123", "", "", "", "80"]
     assert service_names(np.array([], np.int16), np.array([], np.int32)).tolist() == []
 
@@ -77,7 +77,7 @@ def test_only_distinct_pairs_are_looked_up() -> None:
     table = CountingTable()
     names = service_names(proto, port, services=table)
     assert table.calls == 3
-    assert (names[pick == 0] == "http").all() and (names[pick == 2] == "9999").all()
+    assert (names[pick == 0] == "http").all() and (names[pick == 2] == "").all()
 
 
 def test_parse_services_first_entry_wins_and_bad_lines_are_skipped() -> None:

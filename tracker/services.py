@@ -13,7 +13,8 @@ pair only:
 2. the system's services database (``/etc/services``, services(5)), the one
    netstat reads, for every other port.
 
-A port found in neither shows as its number, as netstat prints it.
+A port found in neither has no name (""); a display such as the netstat
+view prints its number instead, as netstat does.
 """
 
 from __future__ import annotations
@@ -61,13 +62,13 @@ def service_names(
     """Service name of each (IP protocol number, port), as an object array of str.
 
     ``numeric=True`` gives numbers only, like ``netstat -n``. A port with no
-    name gives its number; a row without a port (negative, or a protocol that
-    has no ports such as ICMP) gives "". ``services`` replaces the lookup
+    name, and a row without a port (negative, or a protocol that has no ports
+    such as ICMP), give "". ``services`` replaces the lookup
     table (default: ``service_table()``). This is a port-based guess, not a
     payload check (see the module docstring).
 
     >>> service_names(np.array([6, 17, 6, 1]), np.array([443, 53, 50123, 8])).tolist()
-    ['https', 'domain', '50123', '']
+    ['https', 'domain', '', '']
     >>> service_names(np.array([6]), np.array([443]), numeric=True).tolist()
     ['443']
     """
@@ -86,7 +87,7 @@ def service_names(
 
 
 def _name(table: Mapping[tuple[int, int], str], proto: int, port: int, numeric: bool) -> str:
-    return str(port) if numeric else table.get((proto, port), str(port))
+    return str(port) if numeric else table.get((proto, port), "")
 
 
 @functools.cache
