@@ -43,9 +43,11 @@ from synth_mix import KINDS, LINUX_SYN_WINDOW, STATES, Chunk, FlowMeta, MixMode
 from synth_pcap import PKT, file_header, lengths, records
 from synth_scenarios import FloodMode, ScanMode
 
-TRUTH_HEADER = ("proto,a_addr,a_port,b_addr,b_port,a2b_pkts,a2b_bytes,b2a_pkts,b2a_bytes,"
-                "kind,conn_state,a2b_ip_bytes,b2a_ip_bytes\n")
-DEFAULT_START = 1_700_000_000   # epoch of the first chunk (2023-11-14), as gen_pcap
+TRUTH_HEADER = (
+    "proto,a_addr,a_port,b_addr,b_port,a2b_pkts,a2b_bytes,b2a_pkts,b2a_bytes,"
+    "kind,conn_state,a2b_ip_bytes,b2a_ip_bytes\n"
+)
+DEFAULT_START = 1_700_000_000  # epoch of the first chunk (2023-11-14), as gen_pcap
 
 
 class Mode(Protocol):
@@ -71,14 +73,18 @@ class Stats:
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Command-line options."""
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("-o", "--out", required=True, help="pcap file to write")
     p.add_argument("--truth", help="truth CSV to write")
     g = p.add_mutually_exclusive_group(required=True)
     g.add_argument("--packets", type=int, help="about this many packets (whole flows), default mix")
     g.add_argument("--syn-flood", type=int, metavar="N", help="N spoofed SYNs to one server")
     g.add_argument("--port-scan", action="store_true", help="one host SYN-scanning one target")
-    p.add_argument("--short-flows", action="store_true", help="with --packets: many short TCP flows")
+    p.add_argument(
+        "--short-flows", action="store_true", help="with --packets: many short TCP flows"
+    )
     p.add_argument("--scan-ports", type=int, default=5000, help="ports probed by --port-scan")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--snaplen", type=int, default=96)
@@ -136,11 +142,18 @@ def packets(c: Chunk, t0_us: int, fid0: int, rng: np.random.Generator) -> NDArra
     step = np.where(first, 0, np.maximum(1, np.rint(sk.gap * 1e6))).astype(np.int64)
     t = t0_us + c.start_us[f] + seg_cumsum_excl(step, f) + step
     p = np.zeros(n, PKT)
-    p["t"], p["fid"], p["dir"], p["flags"], p["plen"], p["l4hl"] = t, fid0 + f, sk.dir, sk.flags, sk.plen, sk.l4hl
+    p["t"], p["fid"], p["dir"], p["flags"], p["plen"], p["l4hl"] = (
+        t,
+        fid0 + f,
+        sk.dir,
+        sk.flags,
+        sk.plen,
+        sk.l4hl,
+    )
     for k in ("proto", "v6", "c_hi", "c_lo", "s_hi", "s_lo", "cport", "sport", "cmac"):
         p[k] = getattr(m, k)[f]
     side = sk.dir.astype(np.int64)
-    ttl_s = rng.integers(40, 120, nf)          # servers sit 5-80 hops away
+    ttl_s = rng.integers(40, 120, nf)  # servers sit 5-80 hops away
     p["ttl"] = np.where(side == 1, ttl_s[f], m.ttl_c[f])
     _tcp_numbers(p, m, f, side, rng)
     ipid0 = rng.integers(0, 65536, (nf, 2))
@@ -151,19 +164,24 @@ def packets(c: Chunk, t0_us: int, fid0: int, rng: np.random.Generator) -> NDArra
     return p
 
 
-def _tcp_numbers(p: NDArray[np.void], m: FlowMeta, f: NDArray[np.int64], side: NDArray[np.int64],
-                 rng: np.random.Generator) -> None:
+def _tcp_numbers(
+    p: NDArray[np.void],
+    m: FlowMeta,
+    f: NDArray[np.int64],
+    side: NDArray[np.int64],
+    rng: np.random.Generator,
+) -> None:
     """Sequence and acknowledgment numbers (SYN and FIN take one number each), windows, TCP timestamps."""
     nf = len(m.kind)
     isn = rng.integers(0, 2**32, (nf, 2))
-    isn[m.srv_isn_zero, 1] = 0                  # RST answering a SYN: seq 0 (RFC 9293 3.10.7.1)
+    isn[m.srv_isn_zero, 1] = 0  # RST answering a SYN: seq 0 (RFC 9293 3.10.7.1)
     flags = p["flags"]
     cons = p["plen"].astype(np.int64) + ((flags & SYN) != 0) + ((flags & FIN) != 0)
     sent = [seg_cumsum_excl(np.where(side == d, cons, 0), f) for d in (0, 1)]
     own = np.where(side == 0, sent[0], sent[1])
     other = np.where(side == 0, sent[1], sent[0])
     syn = (flags & SYN) != 0
-    seq = np.where(syn, isn[f, side], isn[f, side] + own)     # a retransmitted SYN repeats the ISN
+    seq = np.where(syn, isn[f, side], isn[f, side] + own)  # a retransmitted SYN repeats the ISN
     ack = np.where((flags & ACK) != 0, isn[f, 1 - side] + other, 0)
     tcp = p["proto"] == 6
     p["seq"] = np.where(tcp, seq & 0xFFFFFFFF, 0)
@@ -181,7 +199,7 @@ def truth_rows(c: Chunk, p: NDArray[np.void]) -> bytes:
     """The chunk's truth CSV rows (side a = the client, which sends each flow's first packet)."""
     m, nf = c.meta, len(c.meta.kind)
     ip_len, wire = lengths(p)
-    f = c.sk.flow                   # p is still in skeleton order
+    f = c.sk.flow  # p is still in skeleton order
     cols: list[csvx.Field] = [csvx.integers(m.proto)]
     cols += [csvx.addresses(m.v6, m.c_hi, m.c_lo), csvx.integers(m.cport)]
     cols += [csvx.addresses(m.v6, m.s_hi, m.s_lo), csvx.integers(m.sport)]
@@ -193,22 +211,24 @@ def truth_rows(c: Chunk, p: NDArray[np.void]) -> bytes:
     for d in (0, 1):
         sel = p["dir"] == d
         cols.append(csvx.integers(np.bincount(f[sel], ip_len[sel], minlength=nf).astype(np.int64)))
-    return csvx.lines(csvx.join(cols, b","))
+    return csvx.lines(cols)
 
 
-def emit(pending: NDArray[np.void], horizon: int, out: BinaryIO, snaplen: int,
-         st: Stats) -> NDArray[np.void]:
+def emit(
+    pending: NDArray[np.void], horizon: int, out: BinaryIO, snaplen: int, st: Stats
+) -> NDArray[np.void]:
     """Write the pending packets older than ``horizon`` in time order; return the rest."""
-    pending = pending[np.argsort(pending["t"], kind="stable")]
-    cut = int(np.searchsorted(pending["t"], horizon))
-    if cut:
-        buf = records(pending[:cut], snaplen)
+    due = pending["t"] < horizon
+    ready = pending[due]
+    if len(ready):
+        ready = ready[np.argsort(ready["t"], kind="stable")]  # stable: a flow's own order stays
+        buf = records(ready, snaplen)
         out.write(buf)
         st.bytes += len(buf)
-        st.packets += cut
-        st.first_us = int(pending["t"][0]) if st.first_us < 0 else st.first_us
-        st.last_us = int(pending["t"][cut - 1])
-    return pending[cut:]
+        st.packets += len(ready)
+        st.first_us = int(ready["t"][0]) if st.first_us < 0 else st.first_us
+        st.last_us = int(ready["t"][-1])
+    return pending[~due]
 
 
 def generate(a: argparse.Namespace) -> Stats:
@@ -246,10 +266,13 @@ def main(argv: list[str] | None = None) -> int:
     st = generate(a)
     if not a.quiet:
         secs = time.perf_counter() - start
-        print(f"wrote {a.out}: {st.packets} packets, {st.flows} flows, {st.bytes + 24} bytes, "
-              f"span {(st.last_us - st.first_us) / 1e6:.1f} s, in {secs:.1f} s "
-              f"({st.packets / max(secs, 1e-9) / 1e6:.2f} M packets/s), "
-              f"at most {st.peak_pending} packets held", file=sys.stderr)
+        print(
+            f"wrote {a.out}: {st.packets} packets, {st.flows} flows, {st.bytes + 24} bytes, "
+            f"span {(st.last_us - st.first_us) / 1e6:.1f} s, in {secs:.1f} s "
+            f"({st.packets / max(secs, 1e-9) / 1e6:.2f} M packets/s), "
+            f"at most {st.peak_pending} packets held",
+            file=sys.stderr,
+        )
     return 0
 
 

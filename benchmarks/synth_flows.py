@@ -39,20 +39,20 @@ MAX_GAP_S = 30.0
 # originator RESET with the responder established -> RSTO; responder RESET with
 # the originator established or closed -> RSTR; no teardown -> S1).
 TEARDOWNS: list[tuple[list[tuple[int, int]], str]] = [
-    ([(0, FIN | ACK), (1, FIN | ACK), (0, ACK)], "SF"),              # client closes
-    ([(1, FIN | ACK), (0, FIN | ACK), (1, ACK)], "SF"),              # server closes
-    ([(0, FIN | ACK), (1, ACK), (1, FIN | ACK), (0, ACK)], "SF"),    # 4-packet close
+    ([(0, FIN | ACK), (1, FIN | ACK), (0, ACK)], "SF"),  # client closes
+    ([(1, FIN | ACK), (0, FIN | ACK), (1, ACK)], "SF"),  # server closes
+    ([(0, FIN | ACK), (1, ACK), (1, FIN | ACK), (0, ACK)], "SF"),  # 4-packet close
     ([(1, FIN | ACK), (0, ACK), (0, FIN | ACK), (1, ACK)], "SF"),
     ([(0, RST | ACK)], "RSTO"),
     ([(1, RST | ACK)], "RSTR"),
     ([(0, RST)], "RSTO"),
     ([(1, RST)], "RSTR"),
-    ([(0, FIN | ACK), (1, RST | ACK)], "RSTR"),                      # FIN answered by RST
-    ([], "S1"),                                                      # still open at the end
+    ([(0, FIN | ACK), (1, RST | ACK)], "RSTR"),  # FIN answered by RST
+    ([], "S1"),  # still open at the end
 ]
-TD_FIN = np.array([0, 1, 2, 3])      # teardown indexes of kind tcp-fin
-TD_RST = np.array([4, 5, 6, 7, 8])   # of kind tcp-rst
-TD_OPEN = 9                           # of kind tcp-open
+TD_FIN = np.array([0, 1, 2, 3])  # teardown indexes of kind tcp-fin
+TD_RST = np.array([4, 5, 6, 7, 8])  # of kind tcp-rst
+TD_OPEN = 9  # of kind tcp-open
 
 
 @dataclass
@@ -91,8 +91,9 @@ def seg_cumsum_excl(x: I64, flow: I64) -> I64:
     return excl - base
 
 
-def from_templates(ids: I64, flows: I64, tmpl: list[list[tuple[int, int, int, float, float]]],
-                   rtt: F64, l4hl: I64) -> Skeleton:
+def from_templates(
+    ids: I64, flows: I64, tmpl: list[list[tuple[int, int, int, float, float]]], rtt: F64, l4hl: I64
+) -> Skeleton:
     """Flows of fixed shape: ``tmpl[i]`` lists (dir, flags, plen, gap_s, gap_rtts) per packet.
 
     Flow ``flows[j]`` takes template ``ids[j]``; a packet's gap is
@@ -106,29 +107,36 @@ def from_templates(ids: I64, flows: I64, tmpl: list[list[tuple[int, int, int, fl
     r = rows[offs[ids][j] + pos]
     flags = r[:, 1].astype(np.uint8)
     hl = np.where((flags & RST) != 0, 20, l4hl[j]).astype(np.int64)
-    return Skeleton(flow=flows[j], gap=r[:, 3] + r[:, 4] * rtt[j], dir=r[:, 0].astype(np.uint8),
-                    flags=flags, plen=r[:, 2].astype(np.int64), l4hl=hl)
+    return Skeleton(
+        flow=flows[j],
+        gap=r[:, 3] + r[:, 4] * rtt[j],
+        dir=r[:, 0].astype(np.uint8),
+        flags=flags,
+        plen=r[:, 2].astype(np.int64),
+        l4hl=hl,
+    )
 
 
 @dataclass
 class TcpParams:
     """Per-flow parameters of established TCP flows."""
 
-    m: I64             # packets in the data phase
-    teardown: I64      # index into TEARDOWNS
-    rtt: F64           # round-trip time (s)
-    rate: F64          # sender pacing (bit/s)
-    use_ts: NDArray[np.bool_]    # TCP timestamp option on every segment
+    m: I64  # packets in the data phase
+    teardown: I64  # index into TEARDOWNS
+    rtt: F64  # round-trip time (s)
+    rate: F64  # sender pacing (bit/s)
+    use_ts: NDArray[np.bool_]  # TCP timestamp option on every segment
     interactive: NDArray[np.bool_]
-    upload: NDArray[np.bool_]    # the client sends the bulk data
-    rounds: I64        # request/response rounds of a bulk flow
+    upload: NDArray[np.bool_]  # the client sends the bulk data
+    rounds: I64  # request/response rounds of a bulk flow
 
     @staticmethod
     def draw(rng: Rng, m: I64, teardown: I64) -> TcpParams:
         """Random parameters (log-normal RTT and rate as gen_pcap; 25 % of short flows interactive)."""
         n = len(m)
         return TcpParams(
-            m=m, teardown=teardown,
+            m=m,
+            teardown=teardown,
             rtt=np.clip(rng.lognormal(np.log(0.02), 1.0, n), 1e-4, 0.6),
             rate=np.clip(rng.lognormal(np.log(20e6), 1.2, n), 1e6, 1e9),
             use_ts=rng.random(n) < 0.7,
@@ -146,7 +154,7 @@ def established_tcp(rng: Rng, flows: I64, p: TcpParams) -> Skeleton:
     td_off = np.cumsum(td_len) - td_len
     j, pos = segments(3 + p.m + td_len[p.teardown])
     n = len(j)
-    mss = np.where(p.use_ts, 1448, 1460)[j]   # Ethernet MSS with and without the 12-byte TS option
+    mss = np.where(p.use_ts, 1448, 1460)[j]  # Ethernet MSS with and without the 12-byte TS option
     dirn = np.zeros(n, np.int64)
     flags = np.zeros(n, np.int64)
     plen = np.zeros(n, np.int64)
@@ -155,9 +163,13 @@ def established_tcp(rng: Rng, flows: I64, p: TcpParams) -> Skeleton:
     hpos = pos[hs]
     dirn[hs] = np.array([0, 1, 0])[hpos]
     flags[hs] = np.array([SYN, SYN | ACK, ACK])[hpos]
-    gap[hs] = np.where(hpos == 1, p.rtt[j[hs]], np.where(hpos == 2, rng.exponential(1e-4, len(hpos)) + 1e-5, 0.0))
+    gap[hs] = np.where(
+        hpos == 1, p.rtt[j[hs]], np.where(hpos == 2, rng.exponential(1e-4, len(hpos)) + 1e-5, 0.0)
+    )
     data = (~hs) & (pos < 3 + p.m[j])
-    _data_phase(rng, p, j[data], pos[data] - 3, mss[data], (dirn, flags, plen, gap), np.flatnonzero(data))
+    _data_phase(
+        rng, p, j[data], pos[data] - 3, mss[data], (dirn, flags, plen, gap), np.flatnonzero(data)
+    )
     td = pos >= 3 + p.m[j]
     k = pos[td] - 3 - p.m[j[td]]
     ti = td_off[p.teardown[j[td]]] + k
@@ -168,12 +180,19 @@ def established_tcp(rng: Rng, flows: I64, p: TcpParams) -> Skeleton:
     hl = np.where(p.use_ts, 32, 20)[j]
     hl = np.where(hs & (pos < 2), np.where(p.use_ts, 40, 32)[j], hl)
     hl = np.where((flags & RST) != 0, 20, hl)
-    return Skeleton(flow=flows[j], gap=np.minimum(gap, MAX_GAP_S), dir=dirn.astype(np.uint8),
-                    flags=flags.astype(np.uint8), plen=plen, l4hl=hl)
+    return Skeleton(
+        flow=flows[j],
+        gap=np.minimum(gap, MAX_GAP_S),
+        dir=dirn.astype(np.uint8),
+        flags=flags.astype(np.uint8),
+        plen=plen,
+        l4hl=hl,
+    )
 
 
-def _data_phase(rng: Rng, p: TcpParams, j: I64, i: I64, mss: I64,
-                out: tuple[I64, I64, I64, F64], at: I64) -> None:
+def _data_phase(
+    rng: Rng, p: TcpParams, j: I64, i: I64, mss: I64, out: tuple[I64, I64, I64, F64], at: I64
+) -> None:
     """Fill the data-phase packets (flow ``j``, position ``i`` in the phase) into ``out`` at ``at``."""
     dirn, flags, plen, gap = out
     n = len(j)
@@ -185,9 +204,9 @@ def _data_phase(rng: Rng, p: TcpParams, j: I64, i: I64, mss: I64,
     iflags = np.where(pure, ACK, PSH | ACK)
     igap = np.where(idir == 1, p.rtt[j] + rng.exponential(0.002, n), rng.exponential(0.3, n))
     # Bulk: rounds of [request, D, D, A, D, D, A, ...], the round's last data segment partial.
-    rl = -(-p.m[j] // p.rounds[j])                 # round length (ceil)
+    rl = -(-p.m[j] // p.rounds[j])  # round length (ceil)
     rnd, q = i // rl, i % rl
-    rlen = np.minimum(rl, p.m[j] - rnd * rl)        # this round's actual length
+    rlen = np.minimum(rl, p.m[j] - rnd * rl)  # this round's actual length
     req = q == 0
     isdata = (~req) & ((q - 1) % 3 < 2)
     last_q = np.where((rlen - 2) % 3 == 2, rlen - 2, rlen - 1)
@@ -195,14 +214,19 @@ def _data_phase(rng: Rng, p: TcpParams, j: I64, i: I64, mss: I64,
     ddir = np.where(p.upload[j], 0, 1)
     bdir = np.where(req, 0, np.where(isdata, ddir, 1 - ddir))
     reqlen = np.clip(rng.lognormal(5.8, 0.8, n), 40, 1400).astype(np.int64)
-    blen = np.where(req, reqlen, np.where(lastdata, rng.integers(1, mss + 1), np.where(isdata, mss, 0)))
+    blen = np.where(
+        req, reqlen, np.where(lastdata, rng.integers(1, mss + 1), np.where(isdata, mss, 0))
+    )
     bflags = np.where(req | lastdata, PSH | ACK, ACK)
     prev = np.r_[0, bdir[:-1]]
-    prev[i == 0] = 0                                 # the handshake's last packet is the client's ACK
-    bgap = np.where(bdir != prev,
-                    np.where(bdir == 1, p.rtt[j] * 0.5 + rng.exponential(0.003, n),
-                             rng.exponential(5e-5, n) + 1e-5),
-                    blen * 8.0 / p.rate[j] + rng.exponential(2e-5, n))
+    prev[i == 0] = 0  # the handshake's last packet is the client's ACK
+    bgap = np.where(
+        bdir != prev,
+        np.where(
+            bdir == 1, p.rtt[j] * 0.5 + rng.exponential(0.003, n), rng.exponential(5e-5, n) + 1e-5
+        ),
+        blen * 8.0 / p.rate[j] + rng.exponential(2e-5, n),
+    )
     bgap = np.where(req, rng.exponential(0.05, n) + 1e-4, bgap)
     dirn[at] = np.where(inter, idir, bdir)
     flags[at] = np.where(inter, iflags, bflags)
@@ -224,17 +248,28 @@ def udp_streams(rng: Rng, flows: I64, port: I64, k: I64) -> Skeleton:
     dirn = np.select([pt == 123, pt == 514, pt == 5004], [pos % 2, 0 * pos, r < 0.5], r < 0.75)
     dirn = np.where(pos == 0, 0, dirn).astype(np.uint8)
     quic = np.where(dirn == 1, rng.integers(1200, 1351, n), rng.integers(30, 80, n))
-    plen = np.select([pt == 123, pt == 514, pt == 5004], [48 + 0 * pos, rng.integers(60, 400, n), 172 + 0 * pos],
-                     np.where(pos == 0, 1250, quic))
-    gap = np.select([pt == 123, pt == 514, pt == 5004],
-                    [0.02 + 0 * r, rng.exponential(0.5, n), 0.01 + rng.exponential(1e-3, n)],
-                    rng.exponential(4e-4, n))
+    plen = np.select(
+        [pt == 123, pt == 514, pt == 5004],
+        [48 + 0 * pos, rng.integers(60, 400, n), 172 + 0 * pos],
+        np.where(pos == 0, 1250, quic),
+    )
+    gap = np.select(
+        [pt == 123, pt == 514, pt == 5004],
+        [0.02 + 0 * r, rng.exponential(0.5, n), 0.01 + rng.exponential(1e-3, n)],
+        rng.exponential(4e-4, n),
+    )
     gap = np.minimum(np.where(pos == 0, 0.0, gap), MAX_GAP_S)
-    return Skeleton(flow=flows[j], gap=gap, dir=dirn, flags=np.zeros(n, np.uint8),
-                    plen=plen.astype(np.int64), l4hl=np.full(n, 8, np.int64))
+    return Skeleton(
+        flow=flows[j],
+        gap=gap,
+        dir=dirn,
+        flags=np.zeros(n, np.uint8),
+        plen=plen.astype(np.int64),
+        l4hl=np.full(n, 8, np.int64),
+    )
 
 
-DNS_QUERY_LEN = 33   # 12-byte header + www.example.com A IN (RFC 1035 section 4.1)
+DNS_QUERY_LEN = 33  # 12-byte header + www.example.com A IN (RFC 1035 section 4.1)
 DNS_ANSWER_LEN = 16  # one compressed A record (RFC 1035 section 4.1.3)
 # DNS exchanges: answered; unanswered; retried after 1 s then answered.
 DNS_TEMPLATES = [

@@ -19,18 +19,31 @@ import synth_flows as sf
 from numpy.typing import NDArray
 from synth_flows import ACK, I64, RST, SYN, Rng, Skeleton
 
-KINDS = ["tcp-fin", "tcp-rst", "tcp-open", "tcp-rejected", "tcp-syn-only", "udp-dns", "udp-stream",
-         "syn-flood", "scan-open", "scan-closed", "scan-filtered"]
+KINDS = [
+    "tcp-fin",
+    "tcp-rst",
+    "tcp-open",
+    "tcp-rejected",
+    "tcp-syn-only",
+    "udp-dns",
+    "udp-stream",
+    "syn-flood",
+    "scan-open",
+    "scan-closed",
+    "scan-filtered",
+]
 K = {name: i for i, name in enumerate(KINDS)}
 STATES = ["SF", "S0", "S1", "REJ", "RSTO", "RSTR"]
 ST = {name: i for i, name in enumerate(STATES)}
 
 # Linux's default ephemeral port range, /proc/sys/net/ipv4/ip_local_port_range.
 EPHEMERAL_LO, EPHEMERAL_N = 32768, 61000 - 32768
-TCP_SERVER_PORTS = np.array([443, 443, 443, 443, 80, 80, 22, 25, 993, 3306, 5432, 8080, 8443, 445, 3389])
-LINUX_SYN_WINDOW = 64240     # Linux's initial window in a SYN (44 * 1460)
-GOLDEN = 0.6180339887        # spreads consecutive flow numbers over the client space
-KNUTH = 2654435761           # odd multiplier: a bijection modulo any power of two
+TCP_SERVER_PORTS = np.array(
+    [443, 443, 443, 443, 80, 80, 22, 25, 993, 3306, 5432, 8080, 8443, 445, 3389]
+)
+LINUX_SYN_WINDOW = 64240  # Linux's initial window in a SYN (44 * 1460)
+GOLDEN = 0.6180339887  # spreads consecutive flow numbers over the client space
+KNUTH = 2654435761  # odd multiplier: a bijection modulo any power of two
 
 
 @dataclass
@@ -50,7 +63,7 @@ class FlowMeta:
     state: I64
     ttl_c: I64
     syn_win: I64
-    srv_isn_zero: NDArray[np.bool_]   # the server's first segment is a RST answering a SYN: seq 0
+    srv_isn_zero: NDArray[np.bool_]  # the server's first segment is a RST answering a SYN: seq 0
 
     def take(self, idx: I64 | slice) -> FlowMeta:
         """The flows at ``idx``."""
@@ -105,7 +118,7 @@ class Clients:
 class MixMode:
     """The default mix of gen_pcap, or many short TCP flows (``short=True``)."""
 
-    pps = 25_000.0          # mean packet rate, as gen_pcap's default duration
+    pps = 25_000.0  # mean packet rate, as gen_pcap's default duration
     chunk_flows = 4096
 
     def __init__(self, rng: Rng, packets: int, short: bool, ipv6_frac: float = 0.10) -> None:
@@ -131,11 +144,13 @@ class MixMode:
         udp = rng.random(n) < self.udp_frac
         isdns = udp & ((rng.random(n) < 0.75) | self.short)
         cut = [0.70, 0.85, 0.87, 0.95] if self.short else [0.75, 0.85, 0.88, 0.94]
-        tkind = np.searchsorted(cut, r, side="right")    # fin, rst, open, rejected, syn-only
+        tkind = np.searchsorted(cut, r, side="right")  # fin, rst, open, rejected, syn-only
         meta.kind = np.where(udp, np.where(isdns, K["udp-dns"], K["udp-stream"]), tkind)
         stream_port = rng.choice(sf.UDP_STREAM_PORTS, n)
         meta.proto = np.where(udp, 17, 6)
-        meta.sport = np.where(isdns, 53, np.where(udp, stream_port, rng.choice(TCP_SERVER_PORTS, n)))
+        meta.sport = np.where(
+            isdns, 53, np.where(udp, stream_port, rng.choice(TCP_SERVER_PORTS, n))
+        )
         sk = Skeleton.concat(self._skeletons(meta))
         udp_states(meta, sk)
         return Chunk(meta, sk)
@@ -149,11 +164,21 @@ class MixMode:
         si = rng.integers(0, len(self.s4), n)
         zero = np.zeros(n, np.int64)
         return FlowMeta(
-            v6=v6, proto=zero, c_hi=c_hi, c_lo=c_lo,
-            s_hi=np.where(v6, self.s6[si, 0], np.uint64(0)), s_lo=np.where(v6, self.s6[si, 1], self.s4[si]),
-            cport=cport, sport=zero, cmac=np.uint64(0x020000000000) | ci.astype(np.uint64),
-            kind=zero, state=zero.copy(), ttl_c=np.full(n, 64), syn_win=np.full(n, LINUX_SYN_WINDOW),
-            srv_isn_zero=np.zeros(n, bool))
+            v6=v6,
+            proto=zero,
+            c_hi=c_hi,
+            c_lo=c_lo,
+            s_hi=np.where(v6, self.s6[si, 0], np.uint64(0)),
+            s_lo=np.where(v6, self.s6[si, 1], self.s4[si]),
+            cport=cport,
+            sport=zero,
+            cmac=np.uint64(0x020000000000) | ci.astype(np.uint64),
+            kind=zero,
+            state=zero.copy(),
+            ttl_c=np.full(n, 64),
+            syn_win=np.full(n, LINUX_SYN_WINDOW),
+            srv_isn_zero=np.zeros(n, bool),
+        )
 
     def _packet_budget(self, n: int) -> I64:
         """Packets per established flow: discrete Lomax with mean about 60, as gen_pcap."""
@@ -167,8 +192,11 @@ class MixMode:
         rng, kind = self.rng, meta.kind
         parts = []
         est = np.flatnonzero(kind <= K["tcp-open"])
-        td = np.select([kind[est] == K["tcp-fin"], kind[est] == K["tcp-rst"]],
-                       [rng.choice(sf.TD_FIN, len(est)), rng.choice(sf.TD_RST, len(est))], sf.TD_OPEN)
+        td = np.select(
+            [kind[est] == K["tcp-fin"], kind[est] == K["tcp-rst"]],
+            [rng.choice(sf.TD_FIN, len(est)), rng.choice(sf.TD_RST, len(est))],
+            sf.TD_OPEN,
+        )
         td_len = np.array([len(t) for t, _ in sf.TEARDOWNS])[td]
         if self.short:
             m = rng.integers(1, 7, len(est))
@@ -188,10 +216,12 @@ class MixMode:
         rng = self.rng
         idx = np.flatnonzero((meta.kind == K["tcp-rejected"]) | (meta.kind == K["tcp-syn-only"]))
         rej = meta.kind[idx] == K["tcp-rejected"]
-        tmpl = [[(0, SYN, 0, 0.0, 0.0), (1, RST | ACK, 0, 0.0, 1.0)],
-                [(0, SYN, 0, 0.0, 0.0)],
-                [(0, SYN, 0, 0.0, 0.0), (0, SYN, 0, 1.0, 0.0)],
-                [(0, SYN, 0, 0.0, 0.0), (0, SYN, 0, 1.0, 0.0), (0, SYN, 0, 2.0, 0.0)]]
+        tmpl = [
+            [(0, SYN, 0, 0.0, 0.0), (1, RST | ACK, 0, 0.0, 1.0)],
+            [(0, SYN, 0, 0.0, 0.0)],
+            [(0, SYN, 0, 0.0, 0.0), (0, SYN, 0, 1.0, 0.0)],
+            [(0, SYN, 0, 0.0, 0.0), (0, SYN, 0, 1.0, 0.0), (0, SYN, 0, 2.0, 0.0)],
+        ]
         ids = np.where(rej, 0, rng.integers(1, 4, len(idx)))
         rtt = np.clip(rng.lognormal(np.log(0.02), 1.0, len(idx)), 1e-4, 0.6)
         synhl = np.where(rng.random(len(idx)) < 0.7, 40, 32)
@@ -200,11 +230,23 @@ class MixMode:
         return sf.from_templates(ids, idx, tmpl, rtt, synhl)
 
 
-def fixed_meta(n: int, client: tuple[I64, I64], server: tuple[int, int], kind: I64, state: I64) -> FlowMeta:
+def fixed_meta(
+    n: int, client: tuple[I64, I64], server: tuple[int, int], kind: I64, state: I64
+) -> FlowMeta:
     """IPv4 TCP flows from ``client`` (addresses, ports) to one ``server`` (address, port)."""
     return FlowMeta(
-        v6=np.zeros(n, bool), proto=np.full(n, 6), c_hi=np.zeros(n, np.uint64),
-        c_lo=client[0].astype(np.uint64), s_hi=np.zeros(n, np.uint64), s_lo=np.full(n, server[0], np.uint64),
-        cport=client[1], sport=np.full(n, server[1]), cmac=np.full(n, 0x020000000001, np.uint64),
-        kind=kind, state=state, ttl_c=np.full(n, 64), syn_win=np.full(n, LINUX_SYN_WINDOW),
-        srv_isn_zero=np.zeros(n, bool))
+        v6=np.zeros(n, bool),
+        proto=np.full(n, 6),
+        c_hi=np.zeros(n, np.uint64),
+        c_lo=client[0].astype(np.uint64),
+        s_hi=np.zeros(n, np.uint64),
+        s_lo=np.full(n, server[0], np.uint64),
+        cport=client[1],
+        sport=np.full(n, server[1]),
+        cmac=np.full(n, 0x020000000001, np.uint64),
+        kind=kind,
+        state=state,
+        ttl_c=np.full(n, 64),
+        syn_win=np.full(n, LINUX_SYN_WINDOW),
+        srv_isn_zero=np.zeros(n, bool),
+    )

@@ -23,29 +23,48 @@ U8M = NDArray[np.uint8]
 # thiszone, sigfigs, snaplen, LINKTYPE_ETHERNET (1).
 PCAP_MAGIC_USEC = 0xA1B2C3D4
 LINKTYPE_ETHERNET = 1
-ETH_MIN_FRAME = 60          # IEEE 802.3 minimum frame without FCS: shorter frames are padded
+ETH_MIN_FRAME = 60  # IEEE 802.3 minimum frame without FCS: shorter frames are padded
 ETH_HDR = 14
 ETHERTYPE_IPV4, ETHERTYPE_IPV6 = 0x0800, 0x86DD
 GATEWAY_MAC = 0x001122334455
-REC = 16                    # pcap record header bytes
-IP_OFF = REC + ETH_HDR      # where the IP header starts in a row
+REC = 16  # pcap record header bytes
+IP_OFF = REC + ETH_HDR  # where the IP header starts in a row
 HDR_SPAN = ETH_HDR + 40 + 40  # Ethernet + IPv6 + the longest TCP header the generator makes
 ROW_BYTES_PER_BATCH = 16 << 20
 
-PKT = np.dtype([
-    ("t", "<i8"), ("fid", "<i8"), ("dir", "u1"), ("flags", "u1"), ("plen", "<i4"), ("l4hl", "u1"),
-    ("seq", "<u4"), ("ack", "<u4"), ("proto", "u1"), ("v6", "?"),
-    ("c_hi", "<u8"), ("c_lo", "<u8"), ("s_hi", "<u8"), ("s_lo", "<u8"),
-    ("cport", "<u2"), ("sport", "<u2"), ("cmac", "<u8"), ("ttl", "u1"), ("win", "<u2"),
-    ("ipid", "<u2"), ("tsval", "<u4"), ("tsecr", "<u4"),
-])
+PKT = np.dtype(
+    [
+        ("t", "<i8"),
+        ("fid", "<i8"),
+        ("dir", "u1"),
+        ("flags", "u1"),
+        ("plen", "<i4"),
+        ("l4hl", "u1"),
+        ("seq", "<u4"),
+        ("ack", "<u4"),
+        ("proto", "u1"),
+        ("v6", "?"),
+        ("c_hi", "<u8"),
+        ("c_lo", "<u8"),
+        ("s_hi", "<u8"),
+        ("s_lo", "<u8"),
+        ("cport", "<u2"),
+        ("sport", "<u2"),
+        ("cmac", "<u8"),
+        ("ttl", "u1"),
+        ("win", "<u2"),
+        ("ipid", "<u2"),
+        ("tsval", "<u4"),
+        ("tsecr", "<u4"),
+    ]
+)
 
 # DNS: a query and a response with 16 A answers for www.example.com (RFC 1035 4.1);
 # the id (bytes 0-1) and the answer count (6-7) are filled per packet.
-_QNAME = bytes.fromhex("03777777076578616d706c6503636f6d00" "0001" "0001")
-DNS_QUERY = bytes.fromhex("0000" "0100" "0001" "0000" "0000" "0000") + _QNAME
-_ANSWER = bytes.fromhex("c00c" "0001" "0001" "0000012c" "0004" "5db8d822")
-DNS_RESPONSE = bytes.fromhex("0000" "8180" "0001" "0000" "0000" "0000") + _QNAME + _ANSWER * 16
+_QNAME = bytes.fromhex("03777777076578616d706c6503636f6d0000010001")
+DNS_QUERY = bytes.fromhex("000001000001000000000000") + _QNAME
+_ANSWER = bytes.fromhex("c00c000100010000012c00045db8d822")
+DNS_RESPONSE = bytes.fromhex("000081800001000000000000") + _QNAME + _ANSWER * 16
 
 
 def _prefix_sums(msg: bytes) -> NDArray[np.uint64]:
@@ -72,7 +91,7 @@ def lengths(p: NDArray[np.void]) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
 def put(a: U8M, rows: NDArray[np.int64] | slice, col: int, values: object, fmt: str) -> None:
     """Write big-endian ``values`` (numpy type ``fmt``) at column ``col`` of ``rows``."""
     v = np.ascontiguousarray(np.asarray(values).astype(fmt))
-    a[rows, col:col + v.itemsize] = v.view(np.uint8).reshape(-1, v.itemsize)
+    a[rows, col : col + v.itemsize] = v.view(np.uint8).reshape(-1, v.itemsize)
 
 
 def records(p: NDArray[np.void], snaplen: int) -> bytes:
@@ -80,7 +99,7 @@ def records(p: NDArray[np.void], snaplen: int) -> bytes:
     _, wire = lengths(p)
     width = REC + max(HDR_SPAN, min(snaplen, int(wire.max(initial=0))))
     step = max(1, ROW_BYTES_PER_BATCH // width)
-    return b"".join(_records(p[s:s + step], snaplen, width) for s in range(0, len(p), step))
+    return b"".join(_records(p[s : s + step], snaplen, width) for s in range(0, len(p), step))
 
 
 def _records(p: NDArray[np.void], snaplen: int, width: int) -> bytes:
@@ -108,8 +127,12 @@ def _records(p: NDArray[np.void], snaplen: int, width: int) -> bytes:
 def _addrs(p: NDArray[np.void]) -> tuple[NDArray[np.uint64], ...]:
     """(src_hi, src_lo, dst_hi, dst_lo) of each packet."""
     srv = p["dir"] == 1
-    return (np.where(srv, p["s_hi"], p["c_hi"]), np.where(srv, p["s_lo"], p["c_lo"]),
-            np.where(srv, p["c_hi"], p["s_hi"]), np.where(srv, p["c_lo"], p["s_lo"]))
+    return (
+        np.where(srv, p["s_hi"], p["c_hi"]),
+        np.where(srv, p["s_lo"], p["c_lo"]),
+        np.where(srv, p["c_hi"], p["s_hi"]),
+        np.where(srv, p["c_lo"], p["s_lo"]),
+    )
 
 
 def _fold(s: NDArray[np.uint64]) -> NDArray[np.uint64]:
@@ -142,7 +165,9 @@ def _ipv4(a: U8M, rows: NDArray[np.int64], p: NDArray[np.void], ip_len: NDArray[
 def _ipv6(a: U8M, rows: NDArray[np.int64], p: NDArray[np.void], ip_len: NDArray[np.int64]) -> None:
     """IPv6 header (RFC 8200 section 3), flow label from the flow number."""
     o = IP_OFF
-    put(a, rows, o, np.uint64(0x60000000) | (p["fid"].astype(np.uint64) & np.uint64(0xFFFFF)), ">u4")
+    put(
+        a, rows, o, np.uint64(0x60000000) | (p["fid"].astype(np.uint64) & np.uint64(0xFFFFF)), ">u4"
+    )
     put(a, rows, o + 4, ip_len - 40, ">u2")
     a[rows, o + 6] = p["proto"]
     a[rows, o + 7] = p["ttl"]
@@ -163,7 +188,7 @@ def _transport(a: U8M, rows: NDArray[np.int64], p: NDArray[np.void], o: int, v6:
     if (~tcp).any():
         payload_sum[~tcp] = _udp(a, rows[~tcp], p[~tcp], o)
     s = np.zeros(len(rows), np.uint64)
-    s[tcp] = _word_sum(a, rows[tcp], o, o + 40)          # TCP payload bytes are zeros
+    s[tcp] = _word_sum(a, rows[tcp], o, o + 40)  # TCP payload bytes are zeros
     s[~tcp] = _word_sum(a, rows[~tcp], o, o + 8) + payload_sum[~tcp]
     pseudo = (IP_OFF + 8, IP_OFF + 40) if v6 else (IP_OFF + 12, IP_OFF + 20)
     s += _word_sum(a, rows, *pseudo) + p["proto"].astype(np.uint64) + l4_len.astype(np.uint64)
@@ -183,8 +208,8 @@ def _tcp(a: U8M, rows: NDArray[np.int64], p: NDArray[np.void], o: int) -> None:
     put(a, rows, o + 14, p["win"], ">u2")
     hl, syn = p["l4hl"], (p["flags"] & SYN) != 0
     opts = {  # RFC 9293 MSS (kind 2), RFC 2018 SACK-permitted (4), RFC 7323 TS (8) and WS (3)
-        "syn40": (syn & (hl == 40), bytes.fromhex("020405b4" "0402" "080a"), 8),
-        "syn32": (syn & (hl == 32), bytes.fromhex("020405b4" "010303080101" "0402"), None),
+        "syn40": (syn & (hl == 40), bytes.fromhex("020405b40402080a"), 8),
+        "syn32": (syn & (hl == 32), bytes.fromhex("020405b40103030801010402"), None),
         "syn24": (syn & (hl == 24), bytes.fromhex("020405b4"), None),
         "ts32": (~syn & (hl == 32), bytes.fromhex("0101080a"), 4),
     }
@@ -192,19 +217,19 @@ def _tcp(a: U8M, rows: NDArray[np.int64], p: NDArray[np.void], o: int) -> None:
         r = rows[sel]
         if not len(r):
             continue
-        a[r, o + 20:o + 20 + len(prefix)] = np.frombuffer(prefix, np.uint8)
+        a[r, o + 20 : o + 20 + len(prefix)] = np.frombuffer(prefix, np.uint8)
         if ts_at is not None:
             put(a, r, o + 20 + ts_at, p["tsval"][sel], ">u4")
             put(a, r, o + 24 + ts_at, p["tsecr"][sel], ">u4")
     s40 = rows[syn & (hl == 40)]
-    a[s40, o + 36:o + 40] = np.frombuffer(bytes.fromhex("01030307"), np.uint8)  # NOP, WS 7
+    a[s40, o + 36 : o + 40] = np.frombuffer(bytes.fromhex("01030307"), np.uint8)  # NOP, WS 7
 
 
 def _udp(a: U8M, rows: NDArray[np.int64], p: NDArray[np.void], o: int) -> NDArray[np.uint64]:
     """UDP header (RFC 768) and DNS payloads; returns the payload word sums."""
     put(a, rows, o + 4, p["l4hl"].astype(np.int64) + p["plen"], ">u2")
     sums = np.zeros(len(rows), np.uint64)
-    dns = (p["sport"] == 53)
+    dns = p["sport"] == 53
     for resp in (0, 1):
         sel = dns & (p["dir"] == resp)
         r = rows[sel]
@@ -212,11 +237,15 @@ def _udp(a: U8M, rows: NDArray[np.int64], p: NDArray[np.void], o: int) -> NDArra
             continue
         msg, plen = (DNS_RESPONSE if resp else DNS_QUERY), p["plen"][sel].astype(np.int64)
         qid = p["fid"][sel].astype(np.uint64) & np.uint64(0xFFFF)
-        ancount = ((plen - len(DNS_QUERY)) // 16).astype(np.uint64) if resp else np.zeros(len(r), np.uint64)
+        ancount = (
+            ((plen - len(DNS_QUERY)) // 16).astype(np.uint64)
+            if resp
+            else np.zeros(len(r), np.uint64)
+        )
         room = a.shape[1] - (o + 8)
         body = np.broadcast_to(np.frombuffer(msg[:room], np.uint8), (len(r), min(room, len(msg))))
         visible = np.arange(body.shape[1])[None, :] < plen[:, None]
-        a[r, o + 8:o + 8 + body.shape[1]] = np.where(visible, body, 0)
+        a[r, o + 8 : o + 8 + body.shape[1]] = np.where(visible, body, 0)
         put(a, r, o + 8, qid, ">u2")
         put(a, r, o + 14, ancount, ">u2")
         sums[sel] = DNS_SUMS[resp][plen] + qid + ancount

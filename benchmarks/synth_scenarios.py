@@ -29,11 +29,11 @@ MASK46 = np.uint64((1 << 46) - 1)
 # Odd multipliers (splitmix64's), each a bijection modulo 2**46.
 MIX1 = np.uint64(0x9E3779B97F4A7C15 & ((1 << 46) - 1) | 1)
 MIX2 = np.uint64(0xBF58476D1CE4E5B9 & ((1 << 46) - 1) | 1)
-FLOOD_SERVER = (0xCB007150, 80)      # 203.0.113.80:80, RFC 5737 TEST-NET-3
-SCANNER = 0xC6336442                 # 198.51.100.66, RFC 5737 TEST-NET-2
-SCAN_TARGET = 0xCB00710A             # 203.0.113.10
-NMAP_SYN_WINDOW = 1024               # window of nmap's raw SYN probes
-NMAP_RETRY_S = 1.0                   # about nmap's initial probe timeout
+FLOOD_SERVER = (0xCB007150, 80)  # 203.0.113.80:80, RFC 5737 TEST-NET-3
+SCANNER = 0xC6336442  # 198.51.100.66, RFC 5737 TEST-NET-2
+SCAN_TARGET = 0xCB00710A  # 203.0.113.10
+NMAP_SYN_WINDOW = 1024  # window of nmap's raw SYN probes
+NMAP_RETRY_S = 1.0  # about nmap's initial probe timeout
 SCAN_OPEN, SCAN_FILTERED = 0.02, 0.15  # shares of open and filtered ports
 
 
@@ -47,8 +47,9 @@ def spoofed_sources(g: np.ndarray, offset: int) -> tuple[np.ndarray, np.ndarray]
     x = (x * MIX1) & MASK46
     x ^= x >> np.uint64(23)
     x = (x * MIX2) & MASK46
-    return (np.uint64(0x01000000) + (x >> np.uint64(15))).astype(np.int64), \
-        (np.uint64(32768) + (x & np.uint64(0x7FFF))).astype(np.int64)
+    return (np.uint64(0x01000000) + (x >> np.uint64(15))).astype(np.int64), (
+        np.uint64(32768) + (x & np.uint64(0x7FFF))
+    ).astype(np.int64)
 
 
 class FloodMode:
@@ -68,13 +69,23 @@ class FloodMode:
             return None
         g = np.arange(self.done, self.done + k)
         self.done += k
-        meta = fixed_meta(k, spoofed_sources(g, self.offset), FLOOD_SERVER,
-                          np.full(k, K["syn-flood"]), np.full(k, ST["S0"]))
+        meta = fixed_meta(
+            k,
+            spoofed_sources(g, self.offset),
+            FLOOD_SERVER,
+            np.full(k, K["syn-flood"]),
+            np.full(k, ST["S0"]),
+        )
         meta.ttl_c = self.rng.integers(32, 256, k)
         meta.syn_win = self.rng.integers(512, 65536, k)
-        sk = Skeleton(flow=np.arange(k), gap=np.zeros(k), dir=np.zeros(k, np.uint8),
-                      flags=np.full(k, SYN, np.uint8), plen=np.zeros(k, np.int64),
-                      l4hl=np.full(k, 20, np.int64))
+        sk = Skeleton(
+            flow=np.arange(k),
+            gap=np.zeros(k),
+            dir=np.zeros(k, np.uint8),
+            flags=np.full(k, SYN, np.uint8),
+            plen=np.zeros(k, np.int64),
+            l4hl=np.full(k, 20, np.int64),
+        )
         return Chunk(meta, sk)
 
 
@@ -113,9 +124,11 @@ class ScanMode:
         meta.srv_isn_zero = status == 1
         first = np.arange(n) * (1e6 / self.pps) + rng.random(n) * 100
         start = np.r_[first, first[retry] + NMAP_RETRY_S * 1e6].astype(np.int64)
-        tmpl = [[(0, SYN, 0, 0.0, 0.0), (1, SYN | ACK, 0, 0.0, 1.0), (0, RST, 0, 5e-5, 0.0)],
-                [(0, SYN, 0, 0.0, 0.0), (1, RST | ACK, 0, 0.0, 1.0)],
-                [(0, SYN, 0, 0.0, 0.0)]]
+        tmpl = [
+            [(0, SYN, 0, 0.0, 0.0), (1, SYN | ACK, 0, 0.0, 1.0), (0, RST, 0, 5e-5, 0.0)],
+            [(0, SYN, 0, 0.0, 0.0), (1, RST | ACK, 0, 0.0, 1.0)],
+            [(0, SYN, 0, 0.0, 0.0)],
+        ]
         rtt = np.clip(rng.lognormal(np.log(5e-4), 0.3, total), 1e-4, 0.01)
         # nmap's probe carries only an MSS option (24-byte header), and so does the reply.
         sk = sf.from_templates(status, np.arange(total), tmpl, rtt, np.full(total, 24))

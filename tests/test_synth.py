@@ -28,8 +28,13 @@ FIN, SYN, RST, ACK = 0x01, 0x02, 0x04, 0x10
 def run_synth(tmp: Path, name: str, *args: str) -> tuple[Path, Path, str]:
     """Run the generator; returns the pcap, the truth CSV and its report line."""
     pcap, truth = tmp / f"{name}.pcap", tmp / f"{name}.csv"
-    res = subprocess.run([sys.executable, str(SYNTH), "-o", str(pcap), "--truth", str(truth), *args],
-                         capture_output=True, text=True, check=True, timeout=120)
+    res = subprocess.run(
+        [sys.executable, str(SYNTH), "-o", str(pcap), "--truth", str(truth), *args],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    )
     return pcap, truth, res.stderr
 
 
@@ -42,7 +47,7 @@ class Flow:
     pkts: list[int] = field(default_factory=lambda: [0, 0])
     wire: list[int] = field(default_factory=lambda: [0, 0])
     ip: list[int] = field(default_factory=lambda: [0, 0])
-    events: list[tuple[int, int, int]] = field(default_factory=list)   # (dir, tcp flags, ts_us)
+    events: list[tuple[int, int, int]] = field(default_factory=list)  # (dir, tcp flags, ts_us)
 
 
 def ones_sum(data: bytes) -> int:
@@ -65,7 +70,7 @@ def read_pcap(path: Path) -> tuple[dict[tuple, Flow], list[int], int]:
     off = 24
     while off < len(data):
         sec, usec, incl, orig = struct.unpack_from("<IIII", data, off)
-        frame = data[off + 16: off + 16 + incl]
+        frame = data[off + 16 : off + 16 + incl]
         assert len(frame) == incl == min(orig, snaplen) and orig >= 60
         off += 16 + incl
         times.append(sec * 1_000_000 + usec)
@@ -73,13 +78,19 @@ def read_pcap(path: Path) -> tuple[dict[tuple, Flow], list[int], int]:
         if etype == 0x0800:
             assert frame[14] == 0x45 and ones_sum(frame[14:34]) == 0xFFFF, "IPv4 header checksum"
             ip_len, proto = struct.unpack_from("!H", frame, 16)[0], frame[23]
-            src, dst, l4 = socket.inet_ntop(socket.AF_INET, frame[26:30]), \
-                socket.inet_ntop(socket.AF_INET, frame[30:34]), 34
+            src, dst, l4 = (
+                socket.inet_ntop(socket.AF_INET, frame[26:30]),
+                socket.inet_ntop(socket.AF_INET, frame[30:34]),
+                34,
+            )
         else:
             assert etype == 0x86DD and frame[14] >> 4 == 6
             ip_len, proto = struct.unpack_from("!H", frame, 18)[0] + 40, frame[20]
-            src, dst, l4 = socket.inet_ntop(socket.AF_INET6, frame[22:38]), \
-                socket.inet_ntop(socket.AF_INET6, frame[38:54]), 54
+            src, dst, l4 = (
+                socket.inet_ntop(socket.AF_INET6, frame[22:38]),
+                socket.inet_ntop(socket.AF_INET6, frame[38:54]),
+                54,
+            )
         assert orig == max(60, 14 + ip_len)
         sport, dport = struct.unpack_from("!HH", frame, l4)
         flags = frame[l4 + 13] if proto == 6 else 0
@@ -109,9 +120,9 @@ def expected_state(fl: Flow) -> str:
     if fl.proto == 17:
         return "SF" if answered else "S0"
     if not answered:
-        return "S0"                       # only the originator's SYN(s)
+        return "S0"  # only the originator's SYN(s)
     if len(ev) == 2 and ev[1][1] & RST:
-        return "REJ"                      # SYN answered by RST|ACK
+        return "REJ"  # SYN answered by RST|ACK
     rsts = [d for d, f, _ in ev if f & RST]
     if rsts:
         return "RSTO" if rsts[0] == 0 else "RSTR"
@@ -130,8 +141,17 @@ def check_truth(pcap: Path, truth: Path) -> tuple[dict[tuple, Flow], list[dict[s
         fl = flows[(int(r["proto"]), *sorted([a, b]))]
         assert fl.a == a, "side a must be the sender of the first packet"
         got = [fl.pkts[0], fl.wire[0], fl.pkts[1], fl.wire[1], fl.ip[0], fl.ip[1]]
-        want = [int(r[k]) for k in ("a2b_pkts", "a2b_bytes", "b2a_pkts", "b2a_bytes",
-                                    "a2b_ip_bytes", "b2a_ip_bytes")]
+        want = [
+            int(r[k])
+            for k in (
+                "a2b_pkts",
+                "a2b_bytes",
+                "b2a_pkts",
+                "b2a_bytes",
+                "a2b_ip_bytes",
+                "b2a_ip_bytes",
+            )
+        ]
         assert got == want, r
         assert r["conn_state"] == expected_state(fl), (r, fl.events)
         gaps = [t1 - t0 for (_, _, t0), (_, _, t1) in zip(fl.events, fl.events[1:])]
@@ -190,7 +210,7 @@ def test_deterministic_given_seed(tmp_path: Path) -> None:
 def test_snaplen_cuts_records_not_counts(tmp_path: Path) -> None:
     pcap, truth, _ = run_synth(tmp_path, "snap", "--packets", "2000", "--snaplen", "68")
     _, _, snaplen = read_pcap(pcap)
-    assert snaplen == 68   # just covers an IPv6 TCP flags byte
+    assert snaplen == 68  # just covers an IPv6 TCP flags byte
     check_truth(pcap, truth)
 
 
@@ -203,12 +223,18 @@ def held_packets(stderr: str) -> int:
 
 def test_memory_follows_open_flows_not_file_size(tmp_path: Path) -> None:
     # A flood has one packet per flow: nothing is held past its chunk.
-    held = [held_packets(run_synth(tmp_path, f"f{n}", "--syn-flood", n, "--chunk-flows", "500")[2])
-            for n in ("4000", "16000")]
+    held = [
+        held_packets(run_synth(tmp_path, f"f{n}", "--syn-flood", n, "--chunk-flows", "500")[2])
+        for n in ("4000", "16000")
+    ]
     assert held == [500, 500]
     # Short flows: about a thousand flows are open at any time, whatever the file size.
-    held = [held_packets(run_synth(tmp_path, f"s{n}", "--packets", n, "--short-flows",
-                                   "--chunk-flows", "100")[2]) for n in ("15000", "60000")]
+    held = [
+        held_packets(
+            run_synth(tmp_path, f"s{n}", "--packets", n, "--short-flows", "--chunk-flows", "100")[2]
+        )
+        for n in ("15000", "60000")
+    ]
     assert held[1] < 1.5 * held[0] and held[1] < 60000 / 5
 
 
@@ -218,12 +244,12 @@ def test_tcp_checksums_are_valid(tmp_path: Path) -> None:
     off, checked = 24, 0
     while off < len(data):
         incl = struct.unpack_from("<I", data, off + 8)[0]
-        frame = data[off + 16: off + 16 + incl]
+        frame = data[off + 16 : off + 16 + incl]
         off += 16 + incl
         if frame[12:14] != b"\x08\x00":
             continue
         ip_len, proto = struct.unpack_from("!H", frame, 16)[0], frame[23]
-        seg = frame[34:14 + ip_len]
+        seg = frame[34 : 14 + ip_len]
         pseudo = frame[26:34] + struct.pack("!BBH", 0, proto, len(seg))
         assert ones_sum(pseudo + seg) == 0xFFFF
         checked += 1
