@@ -1,0 +1,198 @@
+"""Link-layer headers: one function per link type (tcpdump.org/linktypes.html).
+
+Each function takes the frames at their link header and returns, per frame,
+the position of the next header and its next-header code (see encap.py: an
+ethertype, a ``NEXT_*`` code, or ``-Status``). ``link_header`` picks the
+function for a batch's link type; PPI picks one per frame for what it wraps.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from tracker.decode._bytes import ByteView, Cursor, subset
+from tracker.decode.encap import (
+    ETHERTYPE_IPV4,
+    ETHERTYPE_IPV6,
+    ETHERTYPE_MIN,
+    NEXT_LLC,
+    NEXT_PPP,
+    need,
+    stop,
+    type_or_length,
+)
+from tracker.frames import (
+    LINKTYPE_C_HDLC,
+    LINKTYPE_ETHERNET,
+    LINKTYPE_IPV4,
+    LINKTYPE_IPV6,
+    LINKTYPE_LINUX_SLL,
+    LINKTYPE_LINUX_SLL2,
+    LINKTYPE_LOOP,
+    LINKTYPE_NULL,
+    LINKTYPE_PPI,
+    LINKTYPE_PPP,
+    LINKTYPE_PPP_HDLC,
+    LINKTYPE_RAW,
+    LINKTYPE_RAW_BSD12,
+    LINKTYPE_RAW_BSD14,
+)
+from tracker.packets import Status
+
+LinkDecoder = Callable[[ByteView, Cursor], tuple[np.ndarray, np.ndarray]]
+
+ETHERNET_LEN = 14  # IEEE 802.3 clause 3.1.1: dst 6, src 6, type/length 2
+SLL_LEN = 16  # LINKTYPE_LINUX_SLL: protocol at bytes 14-15
+SLL2_LEN = 20  # LINKTYPE_LINUX_SLL2: protocol at bytes 0-1
+SLL_PROTO_802_2 = 0x0004  # Linux if_ether.h ETH_P_802_2: an 802.2 LLC frame follows
+NULL_LEN = 4  # LINKTYPE_NULL / LINKTYPE_LOOP: 4-byte address family
+CHDLC_LEN = 4  # LINKTYPE_C_HDLC: address 1, control 1, ethertype 2
+PPI_LEN = 8  # PPI spec v1.0.10 section 3.1: version, flags, length LE16, DLT LE32
+
+# Address families in LINKTYPE_NULL / LOOP headers (tcpdump linktypes page).
+AF_INET = 2
+AF_INET6 = (10, 24, 28, 30)  # Linux 10; NetBSD/OpenBSD/BSD/OS 24; FreeBSD 28; Darwin 30
+
+# PPP in HDLC-like framing (RFC 1662 section 3.1): address 0xFF, control 0x03.
+PPP_ADDRESS = 0xFF
+# LINKTYPE_PPP_HDLC may instead hold Cisco HDLC frames (RFC 1547 section 4.3.1),
+# whose address byte is 0x0F (unicast) or 0x8F (multicast).
+CHDLC_ADDRESSES = (0x0F, 0x8F)
+
+
+def ethernet(bv: ByteView, cur: Cursor) -> tuple[np.ndarray, np.ndarray]:
+    """Ethernet II / IEEE 802.3: 0-5 dst, 6-11 src, 12-13 type or length."""
+    code = type_or_length(bv.header(cur.pos, ETHERNET_LEN).u16(12))
+    return cur.pos + ETHERNET_LEN, need(cur.avail(), ETHERNET_LEN, code)
+
+
+def _sll_protocol(proto: np.ndarray) -> np.ndarray:
+    """Code of a Linux cooked protocol: an ethertype, 802.2 LLC, or not IP."""
+    code = np.where(proto >= ETHERTYPE_MIN, proto, stop(Status.NOT_IP))
+    return np.where(proto == SLL_PROTO_802_2, NEXT_LLC, code)
+
+
+def linux_sll(bv: ByteView, cur: Cursor) -> tuple[np.ndarray, np.ndarray]:
+    """Linux cooked v1: 0-1 packet type, 2-3 ARPHRD, 4-5 addr len, 6-13 addr, 14-15 protocol."""
+    code = _sll_protocol(bv.header(cur.pos, SLL_LEN).u16(14))
+    return cur.pos + SLL_LEN, need(cur.avail(), SLL_LEN, code)
+
+
+def linux_sll2(bv: ByteView, cur: Cursor) -> tuple[np.ndarray, np.ndarray]:
+    """Linux cooked v2: 0-1 protocol, 2-3 reserved, 4-7 ifindex, 8-9 ARPHRD, 10-19 rest."""
+    code = _sll_protocol(bv.header(cur.pos, SLL2_LEN).u16(0))
+    return cur.pos + SLL2_LEN, need(cur.avail(), SLL2_LEN, code)
+
+
+def _family(af: np.ndarray) -> np.ndarray:
+    """Code of a loopback address family."""
+    return np.where(af == AF_INET, ETHERTYPE_IPV4,
+                    np.where(np.isin(af, AF_INET6), ETHERTYPE_IPV6, stop(Status.NOT_IP)))
+
+
+def null(bv: ByteView, cur: Cursor) -> tuple[np.ndarray, np.ndarray]:
+    """BSD loopback: 0-3 address family in the writer's byte order, so try both.
+
+    A family is a small number, so the order whose value fits 16 bits is right.
+    """
+    head = bv.header(cur.pos, NULL_LEN)
+    little = head.u32le(0)
+    af = np.where(little <= 0xFFFF, little, head.u32(0))
+    return cur.pos + NULL_LEN, need(cur.avail(), NULL_LEN, _family(af))
+
+
+def loop(bv: ByteView, cur: Cursor) -> tuple[np.ndarray, np.ndarray]:
+    """OpenBSD loopback: 0-3 address family, network byte order."""
+    return cur.pos + NULL_LEN, need(cur.avail(), NULL_LEN, _family(bv.header(cur.pos, NULL_LEN).u32(0)))
+
+
+def raw_ip(bv: ByteView, cur: Cursor) -> tuple[np.ndarray, np.ndarray]:
+    """Raw IP: no link header; the version nibble says IPv4 or IPv6, else MALFORMED."""
+    version = bv.header(cur.pos, 1).u8(0) >> 4
+    code = np.where(version == 4, ETHERTYPE_IPV4,
+                    np.where(version == 6, ETHERTYPE_IPV6, stop(Status.MALFORMED)))
+    return cur.pos, need(cur.avail(), 1, code)
+
+
+def ppp(bv: ByteView, cur: Cursor) -> tuple[np.ndarray, np.ndarray]:
+    """PPP: optional 0-1 address/control FF 03 (RFC 1662), then the protocol field.
+
+    A first byte 0xFF means the address/control pair is there: as a 2-byte
+    protocol its high byte would be odd, and the 1-byte protocol 0xFF is
+    reserved (IANA ppp-numbers: 0x00ff "compression inefficient").
+    """
+    framed = bv.header(cur.pos, 1).u8(0) == PPP_ADDRESS
+    code = need(cur.avail(), np.where(framed, 3, 1), np.full(len(cur), NEXT_PPP))
+    return cur.pos + np.where(framed, 2, 0), code
+
+
+def ppp_hdlc(bv: ByteView, cur: Cursor) -> tuple[np.ndarray, np.ndarray]:
+    """LINKTYPE_PPP_HDLC: PPP in HDLC-like framing, or Cisco HDLC by its address byte."""
+    pos, code = ppp(bv, cur)
+    cisco = np.isin(bv.header(cur.pos, 1).u8(0), CHDLC_ADDRESSES) & (cur.avail() >= 1)
+    if cisco.any():
+        pos[cisco], code[cisco] = cisco_hdlc(bv, cur.select(cisco))
+    return pos, code
+
+
+def cisco_hdlc(bv: ByteView, cur: Cursor) -> tuple[np.ndarray, np.ndarray]:
+    """Cisco HDLC: 0 address, 1 control, 2-3 ethertype (SLARP 0x8035 is not IP)."""
+    proto = bv.header(cur.pos, CHDLC_LEN).u16(2)
+    code = np.where(proto >= ETHERTYPE_MIN, proto, stop(Status.NOT_IP))
+    return cur.pos + CHDLC_LEN, need(cur.avail(), CHDLC_LEN, code)
+
+
+def unsupported(bv: ByteView, cur: Cursor) -> tuple[np.ndarray, np.ndarray]:
+    """Any link type not decoded here: every frame is UNSUPPORTED_LINK."""
+    return cur.pos, np.full(len(cur), stop(Status.UNSUPPORTED_LINK), dtype=np.int64)
+
+
+def ppi(bv: ByteView, cur: Cursor) -> tuple[np.ndarray, np.ndarray]:
+    """PPI: 0 version, 1 flags, 2-3 header length LE, 4-7 wrapped DLT LE; frame follows.
+
+    The wrapped frame is decoded by its own link type, one group per type.
+    A PPI inside PPI is UNSUPPORTED_LINK (no nesting).
+    """
+    head = bv.header(cur.pos, PPI_LEN)
+    hdr_len = head.u16le(2)
+    dlt = head.u32le(4)
+    avail = cur.avail()
+    pos = cur.pos + hdr_len
+    code = np.where(hdr_len < PPI_LEN, stop(Status.MALFORMED), 0)
+    code = need(avail, np.maximum(hdr_len, PPI_LEN), code)
+    inner = code == 0
+    for linktype in np.unique(dlt[inner]).tolist():
+        at = inner & (dlt == linktype)
+        decoder = _LINKS.get(linktype, unsupported) if linktype != LINKTYPE_PPI else unsupported
+        pos[at], code[at] = decoder(bv, Cursor(subset(cur.rows, at), pos[at], cur.end[at]))
+    return pos, code
+
+
+_LINKS: dict[int, LinkDecoder] = {
+    LINKTYPE_ETHERNET: ethernet,
+    LINKTYPE_LINUX_SLL: linux_sll,
+    LINKTYPE_LINUX_SLL2: linux_sll2,
+    LINKTYPE_NULL: null,
+    LINKTYPE_LOOP: loop,
+    LINKTYPE_RAW: raw_ip,
+    LINKTYPE_RAW_BSD12: raw_ip,
+    LINKTYPE_RAW_BSD14: raw_ip,
+    LINKTYPE_IPV4: raw_ip,
+    LINKTYPE_IPV6: raw_ip,
+    LINKTYPE_PPP: ppp,
+    LINKTYPE_PPP_HDLC: ppp_hdlc,
+    LINKTYPE_C_HDLC: cisco_hdlc,
+    LINKTYPE_PPI: ppi,
+}
+
+
+def link_header(bv: ByteView, cur: Cursor, linktype: int) -> tuple[np.ndarray, np.ndarray]:
+    """Position and next-header code after the link header of every frame."""
+    return _LINKS.get(linktype, unsupported)(bv, cur)
+
+
+def supported(linktype: int) -> bool:
+    """Whether frames of this link type are decoded (others are UNSUPPORTED_LINK)."""
+    return linktype in _LINKS

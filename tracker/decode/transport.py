@@ -1,0 +1,152 @@
+"""Transport headers: TCP, UDP, ICMP/ICMPv6, and the rest (protocol number only).
+
+A transport header is read only within both the capture and the IP payload
+(by the IP length fields), so Ethernet padding is never taken for a header.
+A header that the IP payload cannot hold is MALFORMED; one cut by the
+snaplen is TRUNCATED with the fields before the cut. ``payload_len`` comes
+from the IP length fields, never from the captured length.
+
+In a first fragment the transport fields are read the same way, but the row
+keeps its FRAGMENT status: the fragment need not hold the whole header.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from tracker.decode._bytes import ByteView, Cursor, clear_cut, put, set_status
+from tracker.packets import (
+    PROTO_ICMP,
+    PROTO_ICMPV6,
+    PROTO_TCP,
+    PROTO_UDP,
+    PacketBatch,
+    Status,
+)
+
+TCP_MIN_LEN = 20  # RFC 9293 section 3.1: data offset >= 5
+UDP_LEN = 8  # RFC 768
+ICMP_LEN = 8  # RFC 792; RFC 4443 section 2.1: type, code, checksum, 4 more bytes
+
+# (column, byte end): a field is kept only when its last byte is there.
+_TCP_CUT = (("src_port", 2), ("dst_port", 4), ("seq", 8), ("ack", 12),
+            ("tcp_hdr_len", 13), ("tcp_flags", 14), ("window", 16))
+_UDP_CUT = (("src_port", 2), ("dst_port", 4), ("udp_len", 6))
+_ICMP_CUT = (("icmp_type", 1), ("icmp_code", 2))
+
+# Transport kinds, and the kind of each IP protocol number (IANA registry),
+# one table per IP version because ICMP is 1 in IPv4 and 58 in IPv6.
+KIND_TCP, KIND_UDP, KIND_ICMP, KIND_OTHER = range(4)
+KIND_V4 = np.full(256, KIND_OTHER, np.int8)
+KIND_V4[[PROTO_TCP, PROTO_UDP, PROTO_ICMP]] = [KIND_TCP, KIND_UDP, KIND_ICMP]
+KIND_V6 = np.full(256, KIND_OTHER, np.int8)
+KIND_V6[[PROTO_TCP, PROTO_UDP, PROTO_ICMPV6]] = [KIND_TCP, KIND_UDP, KIND_ICMP]
+
+
+@dataclass(slots=True)
+class Segment:
+    """Frames at their transport header, with what the IP layer knows of them."""
+
+    cur: Cursor  # rows, transport header position, captured end
+    payload: np.ndarray  # int64: IP payload bytes from cur.pos, by the IP length fields
+    kind: np.ndarray  # int8: KIND_* of the IP protocol
+    fragment: np.ndarray | None  # bool: a first fragment (status stays FRAGMENT); None: none
+
+    def select(self, mask: np.ndarray) -> Segment:
+        """The frames where ``mask`` is true."""
+        if mask.all():
+            return self
+        fragment = None if self.fragment is None else self.fragment[mask]
+        return Segment(self.cur.select(mask), self.payload[mask], self.kind[mask], fragment)
+
+
+def _settle(out: PacketBatch, seg: Segment, bad: np.ndarray, cut: np.ndarray) -> None:
+    """TRUNCATED where cut, MALFORMED where bad (it wins); fragments keep FRAGMENT."""
+    if seg.fragment is not None:
+        bad, cut = bad & ~seg.fragment, cut & ~seg.fragment
+    set_status(out, seg.cur.rows, cut, Status.TRUNCATED)
+    set_status(out, seg.cur.rows, bad, Status.MALFORMED)
+
+
+def tcp(bv: ByteView, seg: Segment, out: PacketBatch) -> None:
+    """TCP (RFC 9293 section 3.1): 0-1 source port, 2-3 destination port, 4-7 seq,
+    8-11 ack, 12 data offset<<4 | NS (RFC 3540), 13 CWR..FIN, 14-15 window."""
+    r = seg.cur.rows
+    head = bv.header(seg.cur.pos, TCP_MIN_LEN)
+    w0 = head.u64(0)  # bytes 0-7
+    w1 = head.u64(8)  # bytes 8-15
+    hdr_len = (w1 >> 26) & 0x3C  # data offset (bits 28-31) * 4
+    put(out.src_port, r, (w0 >> 48) & 0xFFFF)
+    put(out.dst_port, r, (w0 >> 32) & 0xFFFF)
+    put(out.seq, r, w0 & 0xFFFFFFFF)
+    put(out.ack, r, (w1 >> 32) & 0xFFFFFFFF)
+    put(out.tcp_hdr_len, r, hdr_len)
+    put(out.tcp_flags, r, (w1 >> 16) & 0x1FF)  # NS is the low bit of byte 12
+    put(out.window, r, w1 & 0xFFFF)
+    payload = seg.payload - hdr_len
+    captured = seg.cur.avail()
+    if not ((captured < hdr_len) | (payload < 0) | (hdr_len < TCP_MIN_LEN)).any():
+        put(out.payload_len, r, payload)
+        return
+    avail = np.minimum(captured, seg.payload)
+    clear_cut(out, r, avail, _TCP_CUT)
+    known = avail >= 13  # the data offset was read
+    bad = (seg.payload < TCP_MIN_LEN) | (known & ((hdr_len < TCP_MIN_LEN) | (payload < 0)))
+    put(out.payload_len, r, payload, known & ~bad)
+    # Options cut by the snaplen count too: Zeek drops such a segment (truncated_header).
+    _settle(out, seg, bad, captured < np.maximum(hdr_len, TCP_MIN_LEN))
+
+
+def udp(bv: ByteView, seg: Segment, out: PacketBatch) -> None:
+    """UDP (RFC 768): 0-1 source port, 2-3 destination port, 4-5 length, 6-7 checksum."""
+    r = seg.cur.rows
+    word = bv.header(seg.cur.pos, UDP_LEN).u64(0)
+    length = (word >> 16) & 0xFFFF
+    put(out.src_port, r, (word >> 48) & 0xFFFF)
+    put(out.dst_port, r, (word >> 32) & 0xFFFF)
+    put(out.udp_len, r, length)
+    captured = seg.cur.avail()
+    fits = seg.payload >= UDP_LEN
+    if not ((captured < UDP_LEN) | ~fits | (length < UDP_LEN)).any():
+        put(out.payload_len, r, seg.payload - UDP_LEN)
+        return
+    avail = np.minimum(captured, seg.payload)
+    clear_cut(out, r, avail, _UDP_CUT)
+    put(out.payload_len, r, seg.payload - UDP_LEN, fits)
+    _settle(out, seg, ~fits | ((avail >= 6) & (length < UDP_LEN)), captured < UDP_LEN)
+
+
+def icmp(bv: ByteView, seg: Segment, out: PacketBatch) -> None:
+    """ICMP (RFC 792) / ICMPv6 (RFC 4443 section 2.1): 0 type, 1 code, 2-3 checksum."""
+    r = seg.cur.rows
+    word = bv.header(seg.cur.pos, ICMP_LEN).u16(0)
+    put(out.icmp_type, r, word >> 8)
+    put(out.icmp_code, r, word & 0xFF)
+    clear_cut(out, r, np.minimum(seg.cur.avail(), seg.payload), _ICMP_CUT)
+    fits = seg.payload >= ICMP_LEN
+    put(out.payload_len, r, seg.payload - ICMP_LEN, fits)
+    _settle(out, seg, ~fits, seg.cur.avail() < ICMP_LEN)
+
+
+def other(bv: ByteView, seg: Segment, out: PacketBatch) -> None:
+    """Any other protocol (SCTP, GRE, ESP, ...): no ports; the IP payload is payload.
+
+    Tunnels are not entered: the frame counts as its outer header only.
+    """
+    put(out.payload_len, seg.cur.rows, seg.payload)
+
+
+_DECODERS = ((KIND_TCP, tcp), (KIND_UDP, udp), (KIND_ICMP, icmp), (KIND_OTHER, other))
+
+
+def decode_transport(bv: ByteView, seg: Segment, out: PacketBatch) -> None:
+    """Decode the transport header of every frame of ``seg``, by protocol."""
+    if len(seg.cur) == 0:
+        return
+    put(out.l4_offset, seg.cur.rows, seg.cur.pos)
+    for kind, decoder in _DECODERS:
+        mask = seg.kind == kind
+        if mask.any():
+            decoder(bv, seg.select(mask), out)
