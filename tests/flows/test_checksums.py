@@ -148,6 +148,23 @@ def test_cut_fragmented_and_not_ok_rows_are_not_checked() -> None:
     assert verify(fb, pb).tolist() == [False]
 
 
+@pytest.mark.parametrize("lead", range(4))
+def test_packet_ending_the_buffer_at_every_alignment(lead: int) -> None:
+    # A non-IP frame of `lead` bytes first, so the UDP packet (odd length) ends
+    # the buffer at each offset modulo 4, its last bytes outside a whole word.
+    pkt = Ether(**MACS) / IP(**V4) / UDP(sport=1, dport=2) / b"xyz"
+    for flip, expect in ((None, True), (len(pkt) - 1, False), (len(pkt) - 2, False)):
+        raw = bytearray(bytes(pkt))
+        if flip is not None:
+            raw[flip] ^= 0x01
+        fb = FrameBatch.from_frames([b"\x00" * lead, bytes(raw)])
+        pb = PacketBatch.empty(2)
+        pb.record[:] = [0, 1]
+        _fill(pb, 1, Ether(bytes(raw)), int(fb.start[1]) + ETH)
+        assert len(fb.data) % 4 == (lead + len(pkt)) % 4
+        assert verify(fb, pb).tolist() == [True, expect]
+
+
 def test_rows_are_matched_by_record_number() -> None:
     fb, pb = batch(GOOD, flip={3: len(GOOD[3]) - 1})
     sub = pb.take(np.array([3, 0]))

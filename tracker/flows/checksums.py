@@ -11,11 +11,10 @@ checksum over IPv4 means "no checksum" (RFC 768) and is good; over IPv6 it is
 bad (RFC 8200), except on the VXLAN port, which Zeek accepts (UDP.cc).
 
 How: the ones' complement sum of any byte range is the integer sum of its
-16-bit words taken modulo 65535 (RFC 1071 section 2). One cumulative sum of
-the buffer's 16-bit words gives every range's sum as a difference of two
-entries. Words are read in the machine's native little-endian order at even
-buffer offsets, so a byte at an even offset weighs 1 and one at an odd offset
-256. The sum with the range's own big-endian alignment weighs a byte 256 when
+16-bit words taken modulo 65535 (RFC 1071 section 2). One cumulative sum over
+the buffer gives every range's sum as a difference of two entries. Words are
+read in the machine's native little-endian order at even buffer offsets, so a
+byte at an even offset weighs 1 and one at an odd offset 256. The sum with the range's own big-endian alignment weighs a byte 256 when
 it is an even distance from the range's start. As 256 * 256 = 65536 = 1
 (mod 65535), swapping the weights is a multiplication by 256 (RFC 1071's byte
 order independence): for a range starting at an even offset the true sum is
@@ -77,42 +76,45 @@ def verify(fb: FrameBatch, pb: PacketBatch) -> np.ndarray:
 class _RangeSums:
     """Ones' complement sums of byte ranges of one buffer, from one prefix sum.
 
-    The prefix sums native little-endian 32-bit words: 2**32 = 1 (mod 65535),
-    so a 32-bit word counts as its two 16-bit halves, and a byte at offset i
-    still weighs 1 or 256 by the parity of i. Half as many words as 16-bit
-    ones makes the cumulative sum about twice as fast. The sum of the bytes
-    before offset i is the prefix up to i's word plus that word (a difference
-    of two prefix entries) masked to the bytes below i.
+    Each native little-endian 32-bit word is folded into the sum of its two
+    16-bit halves (2**16 = 1 modulo 65535), so a byte at offset i weighs 1
+    or 256 by the parity of i, and one prefix sum over a quarter as many
+    uint32 entries as the buffer has bytes serves every range. The sum of the
+    bytes before offset i is the prefix up to i's word plus the folded part of
+    that word below i.
     """
 
     def __init__(self, data: np.ndarray) -> None:
         data = np.ascontiguousarray(data)
-        n_full = len(data) // 4
+        self.n_full = len(data) // 4  # whole words; verify() only calls with >= 20 bytes
+        self.words = data[: 4 * self.n_full].view("<u4")
         tail = np.zeros(4, np.uint8)  # the last 0-3 bytes, as one more word
-        tail[: len(data) - 4 * n_full] = data[4 * n_full:]
-        # uint64 may wrap on a huge buffer, but a difference of two entries is
-        # still exact: a range (at most 65535 bytes) sums to less than 2**46.
-        self.prefix = np.empty(n_full + 2, np.uint64)
+        tail[: len(data) - 4 * self.n_full] = data[4 * self.n_full:]
+        self.tail = tail.view("<u4")[0]
+        # uint32 wraps, but a difference of two entries is still exact: a range
+        # (at most 65535 bytes) folds to less than 16384 * 2 * 65535 < 2**32.
+        self.prefix = np.empty(self.n_full + 1, np.uint32)
         self.prefix[0] = 0
-        np.cumsum(data[: 4 * n_full].view("<u4"), dtype=np.uint64,
-                  out=self.prefix[1: n_full + 1])
-        self.prefix[n_full + 1] = self.prefix[n_full] + tail.view("<u4")[0]
+        halves = data[: 4 * self.n_full].view("<u2")
+        np.add(halves[0::2], halves[1::2], out=self.prefix[1:], dtype=np.uint32)
+        np.cumsum(self.prefix[1:], out=self.prefix[1:])
 
     def _before(self, i: np.ndarray) -> np.ndarray:
-        """Native-weighted sum of the bytes before offset i (mod 2**64)."""
+        """Native-weighted sum of the bytes before offset i (mod 2**32)."""
         q = i >> 2
-        lower = self.prefix[q]
-        return lower + ((self.prefix[q + 1] - lower) & _BELOW[i & 3])
+        word = np.where(q < self.n_full, self.words[np.minimum(q, self.n_full - 1)], self.tail)
+        part = word & _BELOW[i & 3]
+        return self.prefix[q] + (part & 0xFFFF) + (part >> 16)
 
     def sum(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         """Bytes [a, b) summed as 16-bit big-endian words from a, congruent
-        modulo 65535 to the true sum (below 2**55; reduce it yourself)."""
-        native = (self._before(b) - self._before(a)).view(np.int64)
+        modulo 65535 to the true sum (below 2**40; reduce it yourself)."""
+        native = (self._before(b) - self._before(a)).astype(np.int64)
         return np.where((a & 1) == 1, native, native << 8)
 
 
 # The bytes of a little-endian 32-bit word below byte 0, 1, 2, 3 of it.
-_BELOW = np.array([0, 0xFF, 0xFFFF, 0xFFFFFF], np.uint64)
+_BELOW = np.array([0, 0xFF, 0xFFFF, 0xFFFFFF], np.uint32)
 
 
 def _ipv4_header_rows(pb: PacketBatch, frame_end: np.ndarray) -> np.ndarray:
