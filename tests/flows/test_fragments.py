@@ -180,6 +180,22 @@ def test_ipv6_length_is_unfragmentable_part_plus_payload() -> None:
     assert p.wire_len[0] == (14 + 48 + 1448) + (14 + 48 + 100)
 
 
+def test_ipv6_destination_options_after_the_fragment_header_are_data() -> None:
+    # The decoder's first-fragment row runs on to UDP past an 8-byte
+    # Destination Options header (ip_hdr_len 56); the later fragment's stops at
+    # the Fragment header (48). Fragment data: 8 (options) + 8 (UDP) + 1432 = 1448,
+    # then 100: the datagram is 40 + 8 + 8 + 1532 bytes, all covered.
+    first = row(0, frag=(0, 1440, True), v6=True, hdr=56)  # ip_len 56 + 1440 = 40 + 8 + 1448
+    later = row(1, frag=(1448, 100, False), v6=True)
+    for pushed in (batch(first, later), batch(later, first)):
+        out = Reassembler().push(pushed)
+        p = out.packets
+        assert len(p) == 1
+        assert p.ip_len[0] == 40 + 1548
+        assert p.ip_hdr_len[0] == 48  # fixed header + Destination Options, no Fragment header
+        assert p.payload_len[0] == 1548 - 8 - 8
+
+
 def test_truncated_first_fragment_passes_alone_and_later_ones_drop() -> None:
     pb = batch(row(0, frag=(0, 1480, True), caplen=96), row(1, frag=(1480, 100, False), caplen=60))
     r = Reassembler()

@@ -21,11 +21,11 @@ SEMANTICS.md section 1 and ZEEK-FACTS.md section 4.2 define the rules; in short:
   offset 0 it passes on its own as an ordinary packet, otherwise it is dropped
   (Zeek ``IP.cc``, weird ``incompletely_captured_fragment``).
 
-Row conventions assumed from the decoder (tracker/packets.py): for a FRAGMENT row
-``ip_hdr_len`` is where the fragment's data starts, i.e. IPv4 IHL*4, IPv6 40 plus
-the extension headers up to and including the Fragment header (Zeek's IPv6
-header chain stops there too); the offset-0 fragment carries the transport
-fields, and its ``l4_offset`` points at the transport header.
+Row conventions of the decoder (tracker/decode): for a later fragment
+``ip_hdr_len`` is where its data starts (IPv4 IHL*4; IPv6 40 plus the
+extension headers up to and including the Fragment header, where Zeek's IPv6
+header chain stops too); the offset-0 fragment carries the transport fields,
+its ``l4_offset`` pointing at the transport header (see ``_data_start``).
 """
 
 from __future__ import annotations
@@ -180,28 +180,22 @@ class Reassembler:
         now_new = np.maximum(np.maximum.accumulate(pb.ts_ns)[fi], clock)
         passed, cand = self._classify(pb, fi, frames)
         work, pos, arrival, now = self._candidates(pb, fi[cand], now_new[cand])
+        new_group = _new_group(work)
+        data_start = _data_start(work, new_group)
+        upper = work.frag_offset.astype(np.int64) + work.ip_len - data_start
         start = np.where(work.ts_ns == NAT_NS, now, work.ts_ns)
         set_id, done_at, size, expired = _assign_sets(
-            _new_group(work), work.frag_offset.astype(np.int64), _upper(work),
-            work.more_fragments, now, start, self.frag_timeout_ns)
+            new_group, work.frag_offset.astype(np.int64), upper, work.more_fragments,
+            now, start, self.frag_timeout_ns)
         done = np.flatnonzero(done_at >= 0)
-        comp_pos = pos[done_at[done]]
-        keep = ~is_frag
-        keep[fi[passed]] = True
-        keep[comp_pos] = True
-        out_sel = np.flatnonzero(keep)
-        out = pb.take(out_sel)
-        _fix_passed(out, np.searchsorted(out_sel, fi[passed]))
-        dest = np.searchsorted(out_sel, comp_pos)
-        dg = _datagram_rows(work, set_id, done, done_at[done], size[done])
-        for f in fields(PacketBatch):
-            getattr(out, f.name)[dest] = getattr(dg, f.name)
+        dg = _datagram_rows(work, data_start, upper, set_id, done, done_at[done], size[done])
+        out, dest = _merge(pb, is_frag, fi[passed], pos[done_at[done]], dg)
         members = np.isin(set_id, done)
-        member_of = dest[np.searchsorted(done, set_id[members])]
         self._stats.datagrams += len(done)
         self._stats.fragments_completed += int(members.sum())
         self._keep_pending(work, arrival, now, start, set_id, done_at, expired)
-        return Reassembled(out, out.record, work.record[members], member_of)
+        return Reassembled(out, out.record, work.record[members],
+                           dest[np.searchsorted(done, set_id[members])])
 
     def _classify(
         self, pb: PacketBatch, fi: np.ndarray, frames: FrameBatch | None
@@ -306,9 +300,26 @@ def _new_group(work: PacketBatch) -> np.ndarray:
     return new
 
 
-def _upper(work: PacketBatch) -> np.ndarray:
-    """End offset of each fragment's data in its datagram."""
-    return work.frag_offset.astype(np.int64) + work.ip_len - work.ip_hdr_len
+def _data_start(work: PacketBatch, new_group: np.ndarray) -> np.ndarray:
+    """Where each fragment's data starts, counted from its IP header.
+
+    That is ``ip_hdr_len``, but for an IPv6 first fragment the decoder goes on
+    past the Fragment header to the transport header, over any extension
+    headers of the fragmentable part (RFC 8200 section 4.5), which are data.
+    The unfragmentable part is the same in every fragment, so a later fragment
+    of the same key tells where the first one's data starts.
+    """
+    start = work.ip_hdr_len.astype(np.int64)
+    later = work.frag_offset > 0
+    first_v6 = (work.ip_version == 6) & ~later
+    if not (first_v6.any() and later.any()):
+        return start
+    group = np.cumsum(new_group) - 1
+    known = np.full(int(group[-1]) + 1, -1, np.int64)
+    known[group[later]] = start[later]
+    fix = first_v6 & (known[group] >= 0)
+    start[fix] = known[group[fix]]
+    return start
 
 
 def _transport_hdr_len(proto: np.ndarray, tcp_hdr_len: np.ndarray) -> np.ndarray:
@@ -338,20 +349,37 @@ def _fix_passed(out: PacketBatch, idx: np.ndarray) -> None:
     out.payload_len[idx] = _payload_len(rows)
 
 
-def _datagram_rows(work: PacketBatch, set_id: np.ndarray, done: np.ndarray,
-                   last: np.ndarray, size: np.ndarray) -> PacketBatch:
+def _merge(pb: PacketBatch, is_frag: np.ndarray, passed: np.ndarray, completing: np.ndarray,
+           dg: PacketBatch) -> tuple[PacketBatch, np.ndarray]:
+    """The output rows: non-fragments, the ``passed`` first fragments, and the
+    datagrams ``dg`` at their ``completing`` fragments; with the datagrams' indices."""
+    keep = ~is_frag
+    keep[passed] = True
+    keep[completing] = True
+    sel = np.flatnonzero(keep)
+    out = pb.take(sel)
+    _fix_passed(out, np.searchsorted(sel, passed))
+    dest = np.searchsorted(sel, completing)
+    for f in fields(PacketBatch):
+        getattr(out, f.name)[dest] = getattr(dg, f.name)
+    return out, dest
+
+
+def _datagram_rows(work: PacketBatch, data_start: np.ndarray, upper: np.ndarray,
+                   set_id: np.ndarray, done: np.ndarray, last: np.ndarray,
+                   size: np.ndarray) -> PacketBatch:
     """One row per completed set ``done`` (completed by row ``last``, data ``size``)."""
     if not len(done):
         return work.take(done)
     first = np.searchsorted(set_id, done)  # each set's first-arriving fragment
-    at0 = np.flatnonzero((work.frag_offset == 0) & (_upper(work) > 0))
-    dg = work.take(at0[np.searchsorted(set_id[at0], done)])  # first offset-0 fragment
+    at0 = np.flatnonzero((work.frag_offset == 0) & (upper > 0))
+    f0 = at0[np.searchsorted(set_id[at0], done)]  # each set's first offset-0 fragment
+    dg = work.take(f0)
     # Zeek keeps the first-arriving fragment's header; IPv6 without the Fragment header.
-    hdr = work.ip_hdr_len[first].astype(np.int64)
-    hdr -= np.where(work.ip_version[first] == 6, IPV6_FRAGMENT_HEADER_LEN, 0)
+    hdr = data_start[first] - np.where(work.ip_version[first] == 6, IPV6_FRAGMENT_HEADER_LEN, 0)
     # IPv6 headers after the Fragment header (in the fragmentable part) stay in.
     after = np.where((dg.l4_offset >= 0) & (dg.l3_offset >= 0),
-                     dg.l4_offset - dg.l3_offset - dg.ip_hdr_len, 0)
+                     dg.l4_offset - dg.l3_offset - data_start[f0], 0)
     dg.ip_hdr_len = (hdr + np.maximum(after, 0)).astype(np.int32)
     dg.ip_len = hdr + size
     set_first_row = np.searchsorted(set_id, np.arange(int(set_id[-1]) + 1))
