@@ -49,7 +49,8 @@ def verify(fb: FrameBatch, pb: PacketBatch) -> np.ndarray:
     --------
     >>> from scapy.layers.inet import IP, UDP
     >>> from scapy.layers.l2 import Ether
-    >>> frame = bytes(Ether() / IP(src="10.0.0.1", dst="10.0.0.2") / UDP() / b"hi")
+    >>> eth = Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02")
+    >>> frame = bytes(eth / IP(src="10.0.0.1", dst="10.0.0.2") / UDP() / b"hi")
     >>> fb = FrameBatch.from_frames([frame])
     >>> pb = PacketBatch.empty(1)
     >>> pb.ip_version[:], pb.proto[:], pb.l3_offset[:], pb.ip_hdr_len[:] = 4, 17, 14, 20
@@ -61,8 +62,7 @@ def verify(fb: FrameBatch, pb: PacketBatch) -> np.ndarray:
     good = np.ones(len(pb), np.bool_)
     if not len(pb):
         return good
-    i = pb.record - fb.first_record
-    frame_end = fb.start[i] + fb.caplen[i]
+    frame_end = _frame_end(fb, pb)
     hdr_rows = np.flatnonzero(_ipv4_header_rows(pb, frame_end))
     l4_rows = np.flatnonzero(_transport_rows(pb, frame_end))
     if not (len(hdr_rows) or len(l4_rows)):
@@ -71,6 +71,15 @@ def verify(fb: FrameBatch, pb: PacketBatch) -> np.ndarray:
     good[hdr_rows] = _ipv4_header_good(sums, pb, hdr_rows)
     good[l4_rows] &= _transport_good(sums, fb.data, pb, l4_rows)
     return good
+
+
+def _frame_end(fb: FrameBatch, pb: PacketBatch) -> np.ndarray:
+    """Offset in ``fb.data`` just past each row's captured frame."""
+    if len(pb) == len(fb) and pb.record[0] == fb.first_record and (
+            pb.record[-1] == fb.first_record + len(fb) - 1):  # the whole batch, in order
+        return fb.start + fb.caplen
+    i = pb.record - fb.first_record
+    return fb.start[i] + fb.caplen[i]
 
 
 class _RangeSums:
@@ -102,7 +111,8 @@ class _RangeSums:
     def _before(self, i: np.ndarray) -> np.ndarray:
         """Native-weighted sum of the bytes before offset i (mod 2**32)."""
         q = i >> 2
-        word = np.where(q < self.n_full, self.words[np.minimum(q, self.n_full - 1)], self.tail)
+        word = self.words[np.minimum(q, self.n_full - 1)]
+        word[q == self.n_full] = self.tail  # i is in the last, partial word
         part = word & _BELOW[i & 3]
         return self.prefix[q] + (part & 0xFFFF) + (part >> 16)
 
