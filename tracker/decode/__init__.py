@@ -54,9 +54,10 @@ def decode(batch: FrameBatch) -> PacketBatch:
     if n == 0:
         return out
     bv = ByteView(batch.data)
-    start = np.asarray(batch.start, dtype=np.int64)
-    # A frame can only be read within the buffer, whatever its caplen says.
-    end = np.minimum(start + np.maximum(np.asarray(batch.caplen, np.int64), 0), batch.data.size)
+    # Positions are never negative and a frame is read only within the buffer,
+    # whatever its start and caplen say.
+    start = np.clip(np.asarray(batch.start, dtype=np.int64), 0, batch.data.size)
+    end = np.clip(start + np.asarray(batch.caplen, np.int64), start, batch.data.size)
     for lo in range(0, n, CHUNK_FRAMES):
         hi = min(lo + CHUNK_FRAMES, n)
         _decode_chunk(bv, start[lo:hi], end[lo:hi], batch.linktype, _rows(out, lo, hi))

@@ -24,8 +24,8 @@ import numpy as np
 
 from tracker.packets import PacketBatch, Status
 
-# Buffers shorter than this are copied into a zero-padded one, so that a
-# header of up to this many bytes can always be read somewhere in the buffer.
+# The largest header read at once (bytes); reads this close to the end of the
+# buffer go to a zero-padded copy of its tail.
 MAX_HEADER = 64
 
 # Rows of a chunk's PacketBatch that a layer works on: slice(None) for all of
@@ -39,61 +39,91 @@ def _strided(buf: np.ndarray, dtype: str, width: int) -> np.ndarray:
     return np.ndarray((count,), dtype=np.dtype(dtype), buffer=buf, offset=0, strides=(1,))
 
 
-class ByteView:
-    """One buffer, with strided views for 1-, 2-, 4- and 8-byte reads."""
+class _Views:
+    """Strided views of one buffer for 1-, 2-, 4- and 8-byte reads."""
 
-    __slots__ = ("be16", "be32", "be64", "data", "le16", "le32")
+    __slots__ = ("be16", "be32", "be64", "le16", "le32", "u8")
 
-    def __init__(self, data: np.ndarray) -> None:
-        buf = np.ascontiguousarray(data).reshape(-1).view(np.uint8)
-        if buf.shape[0] < MAX_HEADER:
-            buf = np.concatenate([buf, np.zeros(MAX_HEADER - buf.shape[0], np.uint8)])
-        self.data = buf
+    def __init__(self, buf: np.ndarray) -> None:
+        self.u8 = buf
         self.be16 = _strided(buf, ">u2", 2)
         self.be32 = _strided(buf, ">u4", 4)
         self.be64 = _strided(buf, ">i8", 8)  # signed: masks after shifts keep values right
         self.le16 = _strided(buf, "<u2", 2)
         self.le32 = _strided(buf, "<u4", 4)
 
+
+class ByteView:
+    """A frame buffer to read header fields from, at per-frame positions.
+
+    Positions are never negative (frame starts plus header lengths). A header
+    that would run past the end of the buffer is read from ``tail``, a copy of
+    the buffer's last ``MAX_HEADER`` bytes followed by as many zeros: a wide
+    read (one 8-byte gather for several fields) then still gets the captured
+    fields right, and nothing is read outside any array.
+    """
+
+    __slots__ = ("main", "size", "tail", "tail_start")
+
+    def __init__(self, data: np.ndarray) -> None:
+        buf = np.ascontiguousarray(data).reshape(-1).view(np.uint8)
+        if buf.shape[0] < MAX_HEADER:
+            buf = np.concatenate([buf, np.zeros(MAX_HEADER - buf.shape[0], np.uint8)])
+        self.size = int(buf.shape[0])
+        self.tail_start = self.size - MAX_HEADER
+        self.main = _Views(buf)
+        self.tail = _Views(np.concatenate([buf[self.tail_start:], np.zeros(MAX_HEADER, np.uint8)]))
+
     def header(self, pos: np.ndarray, size: int) -> Header:
-        """Reads inside a ``size``-byte header at each position (clipped into the buffer)."""
+        """Reads inside a ``size``-byte header at each position."""
         if not 0 < size <= MAX_HEADER:
             raise ValueError(f"header size {size} not in 1..{MAX_HEADER}")
-        return Header(self, np.clip(pos, 0, self.data.shape[0] - size), size)
+        limit = self.size - size
+        late = pos > limit
+        if not late.any():
+            return Header(self, pos, size, None)
+        return Header(self, np.minimum(pos, limit), size, late,
+                      np.minimum(pos[late], self.size) - self.tail_start)
 
 
 class Header:
     """Field reads at byte offsets of one header, for every frame at once.
 
-    The base positions are clipped so that every read inside ``size`` bytes is
-    inside the buffer; whether it is inside the frame is the caller's check.
+    Every read is inside the buffer (or its tail copy); whether it is inside
+    the frame is the caller's check.
     """
 
-    __slots__ = ("_base", "_bv", "_size")
+    __slots__ = ("_base", "_bv", "_late", "_size", "_tail_base")
 
-    def __init__(self, bv: ByteView, base: np.ndarray, size: int) -> None:
+    def __init__(self, bv: ByteView, base: np.ndarray, size: int, late: np.ndarray | None,
+                 tail_base: np.ndarray | None = None) -> None:
         self._bv, self._base, self._size = bv, base, size
+        self._late, self._tail_base = late, tail_base
 
-    def _at(self, offset: int, width: int) -> np.ndarray:
+    def _read(self, view: str, offset: int, width: int) -> np.ndarray:
         if not 0 <= offset <= self._size - width:
             raise ValueError(f"field {offset}+{width} outside a {self._size}-byte header")
-        return self._base + offset if offset else self._base
+        at = self._base + offset if offset else self._base
+        values = getattr(self._bv.main, view)[at].astype(np.int64)
+        if self._late is not None and self._tail_base is not None:
+            values[self._late] = getattr(self._bv.tail, view)[self._tail_base + offset]
+        return values
 
     def u8(self, offset: int) -> np.ndarray:
         """The byte at ``offset``, as int64."""
-        return self._bv.data[self._at(offset, 1)].astype(np.int64)
+        return self._read("u8", offset, 1)
 
     def u16(self, offset: int) -> np.ndarray:
         """Big-endian 16-bit value at ``offset``, as int64."""
-        return self._bv.be16[self._at(offset, 2)].astype(np.int64)
+        return self._read("be16", offset, 2)
 
     def u32(self, offset: int) -> np.ndarray:
         """Big-endian 32-bit value at ``offset``, as int64."""
-        return self._bv.be32[self._at(offset, 4)].astype(np.int64)
+        return self._read("be32", offset, 4)
 
     def u64(self, offset: int) -> np.ndarray:
         """Big-endian 64 bits at ``offset``, as int64 bits (mask after shifting)."""
-        return self._bv.be64[self._at(offset, 8)].astype(np.int64)
+        return self._read("be64", offset, 8)
 
     def u64u(self, offset: int) -> np.ndarray:
         """Big-endian 64-bit value at ``offset``, as uint64 (IPv6 address halves)."""
@@ -101,11 +131,11 @@ class Header:
 
     def u16le(self, offset: int) -> np.ndarray:
         """Little-endian 16-bit value at ``offset``, as int64."""
-        return self._bv.le16[self._at(offset, 2)].astype(np.int64)
+        return self._read("le16", offset, 2)
 
     def u32le(self, offset: int) -> np.ndarray:
         """Little-endian 32-bit value at ``offset``, as int64."""
-        return self._bv.le32[self._at(offset, 4)].astype(np.int64)
+        return self._read("le32", offset, 4)
 
 
 def subset(rows: Rows, which: np.ndarray) -> np.ndarray:

@@ -144,7 +144,7 @@ def extension_header(bv: ByteView, cur: Cursor, kind: np.ndarray,
     size = np.where(is_fragment, FRAGMENT_LEN,
                     np.where(kind == EXT_AH, (length + 2) * 4, (length + 1) * 8))
     avail = cur.avail()
-    cut = avail < np.where(is_fragment, FRAGMENT_LEN, 2)
+    cut = avail < size  # the whole header: the transport header is after it
     past_end = (cur.pos + size > limit) & (is_fragment | (avail >= 2))
     status = np.where(past_end, int(Status.MALFORMED), np.where(cut, int(Status.TRUNCATED), 0))
     return size, word >> 8, status

@@ -57,8 +57,9 @@ AF_INET6 = (10, 24, 28, 30)  # Linux 10; NetBSD/OpenBSD/BSD/OS 24; FreeBSD 28; D
 
 # PPP in HDLC-like framing (RFC 1662 section 3.1): address 0xFF, control 0x03.
 PPP_ADDRESS = 0xFF
-# LINKTYPE_PPP_HDLC may instead hold Cisco HDLC frames (RFC 1547 section 4.3.1),
-# whose address byte is 0x0F (unicast) or 0x8F (multicast).
+# LINKTYPE_PPP_HDLC (and in practice LINKTYPE_PPP) may instead hold Cisco HDLC
+# frames (RFC 1547 section 4.3.1), whose address byte is 0x0F (unicast) or 0x8F
+# (multicast).
 CHDLC_ADDRESSES = (0x0F, 0x8F)
 
 
@@ -121,17 +122,15 @@ def ppp(bv: ByteView, cur: Cursor) -> tuple[np.ndarray, np.ndarray]:
 
     A first byte 0xFF means the address/control pair is there: as a 2-byte
     protocol its high byte would be odd, and the 1-byte protocol 0xFF is
-    reserved (IANA ppp-numbers: 0x00ff "compression inefficient").
+    reserved (IANA ppp-numbers: 0x00ff "compression inefficient"). A first
+    byte 0x0F or 0x8F is a Cisco HDLC frame (tcpdump and Wireshark accept them
+    in both PPP link types; those 1-byte protocols are reserved too).
     """
-    framed = bv.header(cur.pos, 1).u8(0) == PPP_ADDRESS
+    first = bv.header(cur.pos, 1).u8(0)
+    framed = first == PPP_ADDRESS
     code = need(cur.avail(), np.where(framed, 3, 1), np.full(len(cur), NEXT_PPP))
-    return cur.pos + np.where(framed, 2, 0), code
-
-
-def ppp_hdlc(bv: ByteView, cur: Cursor) -> tuple[np.ndarray, np.ndarray]:
-    """LINKTYPE_PPP_HDLC: PPP in HDLC-like framing, or Cisco HDLC by its address byte."""
-    pos, code = ppp(bv, cur)
-    cisco = np.isin(bv.header(cur.pos, 1).u8(0), CHDLC_ADDRESSES) & (cur.avail() >= 1)
+    pos = cur.pos + np.where(framed, 2, 0)
+    cisco = np.isin(first, CHDLC_ADDRESSES) & (cur.avail() >= 1)
     if cisco.any():
         pos[cisco], code[cisco] = cisco_hdlc(bv, cur.select(cisco))
     return pos, code
@@ -182,7 +181,7 @@ _LINKS: dict[int, LinkDecoder] = {
     LINKTYPE_IPV4: raw_ip,
     LINKTYPE_IPV6: raw_ip,
     LINKTYPE_PPP: ppp,
-    LINKTYPE_PPP_HDLC: ppp_hdlc,
+    LINKTYPE_PPP_HDLC: ppp,
     LINKTYPE_C_HDLC: cisco_hdlc,
     LINKTYPE_PPI: ppi,
 }

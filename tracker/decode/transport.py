@@ -6,8 +6,9 @@ A header that the IP payload cannot hold is MALFORMED; one cut by the
 snaplen is TRUNCATED with the fields before the cut. ``payload_len`` comes
 from the IP length fields, never from the captured length.
 
-In a first fragment the transport fields are read the same way, but the row
-keeps its FRAGMENT status: the fragment need not hold the whole header.
+In a first fragment the transport fields are read the same way, but the
+fragment need not hold the whole header: only a cut by the capture (TRUNCATED)
+or a nonsense field (MALFORMED) replaces its FRAGMENT status.
 """
 
 from __future__ import annotations
@@ -62,12 +63,21 @@ class Segment:
         return Segment(self.cur.select(mask), self.payload[mask], self.kind[mask], fragment)
 
 
-def _settle(out: PacketBatch, seg: Segment, bad: np.ndarray, cut: np.ndarray) -> None:
-    """TRUNCATED where cut, MALFORMED where bad (it wins); fragments keep FRAGMENT."""
+def _settle(out: PacketBatch, seg: Segment, need: np.ndarray | int,
+            nonsense: np.ndarray) -> None:
+    """Status of a header of ``need`` bytes: MALFORMED where the IP payload cannot
+    hold it or a field is ``nonsense``, else TRUNCATED where the capture cut it.
+
+    A first fragment holds what it holds: only the capture can cut it short.
+    """
+    captured = seg.cur.avail()
+    short = seg.payload < need
+    cut = captured < need
     if seg.fragment is not None:
-        bad, cut = bad & ~seg.fragment, cut & ~seg.fragment
+        short &= ~seg.fragment
+        cut = np.where(seg.fragment, captured < np.minimum(need, seg.payload), cut)
     set_status(out, seg.cur.rows, cut, Status.TRUNCATED)
-    set_status(out, seg.cur.rows, bad, Status.MALFORMED)
+    set_status(out, seg.cur.rows, short | nonsense, Status.MALFORMED)
 
 
 def tcp(bv: ByteView, seg: Segment, out: PacketBatch) -> None:
@@ -93,10 +103,10 @@ def tcp(bv: ByteView, seg: Segment, out: PacketBatch) -> None:
     avail = np.minimum(captured, seg.payload)
     clear_cut(out, r, avail, _TCP_CUT)
     known = avail >= 13  # the data offset was read
-    bad = (seg.payload < TCP_MIN_LEN) | (known & ((hdr_len < TCP_MIN_LEN) | (payload < 0)))
-    put(out.payload_len, r, payload, known & ~bad)
-    # Options cut by the snaplen count too: Zeek drops such a segment (truncated_header).
-    _settle(out, seg, bad, captured < np.maximum(hdr_len, TCP_MIN_LEN))
+    put(out.payload_len, r, payload, known & (hdr_len >= TCP_MIN_LEN) & (payload >= 0))
+    # The options count: Zeek drops a segment whose options are cut (truncated_header).
+    need = np.where(known, np.maximum(hdr_len, TCP_MIN_LEN), TCP_MIN_LEN)
+    _settle(out, seg, need, known & (hdr_len < TCP_MIN_LEN))
 
 
 def udp(bv: ByteView, seg: Segment, out: PacketBatch) -> None:
@@ -115,7 +125,7 @@ def udp(bv: ByteView, seg: Segment, out: PacketBatch) -> None:
     avail = np.minimum(captured, seg.payload)
     clear_cut(out, r, avail, _UDP_CUT)
     put(out.payload_len, r, seg.payload - UDP_LEN, fits)
-    _settle(out, seg, ~fits | ((avail >= 6) & (length < UDP_LEN)), captured < UDP_LEN)
+    _settle(out, seg, UDP_LEN, (avail >= 6) & (length < UDP_LEN))
 
 
 def icmp(bv: ByteView, seg: Segment, out: PacketBatch) -> None:
@@ -127,7 +137,7 @@ def icmp(bv: ByteView, seg: Segment, out: PacketBatch) -> None:
     clear_cut(out, r, np.minimum(seg.cur.avail(), seg.payload), _ICMP_CUT)
     fits = seg.payload >= ICMP_LEN
     put(out.payload_len, r, seg.payload - ICMP_LEN, fits)
-    _settle(out, seg, ~fits, seg.cur.avail() < ICMP_LEN)
+    _settle(out, seg, ICMP_LEN, np.zeros(len(seg.cur), np.bool_))
 
 
 def other(bv: ByteView, seg: Segment, out: PacketBatch) -> None:
