@@ -165,12 +165,12 @@ class Reassembler:
         clock_before = self._clock
         if len(pb):
             self._clock = max(self._clock, int(pb.ts_ns.max()))
-        is_frag = pb.status == Status.FRAGMENT
+        is_frag = (pb.status == Status.FRAGMENT) | pb.more_fragments | (pb.frag_offset != 0)
         if not is_frag.any():  # the common case: no copy, almost no work
             if len(self._pend):
                 self._expire_pending()
             return Reassembled(pb, pb.record, np.zeros(0, np.int64), np.zeros(0, np.int64))
-        return self._push_fragments(pb, is_frag, frames, clock_before)
+        return self._push_fragments(pb, _fragment_rows(pb, is_frag), frames, clock_before)
 
     def _push_fragments(
         self, pb: PacketBatch, is_frag: np.ndarray, frames: FrameBatch | None, clock: int
@@ -278,6 +278,16 @@ class Reassembler:
         _, self._pend_set = np.unique(self._pend_set[keep], return_inverse=True)
 
 
+def _fragment_rows(pb: PacketBatch, maybe: np.ndarray) -> np.ndarray:
+    """Fragments with a sound IP header: FRAGMENT rows, and first fragments that
+    the decoder marked for their transport header (nonsense: MALFORMED, cut by
+    the snaplen: TRUNCATED). Zeek reassembles before it reads the transport
+    header, so those still complete their datagram."""
+    transport_trouble = ((pb.status == Status.MALFORMED) | (pb.status == Status.TRUNCATED)) & (
+        pb.l4_offset >= 0)
+    return maybe & ((pb.status == Status.FRAGMENT) | transport_trouble)
+
+
 def _fully_captured(pb: PacketBatch, fi: np.ndarray, frames: FrameBatch | None) -> np.ndarray:
     """Whether each fragment's whole IP datagram is in the capture (Zeek IP.cc)."""
     if frames is None:
@@ -338,15 +348,13 @@ def _payload_len(pb: PacketBatch) -> np.ndarray:
 
 
 def _fix_passed(out: PacketBatch, idx: np.ndarray) -> None:
-    """First fragments cut by the snaplen go on as ordinary packets (Zeek IP.cc)."""
+    """First fragments cut by the snaplen go on as ordinary packets (Zeek IP.cc):
+    OK when the decoder read their transport header, else as it marked them."""
     if not len(idx):
         return
-    rows = out.take(idx)
-    is_icmp = (rows.proto == PROTO_ICMP) | (rows.proto == PROTO_ICMPV6)
-    is_port = (rows.proto == PROTO_TCP) | (rows.proto == PROTO_UDP)
-    has_l4 = np.where(is_port, rows.src_port >= 0, np.where(is_icmp, rows.icmp_type >= 0, True))
-    out.status[idx] = np.where(has_l4, Status.OK, Status.TRUNCATED)
-    out.payload_len[idx] = _payload_len(rows)
+    ok = idx[out.status[idx] == Status.FRAGMENT]
+    out.status[ok] = Status.OK
+    out.payload_len[ok] = _payload_len(out.take(ok))
 
 
 def _merge(pb: PacketBatch, is_frag: np.ndarray, passed: np.ndarray, completing: np.ndarray,
@@ -386,7 +394,8 @@ def _datagram_rows(work: PacketBatch, data_start: np.ndarray, upper: np.ndarray,
     dg.wire_len = np.add.reduceat(work.wire_len, set_first_row)[done]
     dg.caplen = np.add.reduceat(work.caplen, set_first_row)[done]
     dg.ts_ns, dg.record = work.ts_ns[last], work.record[last]
-    dg.status[:] = Status.OK
+    # The transport header is the offset-0 fragment's: OK, or MALFORMED (nonsense).
+    dg.status[:] = np.where(dg.status == Status.FRAGMENT, Status.OK, dg.status)
     dg.frag_offset[:] = 0
     dg.more_fragments[:] = False
     dg.l3_offset[:] = -1  # the datagram is in no single frame of this batch
