@@ -2,7 +2,9 @@
 
 SEMANTICS.md section 1 and ZEEK-FACTS.md section 4.2 define the rules; in short:
 
-- Fragments (rows with ``Status.FRAGMENT``) are grouped by (src, dst, protocol, IP id).
+- Fragments (rows with ``Status.FRAGMENT``, and first fragments that the decoder
+  marked MALFORMED or TRUNCATED for their transport header: Zeek reassembles
+  before it reads that header) are grouped by (src, dst, protocol, IP id).
   RFC 791 section 3.2 names these four fields; Zeek keys on (src, dst, id) only
   (``Frag.cc``), so two datagrams that differ only in protocol are one set for
   Zeek and two for us. IPv6 fragments carry the same Next Header in every
@@ -37,14 +39,7 @@ from numba import njit
 
 from tracker.errors import OptionError
 from tracker.frames import NAT_NS, FrameBatch
-from tracker.packets import (
-    PROTO_ICMP,
-    PROTO_ICMPV6,
-    PROTO_TCP,
-    PROTO_UDP,
-    PacketBatch,
-    Status,
-)
+from tracker.packets import PROTO_ICMP, PROTO_ICMPV6, PROTO_TCP, PROTO_UDP, PacketBatch, Status
 
 # Zeek's frag_timeout (scripts/base/init-bare.zeek L1993): 5 min of packet time.
 FRAG_TIMEOUT_NS = 300 * 10**9
