@@ -7,6 +7,7 @@ from typing import Any
 
 HEADER = ["tool", "file", "packets/s", "wall s", "peak RSS MB", "flows found", "agrees with truth"]
 ARGUS = "Argus + racluster"
+ARGUS_ALONE = "Argus alone (argus -r)"
 CLI = "tracker read --format csv"
 FLOWS = "tracker.read_flows"
 
@@ -24,6 +25,7 @@ class Row:
     flows: str = ""
     agree: str = ""
     ran_on: str = ""  # set when extrapolated: the smaller file it really ran on
+    extra: Row | None = None  # a second view of the same run (Argus without racluster)
 
     def extrapolated(self, file: str, packets: int) -> Row:
         """This measurement, carried to a bigger file of the same mix at the same rate."""
@@ -97,12 +99,15 @@ def goals(rows: list[Row], sp: dict[str, Any]) -> list[str]:
             )
         )
     big = sp["big"].name
-    cli, argus = _find(rows, CLI, big), _find(rows, ARGUS, big)
+    cli = _find(rows, CLI, big)
+    argus = [r for r in (_find(rows, ARGUS_ALONE, big), _find(rows, ARGUS, big)) if r]
     if cli and argus:
-        ratio = cli.pps / argus.pps
+        # The goal is judged against the faster Argus figure (its flow meter alone).
+        ratios = [(cli.pps / r.pps, r) for r in argus]
+        parts = [f"{x:.2f}x {r.tool} ({r.pps / 1e6:.2f} M)" for x, r in ratios]
         out.append(
-            f"end to end on {big}: tracker {cli.pps / 1e6:.2f} M packets/s, Argus "
-            f"{argus.pps / 1e6:.2f} M: {ratio:.2f}x, goal 1.5x: {_verdict(ratio >= 1.5)}"
+            f"end to end on {big}: tracker {cli.pps / 1e6:.2f} M packets/s = {', '.join(parts)}; "
+            f"goal 1.5x Argus: {_verdict(min(x for x, _ in ratios) >= 1.5)}"
         )
     else:
         out.append(f"end to end on {big}: not measured (tracker CLI or Argus not available)")

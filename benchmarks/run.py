@@ -27,7 +27,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench_compare as cmp
 import bench_env as env
-from bench_report import Row, goals, table
+from bench_report import ARGUS_ALONE, Row, goals, table
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
@@ -213,6 +213,18 @@ def run_job(tool: Tool, spec: Spec, truth: cmp.Table, packets: int, pcap: Path) 
             return row
         row.flows = cmp.flows_found(got)
         row.agree = cmp.agreement(truth, got, cmp.tshark_rounding if tool.tshark_bytes else None)
+        if "argus_seconds" in rep:  # Argus's own flow meter, without racluster's table
+            secs = float(rep["argus_seconds"])
+            row.extra = Row(
+                ARGUS_ALONE,
+                spec.name,
+                packets,
+                packets / max(secs, 1e-9),
+                secs,
+                row.rss_mb,
+                row.flows,
+                "(its records, merged above)",
+            )
         return row
 
 
@@ -268,6 +280,8 @@ def run(a: argparse.Namespace) -> list[Row]:
             rows.append(
                 row if target == role else row.extrapolated(sp[role].name, sp[role].packets)
             )
+            if row.extra and target == role:
+                rows.append(row.extra)
     return rows
 
 

@@ -23,6 +23,7 @@ def main(path: str, out: str) -> None:
         records = os.path.join(tmp, "flows.argus")
         start = time.perf_counter()
         subprocess.run(["argus", "-r", path, "-w", records], check=True, capture_output=True)
+        argus_seconds = time.perf_counter() - start
         res = subprocess.run(
             ["racluster", "-r", records, "-n", "-c", ",", "-s", *FIELDS],
             check=True,
@@ -35,7 +36,7 @@ def main(path: str, out: str) -> None:
         if r and r[0] in ("tcp", "udp"):
             rows.append([6 if r[0] == "tcp" else 17, *r[1:]])
     write(out, rows)
-    done(seconds)
+    done(seconds, argus_seconds=argus_seconds)
 
 
 if __name__ == "__main__":
