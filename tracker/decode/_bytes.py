@@ -1,24 +1,25 @@
-"""Safe vectorized reads of header fields at per-frame byte positions.
+"""Safe vectorized reads of headers at per-frame byte positions, and row helpers.
 
-Every decoder reads through a ``ByteView``: one gather per field over all the
-frames at a layer. Positions are clipped into the buffer before the gather, so
-a garbage length or offset can never raise or read outside ``data``; the
-caller decides, from each frame's captured end, which values are real (a value
-read past a frame's end is discarded and the row gets ``Status.TRUNCATED``).
+Every decoder reads through a ``ByteView``: a header is a table of fields (a
+numpy structured dtype, as dpkt's ``__hdr__``), and one gather copies the
+whole header of every frame at a layer. No read can leave the buffer, whatever
+a garbage length or offset says; the caller decides, from each frame's
+captured end, which values are real (a value read past a frame's end is
+discarded and the row gets ``Status.TRUNCATED``). Multi-byte fields are big
+endian (network byte order) unless the table says ``<``. ``column`` turns a
+field into ``int64``, so that header arithmetic stays in one signed type
+(numpy turns uint64 op int64 into float).
 
-Multi-byte fields are big endian (network byte order) unless the name ends in
-``le``. They are read through byte-strided views of the buffer (an unaligned
-``>u8`` view whose element i starts at byte i), which needs one gather per
-field instead of one per byte. Results are native ``int64`` so that all header
-arithmetic stays in one signed type (numpy turns uint64 op int64 into float).
-
-``Cursor`` is the set of frames at one layer: their row numbers in the chunk,
-the position of the current header and the end of what was captured.
+``Cursor`` is the set of frames at one layer: their rows in the chunk, the
+position of the current header and the end of what was captured. ``put``
+writes a column for those rows; ``clear_cut`` undoes the fields a cut frame
+did not really have.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
+from typing import Any
 
 import numpy as np
 
@@ -33,34 +34,42 @@ MAX_HEADER = 64
 Rows = np.ndarray | slice
 
 
-def _strided(buf: np.ndarray, dtype: str, width: int) -> np.ndarray:
-    """A read-only view whose element i is the ``width``-byte value at byte i."""
+def _strided(buf: np.ndarray, width: int) -> np.ndarray:
+    """A read-only view whose element i is the ``width`` bytes from byte i (void dtype)."""
     count = buf.shape[0] - width + 1
-    return np.ndarray((count,), dtype=np.dtype(dtype), buffer=buf, offset=0, strides=(1,))
+    return np.ndarray((count,), dtype=np.dtype(f"V{width}"), buffer=buf, offset=0, strides=(1,))
 
 
 class _Views:
-    """Strided views of one buffer for 1-, 2-, 4- and 8-byte reads."""
+    """One buffer, and byte-strided views of it for gathers of whole headers."""
 
-    __slots__ = ("be16", "be32", "be64", "le16", "le32", "u8")
+    __slots__ = ("_records", "buf")
 
     def __init__(self, buf: np.ndarray) -> None:
-        self.u8 = buf
-        self.be16 = _strided(buf, ">u2", 2)
-        self.be32 = _strided(buf, ">u4", 4)
-        self.be64 = _strided(buf, ">i8", 8)  # signed: masks after shifts keep values right
-        self.le16 = _strided(buf, "<u2", 2)
-        self.le32 = _strided(buf, "<u4", 4)
+        self.buf = buf
+        self._records: dict[int, np.ndarray] = {}
+
+    def records(self, width: int) -> np.ndarray:
+        """The view whose element i is the ``width`` bytes from byte i."""
+        view = self._records.get(width)
+        if view is None:
+            view = self._records[width] = _strided(self.buf, width)
+        return view
 
 
 class ByteView:
-    """A frame buffer to read header fields from, at per-frame positions.
+    """A frame buffer to read headers from, at per-frame positions.
+
+    A header is read as one record per frame of a numpy structured dtype that
+    spells out the header's fields at their byte offsets (the header table):
+    one gather of a void-dtype view copies all of its bytes at once, and each
+    field is then a view that converts to a column in one step.
 
     Positions are never negative (frame starts plus header lengths). A header
     that would run past the end of the buffer is read from ``tail``, a copy of
-    the buffer's last ``MAX_HEADER`` bytes followed by as many zeros: a wide
-    read (one 8-byte gather for several fields) then still gets the captured
-    fields right, and nothing is read outside any array.
+    the buffer's last ``MAX_HEADER`` bytes followed by as many zeros, so the
+    fields that were captured still come out right and nothing is read outside
+    any array.
     """
 
     __slots__ = ("main", "size", "tail", "tail_start")
@@ -74,68 +83,34 @@ class ByteView:
         self.main = _Views(buf)
         self.tail = _Views(np.concatenate([buf[self.tail_start:], np.zeros(MAX_HEADER, np.uint8)]))
 
-    def header(self, pos: np.ndarray, size: int) -> Header:
-        """Reads inside a ``size``-byte header at each position."""
-        if not 0 < size <= MAX_HEADER:
-            raise ValueError(f"header size {size} not in 1..{MAX_HEADER}")
-        limit = self.size - size
+    def records(self, pos: np.ndarray, table: np.dtype) -> np.ndarray:
+        """The ``table.itemsize`` bytes at each position, as records of ``table``."""
+        width = table.itemsize
+        if not 0 < width <= MAX_HEADER:
+            raise ValueError(f"header size {width} not in 1..{MAX_HEADER}")
+        limit = self.size - width
         late = pos > limit
-        if not late.any():
-            return Header(self, pos, size, None)
-        return Header(self, np.minimum(pos, limit), size, late,
-                      np.minimum(pos[late], self.size) - self.tail_start)
+        if late.any():
+            got = self.main.records(width)[np.minimum(pos, limit)]
+            got[late] = self.tail.records(width)[np.minimum(pos[late], self.size)
+                                                 - self.tail_start]
+        else:
+            got = self.main.records(width)[pos]
+        return got.view(table)
+
+    def u8(self, pos: np.ndarray) -> np.ndarray:
+        """The byte at each position, as int64 (a byte past the buffer is some byte)."""
+        return self.main.buf[np.minimum(pos, self.size - 1)].astype(np.int64)
 
 
-class Header:
-    """Field reads at byte offsets of one header, for every frame at once.
+def header(*table: tuple[Any, ...]) -> np.dtype:
+    """A header table: (field, numpy type) in wire order, packed, as a structured dtype."""
+    return np.dtype(list(table))
 
-    Every read is inside the buffer (or its tail copy); whether it is inside
-    the frame is the caller's check.
-    """
 
-    __slots__ = ("_base", "_bv", "_late", "_size", "_tail_base")
-
-    def __init__(self, bv: ByteView, base: np.ndarray, size: int, late: np.ndarray | None,
-                 tail_base: np.ndarray | None = None) -> None:
-        self._bv, self._base, self._size = bv, base, size
-        self._late, self._tail_base = late, tail_base
-
-    def _read(self, view: str, offset: int, width: int) -> np.ndarray:
-        if not 0 <= offset <= self._size - width:
-            raise ValueError(f"field {offset}+{width} outside a {self._size}-byte header")
-        at = self._base + offset if offset else self._base
-        values = getattr(self._bv.main, view)[at].astype(np.int64)
-        if self._late is not None and self._tail_base is not None:
-            values[self._late] = getattr(self._bv.tail, view)[self._tail_base + offset]
-        return values
-
-    def u8(self, offset: int) -> np.ndarray:
-        """The byte at ``offset``, as int64."""
-        return self._read("u8", offset, 1)
-
-    def u16(self, offset: int) -> np.ndarray:
-        """Big-endian 16-bit value at ``offset``, as int64."""
-        return self._read("be16", offset, 2)
-
-    def u32(self, offset: int) -> np.ndarray:
-        """Big-endian 32-bit value at ``offset``, as int64."""
-        return self._read("be32", offset, 4)
-
-    def u64(self, offset: int) -> np.ndarray:
-        """Big-endian 64 bits at ``offset``, as int64 bits (mask after shifting)."""
-        return self._read("be64", offset, 8)
-
-    def u64u(self, offset: int) -> np.ndarray:
-        """Big-endian 64-bit value at ``offset``, as uint64 (IPv6 address halves)."""
-        return self.u64(offset).view(np.uint64)
-
-    def u16le(self, offset: int) -> np.ndarray:
-        """Little-endian 16-bit value at ``offset``, as int64."""
-        return self._read("le16", offset, 2)
-
-    def u32le(self, offset: int) -> np.ndarray:
-        """Little-endian 32-bit value at ``offset``, as int64."""
-        return self._read("le32", offset, 4)
+def column(records: np.ndarray, name: str) -> np.ndarray:
+    """One field of every record, as int64."""
+    return records[name].astype(np.int64)
 
 
 def subset(rows: Rows, which: np.ndarray) -> np.ndarray:
@@ -145,19 +120,19 @@ def subset(rows: Rows, which: np.ndarray) -> np.ndarray:
     return rows[which]
 
 
-def put(column: np.ndarray, rows: Rows, values: np.ndarray | int,
+def put(col: np.ndarray, rows: Rows, values: np.ndarray | int,
         where: np.ndarray | None = None) -> None:
-    """``column[rows] = values`` (optionally only ``where``), cast first (faster)."""
+    """``col[rows] = values`` (optionally only ``where``), cast first (faster)."""
     if isinstance(values, np.ndarray):
-        values = values.astype(column.dtype, copy=False)
+        values = values.astype(col.dtype, copy=False)
     if where is None:
-        column[rows] = values
+        col[rows] = values
     elif not where.any():
         return
     elif isinstance(rows, slice):
-        np.copyto(column[rows], values, casting="unsafe", where=where)
+        np.copyto(col[rows], values, casting="unsafe", where=where)
     else:
-        column[rows[where]] = values[where] if isinstance(values, np.ndarray) else values
+        col[rows[where]] = values[where] if isinstance(values, np.ndarray) else values
 
 
 @dataclass(slots=True)

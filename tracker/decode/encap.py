@@ -18,7 +18,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from tracker.decode._bytes import ByteView, Cursor, put, subset
+from tracker.decode._bytes import ByteView, Cursor, column, header, put, subset
 from tracker.packets import PacketBatch, Status
 
 # Ethertypes: IEEE 802 Numbers (IANA "ieee-802-numbers" registry).
@@ -46,11 +46,34 @@ MAX_VLAN_TAGS = 8
 MAX_MPLS_LABELS = 16
 _MAX_STEPS = MAX_VLAN_TAGS + MAX_MPLS_LABELS + 8  # + LLC, SNAP, PPPoE, PPP, version
 
-# IEEE 802.2 LLC / SNAP (RFC 1042): DSAP 0xAA, SSAP 0xAA, control 0x03 (UI),
-# then a 3-byte OUI and a 2-byte ethertype.
-LLC_SNAP = 0xAAAA03
-LLC_LEN = 3
-SNAP_LEN = 8  # LLC 3 + OUI 3 + ethertype 2
+# Header tables: (field, numpy type) in wire order; the comments give byte offsets.
+VLAN_TAG = header(  # IEEE 802.1Q clause 9.3 (the TPID is the ethertype before it)
+    ("tci", ">u2"),  # 0-1: PCP (3 bits) | DEI (1) | VID (12)
+    ("type", ">u2"),  # 2-3: inner ethertype or length
+)
+MPLS_ENTRY = header(  # RFC 3032 section 2.1
+    ("label_tc", ">u2"),  # 0-1: label (high 16 bits)
+    ("label_tc_s", "u1"),  # 2: label (low 4) | TC (3) | S, bottom of stack (1)
+    ("ttl", "u1"),  # 3
+)
+LLC_SNAP = header(  # IEEE 802.2 LLC, then SNAP (RFC 1042)
+    ("dsap", "u1"),  # 0
+    ("ssap", "u1"),  # 1
+    ("control", "u1"),  # 2
+    ("oui", "u1", (3,)),  # 3-5: SNAP organization code
+    ("type", ">u2"),  # 6-7: SNAP protocol id, an ethertype for the OUIs below
+)
+PPPOE = header(  # RFC 2516 section 4
+    ("ver_type", "u1"),  # 0: version 1 | type 1
+    ("code", "u1"),  # 1: 0x00 for session data
+    ("session", ">u2"),  # 2-3
+    ("length", ">u2"),  # 4-5: PPP payload length
+)
+PPP_PROTOCOL = header(("protocol", ">u2"))  # RFC 1661 section 2 (may be 1 byte, see below)
+
+LLC_LEN = 3  # DSAP, SSAP, control (U-format)
+SAP_SNAP = 0xAA  # IEEE 802 numbers: SNAP DSAP/SSAP
+LLC_UI = 0x03  # unnumbered information
 SNAP_OUI_ETHERTYPE = (0x000000, 0x0000F8)  # RFC 1042; IEEE 802.1H bridge tunnel
 
 # PPP protocol numbers (RFC 1661 section 2, IANA "ppp-numbers").
@@ -61,10 +84,6 @@ PPP_MPLS_MC = 0x0283  # RFC 3032 section 4.3
 
 PPPOE_VER_TYPE = 0x11  # RFC 2516 section 4: VER = 1, TYPE = 1
 PPPOE_CODE_SESSION = 0x00  # RFC 2516 section 5.5: session data
-PPPOE_LEN = 6
-
-VLAN_TAG_LEN = 4  # IEEE 802.1Q clause 9.3: TPID is the ethertype before it; TCI 2 + type 2
-MPLS_ENTRY_LEN = 4  # RFC 3032 section 2.1: label 20 | TC 3 | S 1 | TTL 8
 
 _VLAN_TYPES = (ETHERTYPE_VLAN, ETHERTYPE_QINQ, ETHERTYPE_QINQ_9100)
 _MPLS_TYPES = (ETHERTYPE_MPLS, ETHERTYPE_MPLS_MC)
@@ -91,20 +110,20 @@ def type_or_length(value: np.ndarray) -> np.ndarray:
 
 
 def vlan_tag(bv: ByteView, cur: Cursor, out: PacketBatch) -> tuple[np.ndarray, np.ndarray]:
-    """802.1Q / 802.1ad tag: 0-1 TCI (PCP 3 | DEI 1 | VID 12), 2-3 inner type."""
-    word = bv.header(cur.pos, VLAN_TAG_LEN).u32(0)
-    vid = (word >> 16) & 0x0FFF
+    """802.1Q / 802.1ad tag: the outermost tag's VID is the frame's VLAN."""
+    tag = bv.records(cur.pos, VLAN_TAG)
+    vid = column(tag, "tci") & 0x0FFF
     outermost = out.vlan[cur.rows] < 0  # the walk meets the outer tag first
     put(out.vlan, cur.rows, vid, outermost & (cur.avail() >= 2))
-    code = need(cur.avail(), VLAN_TAG_LEN, type_or_length(word & 0xFFFF))
-    return cur.pos + VLAN_TAG_LEN, code
+    code = need(cur.avail(), VLAN_TAG.itemsize, type_or_length(column(tag, "type")))
+    return cur.pos + VLAN_TAG.itemsize, code
 
 
 def mpls_entry(bv: ByteView, cur: Cursor) -> tuple[np.ndarray, np.ndarray]:
-    """MPLS label stack entry (RFC 3032 section 2.1); bottom of stack S = bit 8."""
-    bottom = (bv.header(cur.pos, MPLS_ENTRY_LEN).u8(2) & 0x01) == 1
+    """MPLS label stack entry: another entry follows unless S (bottom of stack) is set."""
+    bottom = (column(bv.records(cur.pos, MPLS_ENTRY), "label_tc_s") & 0x01) == 1
     code = np.where(bottom, NEXT_IP_BY_VERSION, ETHERTYPE_MPLS)
-    return cur.pos + MPLS_ENTRY_LEN, need(cur.avail(), MPLS_ENTRY_LEN, code)
+    return cur.pos + MPLS_ENTRY.itemsize, need(cur.avail(), MPLS_ENTRY.itemsize, code)
 
 
 def ip_by_version(bv: ByteView, cur: Cursor) -> tuple[np.ndarray, np.ndarray]:
@@ -113,34 +132,35 @@ def ip_by_version(bv: ByteView, cur: Cursor) -> tuple[np.ndarray, np.ndarray]:
     Anything else (a pseudowire control word starts with nibble 0, RFC 4385)
     is NOT_IP: pseudowires are out of scope.
     """
-    version = bv.header(cur.pos, 1).u8(0) >> 4
+    version = bv.u8(cur.pos) >> 4
     code = np.where(version == 4, ETHERTYPE_IPV4,
                     np.where(version == 6, ETHERTYPE_IPV6, stop(Status.NOT_IP)))
     return cur.pos, need(cur.avail(), 1, code)
 
 
 def llc(bv: ByteView, cur: Cursor) -> tuple[np.ndarray, np.ndarray]:
-    """IEEE 802.2 LLC: 0 DSAP, 1 SSAP, 2 control; SNAP adds 3-5 OUI, 6-7 ethertype.
+    """IEEE 802.2 LLC: only SNAP with an ethertype OUI carries IP here.
 
-    Only SNAP with an ethertype OUI carries IP here; plain LLC (STP, NetBIOS,
-    ...) is NOT_IP.
+    Plain LLC (spanning tree, NetBIOS, ...) and other OUIs are NOT_IP.
     """
-    head = bv.header(cur.pos, SNAP_LEN).u64(0)
-    snap = ((head >> 40) & 0xFFFFFF) == LLC_SNAP
-    oui_ok = np.isin((head >> 16) & 0xFFFFFF, SNAP_OUI_ETHERTYPE)
-    code = np.where(snap & oui_ok, head & 0xFFFF, stop(Status.NOT_IP))
+    head = bv.records(cur.pos, LLC_SNAP)
+    snap = (head["dsap"] == SAP_SNAP) & (head["ssap"] == SAP_SNAP) & (head["control"] == LLC_UI)
+    oui = head["oui"].astype(np.int64) @ np.array([1 << 16, 1 << 8, 1])
+    code = np.where(snap & np.isin(oui, SNAP_OUI_ETHERTYPE), column(head, "type"),
+                    stop(Status.NOT_IP))
     avail = cur.avail()
-    code = np.where(snap & (avail < SNAP_LEN), stop(Status.TRUNCATED), code)
-    return cur.pos + SNAP_LEN, need(avail, LLC_LEN, code)
+    code = np.where(snap & (avail < LLC_SNAP.itemsize), stop(Status.TRUNCATED), code)
+    return cur.pos + LLC_SNAP.itemsize, need(avail, LLC_LEN, code)
 
 
 def pppoe_session(bv: ByteView, cur: Cursor) -> tuple[np.ndarray, np.ndarray]:
-    """PPPoE session header (RFC 2516 section 4): 0 ver|type, 1 code, 2-3 session, 4-5 length."""
-    head = bv.header(cur.pos, PPPOE_LEN).u16(0)
+    """PPPoE session header: version/type 0x11 and code 0, then a PPP protocol."""
+    head = bv.records(cur.pos, PPPOE)
     avail = cur.avail()
-    insane = (avail >= 2) & (head != (PPPOE_VER_TYPE << 8 | PPPOE_CODE_SESSION))
-    code = need(avail, PPPOE_LEN, np.full(len(cur), NEXT_PPP))
-    return cur.pos + PPPOE_LEN, np.where(insane, stop(Status.MALFORMED), code)
+    insane = (avail >= 2) & ((head["ver_type"] != PPPOE_VER_TYPE)
+                             | (head["code"] != PPPOE_CODE_SESSION))
+    code = need(avail, PPPOE.itemsize, np.full(len(cur), NEXT_PPP))
+    return cur.pos + PPPOE.itemsize, np.where(insane, stop(Status.MALFORMED), code)
 
 
 def ppp_protocol(bv: ByteView, cur: Cursor) -> tuple[np.ndarray, np.ndarray]:
@@ -149,7 +169,7 @@ def ppp_protocol(bv: ByteView, cur: Cursor) -> tuple[np.ndarray, np.ndarray]:
     A protocol number's low byte is odd and its high byte even, so an odd
     first byte is a compressed 1-byte field (protocol field compression).
     """
-    field = bv.header(cur.pos, 2).u16(0)
+    field = column(bv.records(cur.pos, PPP_PROTOCOL), "protocol")
     short = (field & 0x100) != 0  # the first byte is odd
     proto = np.where(short, field >> 8, field)
     size = np.where(short, 1, 2)

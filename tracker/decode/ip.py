@@ -11,17 +11,59 @@ from __future__ import annotations
 
 import numpy as np
 
-from tracker.decode._bytes import ByteView, Cursor, Rows, clear_cut, put, set_status, subset
+from tracker.decode._bytes import (
+    ByteView,
+    Cursor,
+    Rows,
+    clear_cut,
+    column,
+    header,
+    put,
+    set_status,
+    subset,
+)
 from tracker.decode.transport import KIND_V4, KIND_V6, Segment
 from tracker.packets import V4_MAPPED, PacketBatch, Status
 
-# IPv4, RFC 791 section 3.1.
+# Header tables: (field, numpy type) in wire order; the comments give byte offsets.
+IPV4 = header(  # RFC 791 section 3.1
+    ("v_hl", "u1"),  # 0: version (4 bits) | IHL, the header length in 4-byte words (4)
+    ("tos", "u1"),  # 1: DSCP | ECN
+    ("len", ">u2"),  # 2-3: total length
+    ("id", ">u2"),  # 4-5: identification
+    ("off", ">u2"),  # 6-7: flags (reserved, DF, MF) | fragment offset in 8-byte units
+    ("ttl", "u1"),  # 8
+    ("p", "u1"),  # 9: protocol
+    ("sum", ">u2"),  # 10-11: header checksum (not checked)
+    ("src", ">u4"),  # 12-15
+    ("dst", ">u4"),  # 16-19; options follow, up to IHL * 4
+)
+IPV6 = header(  # RFC 8200 section 3
+    ("vfc", ">u4"),  # 0-3: version (4 bits) | traffic class (8) | flow label (20)
+    ("plen", ">u2"),  # 4-5: payload length (extension headers included)
+    ("nxt", "u1"),  # 6: next header
+    ("hlim", "u1"),  # 7: hop limit
+    ("src_hi", ">u8"),  # 8-15
+    ("src_lo", ">u8"),  # 16-23
+    ("dst_hi", ">u8"),  # 24-31
+    ("dst_lo", ">u8"),  # 32-39
+)
+IPV6_EXTENSION = header(  # RFC 8200 sections 4.3-4.6, RFC 4302 section 2: how each starts
+    ("nxt", "u1"),  # 0: next header
+    ("len", "u1"),  # 1: length, in 8-byte units not counting the first 8 (AH: 4-byte, -2)
+)
+IPV6_FRAGMENT = header(  # RFC 8200 section 4.5
+    ("nxt", "u1"),  # 0: next header
+    ("reserved", "u1"),  # 1
+    ("off_m", ">u2"),  # 2-3: offset in 8-byte units (13 bits) | reserved (2) | M (1)
+    ("id", ">u4"),  # 4-7: identification
+)
+
 IPV4_MIN_LEN = 20  # IHL 5
 IPV4_MF = 0x2000  # flags bit 2: more fragments
 IPV4_OFFSET = 0x1FFF  # fragment offset, in 8-byte units
 IPV4_FRAGMENT = IPV4_MF | IPV4_OFFSET  # a fragment: MF or an offset (Zeek IP.h)
 
-# IPv6, RFC 8200 section 3.
 IPV6_LEN = 40
 NEXT_NONE = 59  # RFC 8200 section 4.7: no next header
 # Extension headers walked to the transport header (RFC 8200 section 4.1, RFC 4302).
@@ -32,7 +74,6 @@ EXT_AH = 51
 EXT_DEST_OPTS = 60
 _IS_EXTENSION = np.zeros(256, np.bool_)
 _IS_EXTENSION[[EXT_HOP_BY_HOP, EXT_ROUTING, EXT_FRAGMENT, EXT_AH, EXT_DEST_OPTS]] = True
-FRAGMENT_LEN = 8  # RFC 8200 section 4.5
 MAX_EXT_HEADERS = 16
 
 _V4_MAPPED = int(V4_MAPPED)
@@ -46,39 +87,37 @@ _IPV6_CUT = (("ip_version", 1), ("l3_offset", 1), ("ip_len", 6), ("src_hi", 16),
 
 
 def ipv4(bv: ByteView, cur: Cursor, out: PacketBatch) -> Segment:
-    """IPv4: 0 version|IHL, 2-3 total length, 4-5 id, 6-7 flags|offset, 9 protocol,
-    12-15 source, 16-19 destination; options up to IHL*4."""
+    """IPv4: the IP columns; the frames go on to the header after the options."""
     p, r = cur.pos, cur.rows
-    head = bv.header(p, IPV4_MIN_LEN)
-    w0 = head.u64(0)  # bytes 0-7
-    w1 = head.u64(8)  # bytes 8-15: TTL, protocol, checksum, source
-    ver_ihl = (w0 >> 56) & 0xFF
-    hdr_len = (ver_ihl & 0xF) * 4
-    total = (w0 >> 32) & 0xFFFF
-    proto = (w1 >> 48) & 0xFF
+    head = bv.records(p, IPV4)
+    v_hl = column(head, "v_hl")
+    hdr_len = (v_hl & 0xF) * 4
+    total = column(head, "len")
+    off = column(head, "off")
+    proto = column(head, "p")
     put(out.ip_version, r, 4)
     put(out.l3_offset, r, p)
     put(out.ip_hdr_len, r, hdr_len)
     put(out.ip_len, r, total)
-    put(out.ip_id, r, (w0 >> 16) & 0xFFFF)
-    put(out.frag_offset, r, (w0 & IPV4_OFFSET) * 8)
-    put(out.more_fragments, r, (w0 & IPV4_MF) != 0)
+    put(out.ip_id, r, head["id"])
+    put(out.frag_offset, r, (off & IPV4_OFFSET) * 8)
+    put(out.more_fragments, r, (off & IPV4_MF) != 0)
     put(out.proto, r, proto)
-    put(out.src_lo, r, (w1 & 0xFFFFFFFF) | _V4_MAPPED)
-    put(out.dst_lo, r, head.u32(16) | _V4_MAPPED)
+    put(out.src_lo, r, column(head, "src") | _V4_MAPPED)
+    put(out.dst_lo, r, column(head, "dst") | _V4_MAPPED)
     avail = cur.avail()
     payload = total - hdr_len
     segment = Segment(Cursor(r, p + hdr_len, cur.end), payload, KIND_V4[proto], None)
-    fragment = (w0 & IPV4_FRAGMENT) != 0
-    # version 4 and IHL >= 5 <=> 0x45 <= ver_ihl <= 0x4F
-    trouble = (avail < hdr_len) | (payload < 0) | (np.abs(ver_ihl - 0x4A) > 5)
+    fragment = (off & IPV4_FRAGMENT) != 0
+    # version 4 and IHL >= 5 <=> 0x45 <= v_hl <= 0x4F
+    trouble = (avail < hdr_len) | (payload < 0) | (np.abs(v_hl - 0x4A) > 5)
     if not (trouble.any() or fragment.any()):
         return segment
-    bad = ((avail >= 1) & (np.abs(ver_ihl - 0x4A) > 5)) | ((avail >= 4) & (payload < 0))
+    bad = ((avail >= 1) & (np.abs(v_hl - 0x4A) > 5)) | ((avail >= 4) & (payload < 0))
     cut = avail < np.maximum(hdr_len, IPV4_MIN_LEN)
     clear_cut(out, r, avail, _IPV4_CUT)
     segment.fragment = _fragment_status(out, r, bad, cut, fragment)
-    later = segment.fragment & ((w0 & IPV4_OFFSET) != 0)  # no transport header in it
+    later = segment.fragment & ((off & IPV4_OFFSET) != 0)  # no transport header in it
     put(out.payload_len, r, payload, later)  # all of it is transport payload
     return segment.select(~(bad | cut | later))
 
@@ -94,26 +133,22 @@ def _fragment_status(out: PacketBatch, rows: Rows, bad: np.ndarray, cut: np.ndar
 
 
 def ipv6(bv: ByteView, cur: Cursor, out: PacketBatch) -> Segment:
-    """IPv6: 0-3 version|class|flow, 4-5 payload length, 6 next header, 7 hop limit,
-    8-23 source, 24-39 destination; then the extension header chain.
+    """IPv6: the IP columns, then the extension header chain to the transport header.
 
     A payload length of 0 is a jumbogram (RFC 2675), not decoded: MALFORMED,
     unless the next header is 59 (nothing follows).
     """
     p, r = cur.pos, cur.rows
-    head = bv.header(p, IPV6_LEN)
-    w0 = head.u64(0)
-    plen = (w0 >> 16) & 0xFFFF
-    next_header = (w0 >> 8) & 0xFF
+    head = bv.records(p, IPV6)
+    plen = column(head, "plen")
+    next_header = column(head, "nxt")
     put(out.ip_version, r, 6)
     put(out.l3_offset, r, p)
     put(out.ip_len, r, plen + IPV6_LEN)
-    put(out.src_hi, r, head.u64u(8))
-    put(out.src_lo, r, head.u64u(16))
-    put(out.dst_hi, r, head.u64u(24))
-    put(out.dst_lo, r, head.u64u(32))
+    for name in ("src_hi", "src_lo", "dst_hi", "dst_lo"):
+        put(getattr(out, name), r, head[name])
     avail = cur.avail()
-    bad = (((avail >= 1) & (((w0 >> 60) & 0xF) != 6))
+    bad = (((avail >= 1) & ((column(head, "vfc") >> 28) != 6))
            | ((avail >= 7) & (plen == 0) & (next_header != NEXT_NONE)))
     cut = avail < IPV6_LEN
     chain = Cursor(r, p + IPV6_LEN, cur.end)
@@ -132,34 +167,32 @@ def ipv6(bv: ByteView, cur: Cursor, out: PacketBatch) -> Segment:
 
 def extension_header(bv: ByteView, cur: Cursor, kind: np.ndarray,
                      limit: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """One extension header: 0 next header, 1 length (RFC 8200 section 4.3-4.6).
+    """One extension header of the kinds in ``kind``: (size, next header, status).
 
-    Size: hop-by-hop, routing, destination options (length+1)*8; fragment 8;
-    AH (RFC 4302 section 2.2) (length+2)*4. Returns (size, next header,
-    status), status 0 where the walk may go on.
+    Size: hop-by-hop, routing, destination options (len + 1) * 8; fragment 8;
+    AH (RFC 4302 section 2.2) (len + 2) * 4. Status 0 where the walk may go
+    on: the whole header is captured and inside the payload length.
     """
-    word = bv.header(cur.pos, 2).u16(0)
-    length = word & 0xFF
+    head = bv.records(cur.pos, IPV6_EXTENSION)
+    length = column(head, "len")
     is_fragment = kind == EXT_FRAGMENT
-    size = np.where(is_fragment, FRAGMENT_LEN,
+    size = np.where(is_fragment, IPV6_FRAGMENT.itemsize,
                     np.where(kind == EXT_AH, (length + 2) * 4, (length + 1) * 8))
     avail = cur.avail()
     cut = avail < size  # the whole header: the transport header is after it
     past_end = (cur.pos + size > limit) & (is_fragment | (avail >= 2))
     status = np.where(past_end, int(Status.MALFORMED), np.where(cut, int(Status.TRUNCATED), 0))
-    return size, word >> 8, status
+    return size, column(head, "nxt"), status
 
 
 def fragment_header(bv: ByteView, cur: Cursor, out: PacketBatch) -> np.ndarray:
-    """IPv6 fragment header: 0 next, 1 reserved, 2-3 offset<<3 | M, 4-7 identification.
-
-    Writes the fragment columns; returns True for non-first fragments.
-    """
-    word = bv.header(cur.pos, FRAGMENT_LEN).u64(0)
-    offset = (word >> 32) & 0xFFF8  # 13-bit offset in 8-byte units = bytes
+    """IPv6 fragment header: the fragment columns; True for non-first fragments."""
+    head = bv.records(cur.pos, IPV6_FRAGMENT)
+    off_m = column(head, "off_m")
+    offset = off_m & 0xFFF8  # 13-bit offset in 8-byte units, already times 8
     put(out.frag_offset, cur.rows, offset)
-    put(out.more_fragments, cur.rows, ((word >> 32) & 1) == 1)
-    put(out.ip_id, cur.rows, word & 0xFFFFFFFF)
+    put(out.more_fragments, cur.rows, (off_m & 1) == 1)
+    put(out.ip_id, cur.rows, head["id"])
     put(out.status, cur.rows, int(Status.FRAGMENT))
     return offset != 0
 

@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from tracker.decode._bytes import ByteView, Cursor, subset
+from tracker.decode._bytes import ByteView, Cursor, column, header, subset
 from tracker.decode.encap import (
     ETHERTYPE_IPV4,
     ETHERTYPE_IPV6,
@@ -43,13 +43,42 @@ from tracker.packets import Status
 
 LinkDecoder = Callable[[ByteView, Cursor], tuple[np.ndarray, np.ndarray]]
 
-ETHERNET_LEN = 14  # IEEE 802.3 clause 3.1.1: dst 6, src 6, type/length 2
-SLL_LEN = 16  # LINKTYPE_LINUX_SLL: protocol at bytes 14-15
-SLL2_LEN = 20  # LINKTYPE_LINUX_SLL2: protocol at bytes 0-1
+# Header tables: (field, numpy type) in wire order; the comments give byte offsets.
+ETHERNET = header(  # IEEE 802.3 clause 3.1.1
+    ("dst", "V6"),  # 0-5
+    ("src", "V6"),  # 6-11
+    ("type", ">u2"),  # 12-13: ethertype, or a length <= 1500 (802.3 + LLC)
+)
+LINUX_SLL = header(  # tcpdump.org/linktypes/LINKTYPE_LINUX_SLL.html
+    ("pkttype", ">u2"),  # 0-1: to us, broadcast, multicast, other host, outgoing
+    ("hatype", ">u2"),  # 2-3: ARPHRD_ type
+    ("halen", ">u2"),  # 4-5: link-layer address length
+    ("addr", "V8"),  # 6-13: link-layer address, padded
+    ("protocol", ">u2"),  # 14-15: ethertype, or a Linux ETH_P_ value below 0x0600
+)
+LINUX_SLL2 = header(  # tcpdump.org/linktypes/LINKTYPE_LINUX_SLL2.html
+    ("protocol", ">u2"),  # 0-1: as in SLL
+    ("reserved", ">u2"),  # 2-3
+    ("ifindex", ">u4"),  # 4-7
+    ("hatype", ">u2"),  # 8-9
+    ("pkttype", "u1"),  # 10
+    ("halen", "u1"),  # 11
+    ("addr", "V8"),  # 12-19
+)
+LOOPBACK = header(("family", ">u4"))  # 0-3: address family (LINKTYPE_NULL / LOOP)
+LOOPBACK_LE = header(("family", "<u4"))  # the same bytes, little endian
+CISCO_HDLC = header(  # tcpdump.org/linktypes: LINKTYPE_C_HDLC
+    ("address", "u1"),  # 0: 0x0F unicast, 0x8F multicast
+    ("control", "u1"),  # 1
+    ("protocol", ">u2"),  # 2-3: ethertype
+)
+PPI = header(  # Per-Packet Information header spec 1.0.10, section 3.1
+    ("version", "u1"),  # 0
+    ("flags", "u1"),  # 1
+    ("length", "<u2"),  # 2-3: header length, little endian
+    ("dlt", "<u4"),  # 4-7: link type of the wrapped frame, little endian
+)
 SLL_PROTO_802_2 = 0x0004  # Linux if_ether.h ETH_P_802_2: an 802.2 LLC frame follows
-NULL_LEN = 4  # LINKTYPE_NULL / LINKTYPE_LOOP: 4-byte address family
-CHDLC_LEN = 4  # LINKTYPE_C_HDLC: address 1, control 1, ethertype 2
-PPI_LEN = 8  # PPI spec v1.0.10 section 3.1: version, flags, length LE16, DLT LE32
 
 # Address families in LINKTYPE_NULL / LOOP headers (tcpdump linktypes page).
 AF_INET = 2
@@ -64,27 +93,30 @@ CHDLC_ADDRESSES = (0x0F, 0x8F)
 
 
 def ethernet(bv: ByteView, cur: Cursor) -> tuple[np.ndarray, np.ndarray]:
-    """Ethernet II / IEEE 802.3: 0-5 dst, 6-11 src, 12-13 type or length."""
-    code = type_or_length(bv.header(cur.pos, ETHERNET_LEN).u16(12))
-    return cur.pos + ETHERNET_LEN, need(cur.avail(), ETHERNET_LEN, code)
+    """Ethernet II / IEEE 802.3: the type/length field names what follows."""
+    code = type_or_length(column(bv.records(cur.pos, ETHERNET), "type"))
+    return cur.pos + ETHERNET.itemsize, need(cur.avail(), ETHERNET.itemsize, code)
 
 
 def _sll_protocol(proto: np.ndarray) -> np.ndarray:
     """Code of a Linux cooked protocol: an ethertype, 802.2 LLC, or not IP."""
-    code = np.where(proto >= ETHERTYPE_MIN, proto, stop(Status.NOT_IP))
+    small = proto < ETHERTYPE_MIN
+    if not small.any():
+        return proto
+    code = np.where(small, stop(Status.NOT_IP), proto)
     return np.where(proto == SLL_PROTO_802_2, NEXT_LLC, code)
 
 
 def linux_sll(bv: ByteView, cur: Cursor) -> tuple[np.ndarray, np.ndarray]:
-    """Linux cooked v1: 0-1 packet type, 2-3 ARPHRD, 4-5 addr len, 6-13 addr, 14-15 protocol."""
-    code = _sll_protocol(bv.header(cur.pos, SLL_LEN).u16(14))
-    return cur.pos + SLL_LEN, need(cur.avail(), SLL_LEN, code)
+    """Linux cooked capture v1: the protocol is at bytes 14-15."""
+    code = _sll_protocol(column(bv.records(cur.pos, LINUX_SLL), "protocol"))
+    return cur.pos + LINUX_SLL.itemsize, need(cur.avail(), LINUX_SLL.itemsize, code)
 
 
 def linux_sll2(bv: ByteView, cur: Cursor) -> tuple[np.ndarray, np.ndarray]:
-    """Linux cooked v2: 0-1 protocol, 2-3 reserved, 4-7 ifindex, 8-9 ARPHRD, 10-19 rest."""
-    code = _sll_protocol(bv.header(cur.pos, SLL2_LEN).u16(0))
-    return cur.pos + SLL2_LEN, need(cur.avail(), SLL2_LEN, code)
+    """Linux cooked capture v2: the protocol is at bytes 0-1."""
+    code = _sll_protocol(column(bv.records(cur.pos, LINUX_SLL2), "protocol"))
+    return cur.pos + LINUX_SLL2.itemsize, need(cur.avail(), LINUX_SLL2.itemsize, code)
 
 
 def _family(af: np.ndarray) -> np.ndarray:
@@ -94,24 +126,25 @@ def _family(af: np.ndarray) -> np.ndarray:
 
 
 def null(bv: ByteView, cur: Cursor) -> tuple[np.ndarray, np.ndarray]:
-    """BSD loopback: 0-3 address family in the writer's byte order, so try both.
+    """BSD loopback: the address family in the writer's byte order, so try both.
 
     A family is a small number, so the order whose value fits 16 bits is right.
     """
-    head = bv.header(cur.pos, NULL_LEN)
-    little = head.u32le(0)
-    af = np.where(little <= 0xFFFF, little, head.u32(0))
-    return cur.pos + NULL_LEN, need(cur.avail(), NULL_LEN, _family(af))
+    head = bv.records(cur.pos, LOOPBACK)
+    little = column(head.view(LOOPBACK_LE), "family")
+    af = np.where(little <= 0xFFFF, little, column(head, "family"))
+    return cur.pos + LOOPBACK.itemsize, need(cur.avail(), LOOPBACK.itemsize, _family(af))
 
 
 def loop(bv: ByteView, cur: Cursor) -> tuple[np.ndarray, np.ndarray]:
-    """OpenBSD loopback: 0-3 address family, network byte order."""
-    return cur.pos + NULL_LEN, need(cur.avail(), NULL_LEN, _family(bv.header(cur.pos, NULL_LEN).u32(0)))
+    """OpenBSD loopback: the address family in network byte order."""
+    family = _family(column(bv.records(cur.pos, LOOPBACK), "family"))
+    return cur.pos + LOOPBACK.itemsize, need(cur.avail(), LOOPBACK.itemsize, family)
 
 
 def raw_ip(bv: ByteView, cur: Cursor) -> tuple[np.ndarray, np.ndarray]:
     """Raw IP: no link header; the version nibble says IPv4 or IPv6, else MALFORMED."""
-    version = bv.header(cur.pos, 1).u8(0) >> 4
+    version = bv.u8(cur.pos) >> 4
     code = np.where(version == 4, ETHERTYPE_IPV4,
                     np.where(version == 6, ETHERTYPE_IPV6, stop(Status.MALFORMED)))
     return cur.pos, need(cur.avail(), 1, code)
@@ -126,7 +159,7 @@ def ppp(bv: ByteView, cur: Cursor) -> tuple[np.ndarray, np.ndarray]:
     byte 0x0F or 0x8F is a Cisco HDLC frame (tcpdump and Wireshark accept them
     in both PPP link types; those 1-byte protocols are reserved too).
     """
-    first = bv.header(cur.pos, 1).u8(0)
+    first = bv.u8(cur.pos)
     framed = first == PPP_ADDRESS
     code = need(cur.avail(), np.where(framed, 3, 1), np.full(len(cur), NEXT_PPP))
     pos = cur.pos + np.where(framed, 2, 0)
@@ -137,10 +170,10 @@ def ppp(bv: ByteView, cur: Cursor) -> tuple[np.ndarray, np.ndarray]:
 
 
 def cisco_hdlc(bv: ByteView, cur: Cursor) -> tuple[np.ndarray, np.ndarray]:
-    """Cisco HDLC: 0 address, 1 control, 2-3 ethertype (SLARP 0x8035 is not IP)."""
-    proto = bv.header(cur.pos, CHDLC_LEN).u16(2)
+    """Cisco HDLC: the protocol is an ethertype (SLARP 0x8035 is not IP)."""
+    proto = column(bv.records(cur.pos, CISCO_HDLC), "protocol")
     code = np.where(proto >= ETHERTYPE_MIN, proto, stop(Status.NOT_IP))
-    return cur.pos + CHDLC_LEN, need(cur.avail(), CHDLC_LEN, code)
+    return cur.pos + CISCO_HDLC.itemsize, need(cur.avail(), CISCO_HDLC.itemsize, code)
 
 
 def unsupported(bv: ByteView, cur: Cursor) -> tuple[np.ndarray, np.ndarray]:
@@ -149,18 +182,16 @@ def unsupported(bv: ByteView, cur: Cursor) -> tuple[np.ndarray, np.ndarray]:
 
 
 def ppi(bv: ByteView, cur: Cursor) -> tuple[np.ndarray, np.ndarray]:
-    """PPI: 0 version, 1 flags, 2-3 header length LE, 4-7 wrapped DLT LE; frame follows.
+    """PPI: a header of ``length`` bytes, then a frame of link type ``dlt``.
 
     The wrapped frame is decoded by its own link type, one group per type.
     A PPI inside PPI is UNSUPPORTED_LINK (no nesting).
     """
-    head = bv.header(cur.pos, PPI_LEN)
-    hdr_len = head.u16le(2)
-    dlt = head.u32le(4)
-    avail = cur.avail()
+    head = bv.records(cur.pos, PPI)
+    hdr_len, dlt = column(head, "length"), column(head, "dlt")
     pos = cur.pos + hdr_len
-    code = np.where(hdr_len < PPI_LEN, stop(Status.MALFORMED), 0)
-    code = need(avail, np.maximum(hdr_len, PPI_LEN), code)
+    code = np.where(hdr_len < PPI.itemsize, stop(Status.MALFORMED), 0)
+    code = need(cur.avail(), np.maximum(hdr_len, PPI.itemsize), code)
     inner = code == 0
     for linktype in np.unique(dlt[inner]).tolist():
         at = inner & (dlt == linktype)

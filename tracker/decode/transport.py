@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from tracker.decode._bytes import ByteView, Cursor, clear_cut, put, set_status
+from tracker.decode._bytes import ByteView, Cursor, clear_cut, column, header, put, set_status
 from tracker.packets import (
     PROTO_ICMP,
     PROTO_ICMPV6,
@@ -27,9 +27,33 @@ from tracker.packets import (
     Status,
 )
 
-TCP_MIN_LEN = 20  # RFC 9293 section 3.1: data offset >= 5
-UDP_LEN = 8  # RFC 768
-ICMP_LEN = 8  # RFC 792; RFC 4443 section 2.1: type, code, checksum, 4 more bytes
+# Header tables: (field, numpy type) in wire order; the comments give byte offsets.
+TCP = header(  # RFC 9293 section 3.1
+    ("sport", ">u2"),  # 0-1
+    ("dport", ">u2"),  # 2-3
+    ("seq", ">u4"),  # 4-7
+    ("ack", ">u4"),  # 8-11
+    ("off_flags", ">u2"),  # 12-13: data offset (4 bits) | reserved (3) | NS (1, RFC 3540)
+    #                               | CWR ECE URG ACK PSH RST SYN FIN (8)
+    ("win", ">u2"),  # 14-15
+    ("sum", ">u2"),  # 16-17
+    ("urp", ">u2"),  # 18-19; options follow, up to the data offset * 4
+)
+UDP = header(  # RFC 768
+    ("sport", ">u2"),  # 0-1
+    ("dport", ">u2"),  # 2-3
+    ("ulen", ">u2"),  # 4-5: header and data
+    ("sum", ">u2"),  # 6-7
+)
+ICMP = header(  # RFC 792; ICMPv6 RFC 4443 section 2.1
+    ("type", "u1"),  # 0
+    ("code", "u1"),  # 1
+    ("sum", ">u2"),  # 2-3
+    ("rest", ">u4"),  # 4-7: rest of header (echo id and sequence, ...)
+)
+TCP_MIN_LEN = 20  # data offset >= 5
+UDP_LEN = UDP.itemsize  # 8: the smallest UDP length
+ICMP_LEN = ICMP.itemsize  # 8: the ICMP header before the payload
 
 # (column, byte end): a field is kept only when its last byte is there.
 _TCP_CUT = (("src_port", 2), ("dst_port", 4), ("seq", 8), ("ack", 12),
@@ -81,20 +105,18 @@ def _settle(out: PacketBatch, seg: Segment, need: np.ndarray | int,
 
 
 def tcp(bv: ByteView, seg: Segment, out: PacketBatch) -> None:
-    """TCP (RFC 9293 section 3.1): 0-1 source port, 2-3 destination port, 4-7 seq,
-    8-11 ack, 12 data offset<<4 | NS (RFC 3540), 13 CWR..FIN, 14-15 window."""
+    """TCP: ports, sequence numbers, the 9 flags, window, header length."""
     r = seg.cur.rows
-    head = bv.header(seg.cur.pos, TCP_MIN_LEN)
-    w0 = head.u64(0)  # bytes 0-7
-    w1 = head.u64(8)  # bytes 8-15
-    hdr_len = (w1 >> 26) & 0x3C  # data offset (bits 28-31) * 4
-    put(out.src_port, r, (w0 >> 48) & 0xFFFF)
-    put(out.dst_port, r, (w0 >> 32) & 0xFFFF)
-    put(out.seq, r, w0 & 0xFFFFFFFF)
-    put(out.ack, r, (w1 >> 32) & 0xFFFFFFFF)
+    head = bv.records(seg.cur.pos, TCP)
+    off_flags = column(head, "off_flags")
+    hdr_len = (off_flags >> 10) & 0x3C  # data offset * 4
+    put(out.src_port, r, head["sport"])
+    put(out.dst_port, r, head["dport"])
+    put(out.seq, r, head["seq"])
+    put(out.ack, r, head["ack"])
     put(out.tcp_hdr_len, r, hdr_len)
-    put(out.tcp_flags, r, (w1 >> 16) & 0x1FF)  # NS is the low bit of byte 12
-    put(out.window, r, w1 & 0xFFFF)
+    put(out.tcp_flags, r, off_flags & 0x1FF)  # NS and the 8 flags
+    put(out.window, r, head["win"])
     payload = seg.payload - hdr_len
     captured = seg.cur.avail()
     if not ((captured < hdr_len) | (payload < 0) | (hdr_len < TCP_MIN_LEN)).any():
@@ -110,12 +132,12 @@ def tcp(bv: ByteView, seg: Segment, out: PacketBatch) -> None:
 
 
 def udp(bv: ByteView, seg: Segment, out: PacketBatch) -> None:
-    """UDP (RFC 768): 0-1 source port, 2-3 destination port, 4-5 length, 6-7 checksum."""
+    """UDP: ports and length; the payload length comes from the IP header."""
     r = seg.cur.rows
-    word = bv.header(seg.cur.pos, UDP_LEN).u64(0)
-    length = (word >> 16) & 0xFFFF
-    put(out.src_port, r, (word >> 48) & 0xFFFF)
-    put(out.dst_port, r, (word >> 32) & 0xFFFF)
+    head = bv.records(seg.cur.pos, UDP)
+    length = column(head, "ulen")
+    put(out.src_port, r, head["sport"])
+    put(out.dst_port, r, head["dport"])
     put(out.udp_len, r, length)
     captured = seg.cur.avail()
     fits = seg.payload >= UDP_LEN
@@ -129,11 +151,11 @@ def udp(bv: ByteView, seg: Segment, out: PacketBatch) -> None:
 
 
 def icmp(bv: ByteView, seg: Segment, out: PacketBatch) -> None:
-    """ICMP (RFC 792) / ICMPv6 (RFC 4443 section 2.1): 0 type, 1 code, 2-3 checksum."""
+    """ICMP / ICMPv6: type and code; the payload is what follows the 8-byte header."""
     r = seg.cur.rows
-    word = bv.header(seg.cur.pos, ICMP_LEN).u16(0)
-    put(out.icmp_type, r, word >> 8)
-    put(out.icmp_code, r, word & 0xFF)
+    head = bv.records(seg.cur.pos, ICMP)
+    put(out.icmp_type, r, head["type"])
+    put(out.icmp_code, r, head["code"])
     clear_cut(out, r, np.minimum(seg.cur.avail(), seg.payload), _ICMP_CUT)
     fits = seg.payload >= ICMP_LEN
     put(out.payload_len, r, seg.payload - ICMP_LEN, fits)
