@@ -17,10 +17,11 @@ from numba import njit
 from tracker.flows.history import add_history, check_history, scaled_entry
 from tracker.flows.layout import (
     C_DACTIVE,
+    C_DELETE_T,
     C_DSIZE,
+    C_EXPIRE,
     C_FLAGS,
     C_FLOW_ID,
-    C_GEN,
     C_IP_BYTES,
     C_LAST,
     C_N,
@@ -32,6 +33,7 @@ from tracker.flows.layout import (
     C_SEEN,
     C_START,
     C_VLAN,
+    C_WAKE_SEQ,
     C_WIRE,
     DONE,
     E_ACK_SEQ,
@@ -60,6 +62,7 @@ from tracker.flows.layout import (
     G_NT_SET,
     G_OPEN,
     INACTIVE,
+    N_EXPIRE,
     NEED_ENDED,
     NEED_HASH,
     NEED_HEAP,
@@ -96,10 +99,10 @@ from tracker.flows.layout import (
     E_CHK_THR as _E_CHK_THR,
 )
 from tracker.flows.lifecycle import (
+    add_timer,
     fire_timers,
     lru_append,
     lru_unlink,
-    push_timer,
     remove_flow,
     set_inactivity,
 )
@@ -112,14 +115,14 @@ HIST_ORIG_DATA_PKT, HIST_RESP_DATA_PKT = 0x1, 0x2  # UDP.cc
 
 
 @njit(cache=True)
-def _room(free_n: int, ended: np.ndarray, g: np.ndarray, ht: np.ndarray,
+def _room(free_n: int, ended: np.ndarray, g: np.ndarray, heap: np.ndarray,
           table: np.ndarray) -> int:
     """Whether one more packet can be processed without growing anything."""
     if free_n < 1:
         return NEED_SLOTS
     if g[G_ENDED_N] + 3 > ended.shape[0]:
         return NEED_ENDED
-    if g[G_HEAP_N] + 8 > ht.shape[0]:
+    if g[G_HEAP_N] + 8 > heap.shape[0]:
         return NEED_HEAP
     if 2 * (g[G_HT_N] + 1) > table.shape[0]:
         return NEED_HASH
@@ -167,15 +170,15 @@ def _orig_side(pi: np.ndarray, i: int, lsp: np.ndarray) -> tuple[int, int]:
 
 @njit(cache=True)
 def _new_flow(conn: np.ndarray, ep: np.ndarray, keys: np.ndarray, hist: np.ndarray,
-              table: np.ndarray, ht: np.ndarray, hv: np.ndarray, free: np.ndarray,
+              table: np.ndarray, heap: np.ndarray, free: np.ndarray,
               g: np.ndarray, opt: np.ndarray, pk: np.ndarray, pi: np.ndarray, i: int,
               lsp: np.ndarray) -> int:
     """IPBasedAnalyzer::NewConn: a new flow from packet i."""
     g[G_FREE_N] -= 1
     slot = free[g[G_FREE_N]]
-    gen = conn[slot, C_GEN]
     conn[slot, :] = 0
-    conn[slot, C_GEN] = gen
+    conn[slot, C_WAKE_SEQ] = conn[slot, C_DELETE_T] = -1
+    conn[slot, C_EXPIRE:C_EXPIRE + N_EXPIRE] = -1
     ep[2 * slot:2 * slot + 2, :] = 0
     for col in (E_RXMT_THR, E_WIN0_THR, _E_CHK_THR):
         ep[2 * slot, col] = ep[2 * slot + 1, col] = 1
@@ -194,14 +197,14 @@ def _new_flow(conn: np.ndarray, ep: np.ndarray, keys: np.ndarray, hist: np.ndarr
     conn[slot, C_FLAGS] = F_OPEN
     if proto == PROTO_TCP:  # TCP.cc L23 really uses the UDP timeout at first
         conn[slot, C_FLAGS] |= F_ACTIVE
-        set_inactivity(conn, ht, hv, g, slot, opt[O_UDP_INACT])
-        push_timer(conn, ht, hv, g, slot, g[G_NT] + opt[O_SYN_TO], T_EXPIRE)
+        set_inactivity(conn, heap, g, slot, opt[O_UDP_INACT])
+        add_timer(conn, heap, g, slot, g[G_NT] + opt[O_SYN_TO], T_EXPIRE)
     elif proto == PROTO_UDP:
-        set_inactivity(conn, ht, hv, g, slot, opt[O_UDP_INACT])
+        set_inactivity(conn, heap, g, slot, opt[O_UDP_INACT])
     elif proto == PROTO_ICMP or proto == PROTO_ICMPV6:
-        set_inactivity(conn, ht, hv, g, slot, opt[O_ICMP_INACT])
+        set_inactivity(conn, heap, g, slot, opt[O_ICMP_INACT])
     else:
-        set_inactivity(conn, ht, hv, g, slot, opt[O_OTHER_INACT])
+        set_inactivity(conn, heap, g, slot, opt[O_OTHER_INACT])
     ht_insert(table, keys, slot, g)
     g[G_OPEN] += 1
     if opt[O_CAP] >= 0:
@@ -209,7 +212,7 @@ def _new_flow(conn: np.ndarray, ep: np.ndarray, keys: np.ndarray, hist: np.ndarr
     return slot
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _datagram(conn: np.ndarray, ep: np.ndarray, hist: np.ndarray, slot: int, side: int,
               pi: np.ndarray, i: int) -> bool:
     """UDP.cc / ICMP.cc / UnknownIPTransport for one packet; True if it counts."""
@@ -232,7 +235,7 @@ def _datagram(conn: np.ndarray, ep: np.ndarray, hist: np.ndarray, slot: int, sid
     return True
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _count(conn: np.ndarray, slot: int, side: int, pi: np.ndarray, i: int) -> None:
     """ConnSize_Analyzer: packets and IP bytes, plus wire and payload bytes."""
     conn[slot, C_PKTS + side] += 1
@@ -241,9 +244,9 @@ def _count(conn: np.ndarray, slot: int, side: int, pi: np.ndarray, i: int) -> No
     conn[slot, C_PAYLOAD + side] += pi[i, P_PAYLOAD]
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _process(conn: np.ndarray, ep: np.ndarray, keys: np.ndarray, hist: np.ndarray,
-             ht: np.ndarray, hv: np.ndarray, g: np.ndarray, opt: np.ndarray, slot: int,
+             heap: np.ndarray, g: np.ndarray, opt: np.ndarray, slot: int,
              pi: np.ndarray, i: int, lsp: np.ndarray, long_ports: np.ndarray) -> None:
     side = 0 if pi[i, P_SRC_A] else 1
     if pi[i, P_PROTO] == PROTO_TCP:
@@ -251,7 +254,7 @@ def _process(conn: np.ndarray, ep: np.ndarray, keys: np.ndarray, hist: np.ndarra
         if counts:
             ports = (int(keys[slot, 4] >> np.uint64(32)) & 0xFFFF,
                      int(keys[slot, 4] >> np.uint64(16)) & 0xFFFF)
-            tcp_process(conn, ep, hist, ht, hv, g, opt, slot, side, pi[i, P_FLAGS],
+            tcp_process(conn, ep, hist, heap, g, opt, slot, side, pi[i, P_FLAGS],
                         pi[i, P_SEQ], pi[i, P_ACK], pi[i, P_WIN], pi[i, P_LEN], pi[i, P_TS],
                         long_ports, lsp[0], ports)
         else:  # TCPAnalyzer::ValidateChecksum failed: ChecksumError, nothing else
@@ -262,7 +265,7 @@ def _process(conn: np.ndarray, ep: np.ndarray, keys: np.ndarray, hist: np.ndarra
         _count(conn, slot, side, pi, i)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _existing(conn: np.ndarray, ep: np.ndarray, keys: np.ndarray, table: np.ndarray,
               ended: np.ndarray, g: np.ndarray, opt: np.ndarray, pk: np.ndarray,
               pi: np.ndarray, i: int) -> int:
@@ -283,30 +286,31 @@ def _existing(conn: np.ndarray, ep: np.ndarray, keys: np.ndarray, table: np.ndar
 @njit(cache=True)
 def run_batch(pk: np.ndarray, pi: np.ndarray, out_fid: np.ndarray, pos: int,
               conn: np.ndarray, ep: np.ndarray, keys: np.ndarray, hist: np.ndarray,
-              table: np.ndarray, ht: np.ndarray, hv: np.ndarray, free: np.ndarray,
+              table: np.ndarray, heap: np.ndarray, free: np.ndarray,
               ended: np.ndarray, g: np.ndarray, opt: np.ndarray, lsp: np.ndarray,
               long_ports: np.ndarray) -> tuple[int, int]:
     """Walk packets pos.. of the batch; returns (DONE or NEED_*, where it stopped)."""
     for i in range(pos, pi.shape[0]):
-        status = _room(g[G_FREE_N], ended, g, ht, table)
+        status = _room(g[G_FREE_N], ended, g, heap, table)
         if status != DONE:
             return status, i
         ts = pi[i, P_TS]
         if g[G_NT_SET] == 0 or ts > g[G_NT]:
             g[G_NT] = ts
             g[G_NT_SET] = 1
-        if not fire_timers(conn, ep, keys, table, ht, hv, ended, g, opt):
+        if g[G_HEAP_N] > 0 and heap[0, 0] <= g[G_NT] \
+                and not fire_timers(conn, ep, keys, table, heap, ended, g, opt):
             return NEED_ENDED, i
         slot = _existing(conn, ep, keys, table, ended, g, opt, pk, pi, i)
         if slot < 0:
             if opt[O_CAP] >= 0 and g[G_OPEN] >= opt[O_CAP]:
                 remove_flow(conn, keys, table, ended, g, opt, g[G_LRU_HEAD], END_EVICTED)
                 g[G_EVICTED] += 1
-            slot = _new_flow(conn, ep, keys, hist, table, ht, hv, free, g, opt, pk, pi, i, lsp)
+            slot = _new_flow(conn, ep, keys, hist, table, heap, free, g, opt, pk, pi, i, lsp)
         elif opt[O_CAP] >= 0 and g[G_LRU_TAIL] != slot:
             lru_unlink(conn, g, slot)
             lru_append(conn, g, slot)
-        _process(conn, ep, keys, hist, ht, hv, g, opt, slot, pi, i, lsp, long_ports)
+        _process(conn, ep, keys, hist, heap, g, opt, slot, pi, i, lsp, long_ports)
         conn[slot, C_SEEN] = max(conn[slot, C_SEEN], ts)
         out_fid[i] = conn[slot, C_FLOW_ID]
     return DONE, pi.shape[0]

@@ -24,9 +24,9 @@ C_START = 1  # ts of the first packet (Zeek start_time)
 C_LAST = 2  # Zeek last_time: last counted packet, frozen once both sides closed
 C_SEEN = 3  # ts of the last packet of any kind
 C_INACT_TO = 4  # current inactivity timeout (ns); 0 = none
-C_INACT_GEN = 5  # generation of the live inactivity timer
-C_ANA_GEN = 6  # generation of the live TCP analyzer timers (attempt, expire, delete)
-C_GEN = 7  # slot generation: bumped when the flow ends, invalidates its timers
+C_WAKE_SEQ = 5  # sequence number of the flow's live heap entry, -1 if none
+C_WAKE_T = 6  # time of that entry
+C_DELETE_T = 7  # due time of the TCP conn-delete timer, -1 if none
 C_PROTO = 8
 C_ORIG_SIDE = 9  # 0: side a is the originator, 1: side b
 C_FLAGS = 10  # F_* bits
@@ -38,14 +38,16 @@ C_END_TS = 15
 C_VLAN = 16  # outer VLAN id of the first packet, -1 if none
 C_LRU_PREV = 17
 C_LRU_NEXT = 18
-C_ATTEMPT_T = 19  # time of the pending attempt timer (for EOF order)
+C_ATTEMPT_T = 19  # due time of the pending attempt timer (F_ATTEMPT set)
 C_PKTS = 20  # + side
 C_IP_BYTES = 22  # + side
 C_WIRE = 24  # + side
 C_PAYLOAD = 26  # + side
 C_DSIZE = 28  # + side: UDP length - 8 / ICMP bytes after the header, summed
 C_DACTIVE = 30  # + side: UDP/ICMP side sent a good packet (Zeek UDP_ACTIVE)
-C_N = 32
+C_EXPIRE = 32  # + 0..N_EXPIRE-1: due times of pending TCP expire checks, -1 if none
+N_EXPIRE = 4  # at most three chains can run at once (creation + one per side's close)
+C_N = 36
 
 F_OPEN = 1
 F_ACTIVE = 2  # TCPSessionAdapter::is_active
@@ -143,7 +145,7 @@ P_BCAST = 14
 P_SRC_A = 15
 P_N = 16
 
-# Timer kinds
+# Timer kinds (all of a flow's timers share one wake-up entry in the heap)
 T_INACT = 0
 T_ATTEMPT = 1
 T_EXPIRE = 2

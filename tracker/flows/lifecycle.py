@@ -1,4 +1,4 @@
-"""Compiled flow life cycle: timers (Zeek's rules), removal, LRU order.
+"""Compiled flow life cycle: Zeek's timers, removal, LRU order.
 
 Zeek's timer rules (ZEEK-FACTS.md 3, ``RunState.cc`` L220-258): before a
 packet is processed, network time becomes max(network time, packet time) and
@@ -6,12 +6,19 @@ every timer due at or before it fires, in time order, each seeing ``t`` =
 network time. The four timers that matter by default:
 
 - inactivity (``Session.cc`` L91-183): due at last_time + timeout; removes the
-  flow if ``last_time + timeout <= t``, else re-arms;
+  flow if ``last_time + timeout <= t``, else re-arms at that time;
 - TCP attempt (``TCPSessionAdapter.cc`` L1068-1081): one shot, t_SYN + 5 s;
   removes a flow whose originator is SYN_SENT / SYN_ACK_SENT and whose
   responder is INACTIVE;
 - TCP expire (L1099-1145): checks, then re-arms at t + tcp_session_timer;
 - TCP conn-delete (L1256-1261): last_time + close delay; removes.
+
+A flow keeps its pending timers in its own columns and has a single wake-up
+entry in the heap, at (or before) its earliest due time; when that comes out,
+the flow's due timers run in time order and a new wake-up is pushed. Timers of
+one flow thus run exactly as Zeek's; only the order in which different flows
+end within one packet's timer run may differ, which changes no state.
+Inactivity is lazy: its due time is last_time + timeout, read when needed.
 """
 
 from __future__ import annotations
@@ -20,17 +27,19 @@ import numpy as np
 from numba import njit
 
 from tracker.flows.layout import (
-    C_ANA_GEN,
+    C_ATTEMPT_T,
+    C_DELETE_T,
     C_END_REASON,
     C_END_TS,
+    C_EXPIRE,
     C_FLAGS,
-    C_GEN,
-    C_INACT_GEN,
     C_INACT_TO,
     C_LAST,
     C_LRU_NEXT,
     C_LRU_PREV,
     C_ORIG_SIDE,
+    C_WAKE_SEQ,
+    C_WAKE_T,
     E_DID_CLOSE,
     E_STATE,
     END_FIN,
@@ -46,6 +55,7 @@ from tracker.flows.layout import (
     G_NT,
     G_OPEN,
     INACTIVE,
+    N_EXPIRE,
     O_CAP,
     O_LINGER,
     O_SESSION,
@@ -59,32 +69,56 @@ from tracker.flows.layout import (
 )
 from tracker.flows.store import heap_pop, heap_push, ht_delete
 
-
-@njit(cache=True)
-def push_timer(conn: np.ndarray, ht: np.ndarray, hv: np.ndarray, g: np.ndarray,
-               slot: int, t: int, kind: int) -> None:
-    """Schedule a timer of ``kind`` for ``slot`` at ``t``."""
-    tgen = conn[slot, C_INACT_GEN] if kind == T_INACT else conn[slot, C_ANA_GEN]
-    heap_push(ht, hv, g, t, slot, conn[slot, C_GEN], tgen, kind)
+NEVER = np.iinfo(np.int64).max
 
 
 @njit(cache=True)
-def set_inactivity(conn: np.ndarray, ht: np.ndarray, hv: np.ndarray, g: np.ndarray,
-                   slot: int, timeout: int) -> None:
-    """Session::SetInactivityTimeout: no-op if unchanged, else re-arm at last_time + timeout."""
+def wake_by(conn: np.ndarray, heap: np.ndarray, g: np.ndarray, slot: int, due: int) -> None:
+    """Make sure the flow wakes up at or before ``due`` (a new entry only if earlier)."""
+    if conn[slot, C_WAKE_SEQ] < 0 or due < conn[slot, C_WAKE_T]:
+        conn[slot, C_WAKE_SEQ] = heap_push(heap, g, due, slot)
+        conn[slot, C_WAKE_T] = due
+
+
+@njit(cache=True)
+def set_inactivity(conn: np.ndarray, heap: np.ndarray, g: np.ndarray, slot: int,
+                   timeout: int) -> None:
+    """Session::SetInactivityTimeout: no-op if unchanged, else due at last_time + timeout."""
     if timeout == conn[slot, C_INACT_TO]:
         return
-    conn[slot, C_INACT_GEN] += 1  # cancels the pending inactivity timer
     conn[slot, C_INACT_TO] = timeout
     if timeout > 0:
-        push_timer(conn, ht, hv, g, slot, conn[slot, C_LAST] + timeout, T_INACT)
+        wake_by(conn, heap, g, slot, conn[slot, C_LAST] + timeout)
+
+
+@njit(cache=True)
+def add_timer(conn: np.ndarray, heap: np.ndarray, g: np.ndarray, slot: int, t: int,
+              kind: int) -> None:
+    """Arm a TCP attempt, expire or delete timer due at ``t``."""
+    if kind == T_ATTEMPT:
+        conn[slot, C_ATTEMPT_T] = t
+        conn[slot, C_FLAGS] |= F_ATTEMPT
+    elif kind == T_DELETE:
+        conn[slot, C_DELETE_T] = t
+    else:  # expire checks at the same time are one check: keep distinct times only
+        free = -1
+        for k in range(N_EXPIRE):
+            due = conn[slot, C_EXPIRE + k]
+            if due == t:
+                return
+            if due < 0 and free < 0:
+                free = k
+        conn[slot, C_EXPIRE + max(free, 0)] = t
+    wake_by(conn, heap, g, slot, t)
 
 
 @njit(cache=True)
 def cancel_analyzer_timers(conn: np.ndarray, slot: int) -> None:
     """TCPSessionAdapter::CancelTimers: attempt, expire and delete timers go."""
-    conn[slot, C_ANA_GEN] += 1
     conn[slot, C_FLAGS] &= ~F_ATTEMPT
+    conn[slot, C_DELETE_T] = -1
+    for k in range(N_EXPIRE):
+        conn[slot, C_EXPIRE + k] = -1
 
 
 @njit(cache=True)
@@ -119,7 +153,7 @@ def remove_flow(conn: np.ndarray, keys: np.ndarray, table: np.ndarray, ended: np
     conn[slot, C_END_REASON] = reason
     conn[slot, C_END_TS] = g[G_NT]
     conn[slot, C_FLAGS] &= ~F_OPEN
-    conn[slot, C_GEN] += 1  # every pending timer of the flow is now stale
+    conn[slot, C_WAKE_SEQ] = -1  # its heap entries are now stale
     ht_delete(table, keys, slot, g)
     if opt[O_CAP] >= 0:
         lru_unlink(conn, g, slot)
@@ -151,72 +185,86 @@ def _expire_check(conn: np.ndarray, ep: np.ndarray, slot: int, t: int, linger: i
 
 
 @njit(cache=True)
-def _dispatch(conn: np.ndarray, ep: np.ndarray, ht: np.ndarray, hv: np.ndarray,
-              g: np.ndarray, opt: np.ndarray, slot: int, kind: int, t: int) -> int:
-    """Run one live timer at network time t: an end reason, or -1 to keep the flow."""
+def next_timer(conn: np.ndarray, slot: int) -> tuple[int, int, int]:
+    """(due time, kind, expire index) of the flow's earliest pending timer; NEVER if none.
+
+    Ties go in the order Zeek armed them: expire (at creation), attempt, delete,
+    inactivity.
+    """
+    best, kind, idx = NEVER, -1, -1
+    for k in range(N_EXPIRE):
+        due = conn[slot, C_EXPIRE + k]
+        if 0 <= due < best:
+            best, kind, idx = due, T_EXPIRE, k
+    if conn[slot, C_FLAGS] & F_ATTEMPT and conn[slot, C_ATTEMPT_T] < best:
+        best, kind = conn[slot, C_ATTEMPT_T], T_ATTEMPT
+    if 0 <= conn[slot, C_DELETE_T] < best:
+        best, kind = conn[slot, C_DELETE_T], T_DELETE
+    if conn[slot, C_INACT_TO] > 0 and conn[slot, C_LAST] + conn[slot, C_INACT_TO] < best:
+        best, kind = conn[slot, C_LAST] + conn[slot, C_INACT_TO], T_INACT
+    return best, kind, idx
+
+
+@njit(cache=True)
+def _run_one(conn: np.ndarray, ep: np.ndarray, opt: np.ndarray, slot: int, kind: int,
+             idx: int, t: int) -> int:
+    """Run one due timer at network time t: an end reason, or -1 to keep the flow."""
     if kind == T_INACT:
-        deadline = conn[slot, C_LAST] + conn[slot, C_INACT_TO]
-        if deadline <= t:
-            return END_IDLE
-        push_timer(conn, ht, hv, g, slot, deadline, T_INACT)
-        return -1
+        return END_IDLE  # due means last_time + timeout <= t
     if kind == T_DELETE:
         os_, rs, _, _ = _states(conn, ep, slot)
         return END_RST if os_ == RESET or rs == RESET else END_FIN
-    if conn[slot, C_FLAGS] & F_ACTIVE == 0:
-        return -1
     if kind == T_ATTEMPT:
         conn[slot, C_FLAGS] &= ~F_ATTEMPT
         os_, rs, _, _ = _states(conn, ep, slot)
-        if (os_ == SYN_SENT or os_ == SYN_ACK_SENT) and rs == INACTIVE:
+        if conn[slot, C_FLAGS] & F_ACTIVE and (os_ == SYN_SENT or os_ == SYN_ACK_SENT) \
+                and rs == INACTIVE:
             conn[slot, C_FLAGS] &= ~F_ACTIVE
             return END_IDLE
         return -1
+    conn[slot, C_EXPIRE + idx] = -1
+    if conn[slot, C_FLAGS] & F_ACTIVE == 0:
+        return -1  # an inactive adapter's expire timer neither acts nor re-arms
     reason = _expire_check(conn, ep, slot, t, opt[O_LINGER])
     if reason < 0:
-        push_timer(conn, ht, hv, g, slot, t + opt[O_SESSION], T_EXPIRE)
+        conn[slot, C_EXPIRE + idx] = t + opt[O_SESSION]  # re-arm (t + session > t)
     return reason
 
 
 @njit(cache=True)
+def _wake(conn: np.ndarray, ep: np.ndarray, heap: np.ndarray, g: np.ndarray, opt: np.ndarray,
+          slot: int, t: int) -> int:
+    """Run the flow's timers due by t, in time order; an end reason or -1."""
+    while True:
+        due, kind, idx = next_timer(conn, slot)
+        if due > t:
+            if due != NEVER:
+                wake_by(conn, heap, g, slot, due)
+            return -1
+        reason = _run_one(conn, ep, opt, slot, kind, idx, t)
+        if reason >= 0:
+            return reason
+
+
+@njit(cache=True)
 def fire_timers(conn: np.ndarray, ep: np.ndarray, keys: np.ndarray, table: np.ndarray,
-                ht: np.ndarray, hv: np.ndarray, ended: np.ndarray, g: np.ndarray,
-                opt: np.ndarray) -> bool:
-    """Fire every timer due at network time; False if ``ended`` filled up first."""
+                heap: np.ndarray, ended: np.ndarray, g: np.ndarray, opt: np.ndarray) -> bool:
+    """Run every timer due at network time; False if ``ended`` filled up first."""
     t = g[G_NT]
-    while g[G_HEAP_N] > 0 and ht[0, 0] <= t:
+    while g[G_HEAP_N] > 0 and heap[0, 0] <= t:
         if g[G_ENDED_N] >= ended.shape[0]:
             return False
-        slot, gen, tgen, kind = hv[0, 0], hv[0, 1], hv[0, 2], hv[0, 3]
-        heap_pop(ht, hv, g)
-        if gen != conn[slot, C_GEN]:
-            continue
-        live = conn[slot, C_INACT_GEN] if kind == T_INACT else conn[slot, C_ANA_GEN]
-        if tgen != live:
-            continue
-        reason = _dispatch(conn, ep, ht, hv, g, opt, slot, kind, t)
+        seq, slot = heap[0, 1], heap[0, 2]
+        heap_pop(heap, g)
+        if conn[slot, C_WAKE_SEQ] != seq:
+            continue  # superseded by an earlier wake-up, or the flow ended
+        conn[slot, C_WAKE_SEQ] = -1
+        reason = _wake(conn, ep, heap, g, opt, slot, t)
         if reason >= 0:
             remove_flow(conn, keys, table, ended, g, opt, slot, reason)
     return True
 
 
-def timer_is_live(conn: np.ndarray, hv: np.ndarray) -> np.ndarray:
-    """For heap entries hv (n, 4): is the timer still pending? (numpy, for compaction)."""
-    slot = hv[:, 0]
-    live_gen = np.where(hv[:, 3] == T_INACT, conn[slot, C_INACT_GEN], conn[slot, C_ANA_GEN])
-    return (hv[:, 1] == conn[slot, C_GEN]) & (hv[:, 2] == live_gen)
-
-
-__all__ = [
-    "T_ATTEMPT",
-    "T_DELETE",
-    "T_EXPIRE",
-    "cancel_analyzer_timers",
-    "fire_timers",
-    "lru_append",
-    "lru_unlink",
-    "push_timer",
-    "remove_flow",
-    "set_inactivity",
-    "timer_is_live",
-]
+def live_entries(conn: np.ndarray, heap: np.ndarray) -> np.ndarray:
+    """For heap rows (n, 4): is the entry its flow's live wake-up? (numpy, for compaction)."""
+    return conn[heap[:, 2], C_WAKE_SEQ] == heap[:, 1]

@@ -5,10 +5,10 @@ numbers (-1 = empty); keys are compared against ``keys[slot]``. Deletion uses
 backward shifting (Knuth vol. 3, 6.4 algorithm R), so no tombstones build up.
 The caller keeps the load factor at or below one half.
 
-Timer heap: a binary min-heap ordered by (time, insertion number), as arrays
-``ht`` int64 (cap, 2) = (time, seq) and ``hv`` int64 (cap, 4) = (slot, slot
-generation, timer generation, kind). Entries of ended flows or cancelled
-timers are left in place and skipped when they come out (lazy deletion).
+Timer heap: a 4-ary min-heap of wake-ups ordered by (time, insertion number),
+rows (time, seq, slot, unused) of one int64 array. A flow has one live
+wake-up (its ``C_WAKE_SEQ``); older entries of the flow are skipped when they
+come out (lazy deletion) or dropped when the table compacts the heap.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ _M2 = np.uint64(0xBF58476D1CE4E5B9)  # splitmix64 finalizer constants (Vigna)
 _M3 = np.uint64(0x94D049BB133111EB)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def key_hash(k: np.ndarray, row: int) -> np.uint64:
     """A 64-bit hash of the 5 key words in row ``row`` of k."""
     h = np.uint64(0)
@@ -35,7 +35,7 @@ def key_hash(k: np.ndarray, row: int) -> np.uint64:
     return h ^ (h >> np.uint64(31))
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _same(keys: np.ndarray, slot: int, pk: np.ndarray, i: int) -> bool:
     for j in range(5):
         if keys[slot, j] != pk[i, j]:
@@ -43,7 +43,7 @@ def _same(keys: np.ndarray, slot: int, pk: np.ndarray, i: int) -> bool:
     return True
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def ht_find(table: np.ndarray, keys: np.ndarray, pk: np.ndarray, i: int) -> int:
     """Slot holding the key in row i of pk, or -1."""
     mask = table.shape[0] - 1
@@ -96,54 +96,55 @@ def ht_rebuild(new: np.ndarray, keys: np.ndarray, slots: np.ndarray, g: np.ndarr
         ht_insert(new, keys, s, g)
 
 
-@njit(cache=True)
-def _before(ht: np.ndarray, a: int, b: int) -> bool:
-    return ht[a, 0] < ht[b, 0] or (ht[a, 0] == ht[b, 0] and ht[a, 1] < ht[b, 1])
+HEAP_D = 4  # a 4-ary heap: half the depth of a binary one, children on adjacent rows
+
+
+@njit(cache=True, inline="always")
+def _before(heap: np.ndarray, a: int, b: int) -> bool:
+    return heap[a, 0] < heap[b, 0] or (heap[a, 0] == heap[b, 0] and heap[a, 1] < heap[b, 1])
+
+
+@njit(cache=True, inline="always")
+def _swap(heap: np.ndarray, a: int, b: int) -> None:
+    for j in range(3):
+        heap[a, j], heap[b, j] = heap[b, j], heap[a, j]
 
 
 @njit(cache=True)
-def _swap(ht: np.ndarray, hv: np.ndarray, a: int, b: int) -> None:
-    for j in range(2):
-        ht[a, j], ht[b, j] = ht[b, j], ht[a, j]
-    for j in range(4):
-        hv[a, j], hv[b, j] = hv[b, j], hv[a, j]
-
-
-@njit(cache=True)
-def heap_push(ht: np.ndarray, hv: np.ndarray, g: np.ndarray, t: int,
-              slot: int, gen: int, tgen: int, kind: int) -> None:
-    """Add a timer due at ``t``; the caller made room beforehand."""
+def heap_push(heap: np.ndarray, g: np.ndarray, t: int, slot: int) -> int:
+    """Add a wake-up of ``slot`` at ``t``; returns its sequence number (room was made)."""
     n = g[G_HEAP_N]
-    ht[n, 0] = t
-    ht[n, 1] = g[G_HEAP_SEQ]
-    hv[n, 0], hv[n, 1], hv[n, 2], hv[n, 3] = slot, gen, tgen, kind
-    g[G_HEAP_SEQ] += 1
+    seq = g[G_HEAP_SEQ]
+    heap[n, 0], heap[n, 1], heap[n, 2] = t, seq, slot
+    g[G_HEAP_SEQ] = seq + 1
     g[G_HEAP_N] = n + 1
     while n > 0:
-        parent = (n - 1) // 2
-        if not _before(ht, n, parent):
+        parent = (n - 1) // HEAP_D
+        if not _before(heap, n, parent):
             break
-        _swap(ht, hv, n, parent)
+        _swap(heap, n, parent)
         n = parent
+    return seq
 
 
 @njit(cache=True)
-def heap_pop(ht: np.ndarray, hv: np.ndarray, g: np.ndarray) -> None:
-    """Remove the earliest timer (the caller read row 0 first)."""
+def heap_pop(heap: np.ndarray, g: np.ndarray) -> None:
+    """Remove the earliest entry (the caller read row 0 first)."""
     n = g[G_HEAP_N] - 1
     g[G_HEAP_N] = n
     if n == 0:
         return
-    _swap(ht, hv, 0, n)
+    _swap(heap, 0, n)
     i = 0
     while True:
-        left = 2 * i + 1
-        if left >= n:
+        first = HEAP_D * i + 1
+        if first >= n:
             break
-        child = left
-        if left + 1 < n and _before(ht, left + 1, left):
-            child = left + 1
-        if not _before(ht, child, i):
+        child = first
+        for c in range(first + 1, min(first + HEAP_D, n)):
+            if _before(heap, c, child):
+                child = c
+        if not _before(heap, child, i):
             break
-        _swap(ht, hv, i, child)
+        _swap(heap, i, child)
         i = child

@@ -21,7 +21,7 @@ import numpy as np
 from tracker.flows import layout as L
 from tracker.flows.kernel import run_batch
 from tracker.flows.key import flow_keys
-from tracker.flows.lifecycle import timer_is_live
+from tracker.flows.lifecycle import live_entries
 from tracker.flows.options import FlowOptions
 from tracker.flows.records import END_REASONS, FlowRecords, extract
 from tracker.flows.store import ht_rebuild
@@ -95,7 +95,7 @@ class FlowTable:
         evicted: flows ended by the ``max_open_flows`` cap so far.
     """
 
-    def __init__(self, options: FlowOptions | None = None, *, initial_slots: int = 1024) -> None:
+    def __init__(self, options: FlowOptions | None = None, *, initial_slots: int = 8192) -> None:
         self.options = options or FlowOptions()
         self._opt = _options_array(self.options)
         self._lsp = np.stack([_port_set(self.options.likely_server_tcp),
@@ -114,8 +114,7 @@ class FlowTable:
         self._hist = np.zeros((n, L.HIST_MAX), dtype=np.uint8)
         self._free = np.arange(n - 1, -1, -1, dtype=np.int64)
         self._table = np.full(4 * n, -1, dtype=np.int64)
-        self._ht = np.zeros((8 * n, 2), dtype=np.int64)
-        self._hv = np.zeros((8 * n, 4), dtype=np.int64)
+        self._heap = np.zeros((2 * n, 4), dtype=np.int64)
         self._ended = np.zeros(n, dtype=np.int64)
         self._g = np.zeros(L.G_N, dtype=np.int64)
         self._g[L.G_FREE_N] = n
@@ -176,7 +175,7 @@ class FlowTable:
         pos = 0
         while True:
             status, pos = run_batch(pk, pi, fids, pos, self._conn, self._ep, self._keys,
-                                    self._hist, self._table, self._ht, self._hv, self._free,
+                                    self._hist, self._table, self._heap, self._free,
                                     self._ended, self._g, self._opt, self._lsp, self._long)
             if self._g[L.G_ENDED_N]:
                 parts.append(self._collect())
@@ -224,16 +223,14 @@ class FlowTable:
         self._table = table
 
     def _grow_heap(self) -> None:
-        """Drop cancelled timers; double the heap if it is still over half full."""
+        """Drop superseded wake-ups; double the heap if it is still over half full."""
         n = int(self._g[L.G_HEAP_N])
-        live = timer_is_live(self._conn, self._hv[:n])
-        order = np.lexsort((self._ht[:n, 1][live], self._ht[:n, 0][live]))
-        ht, hv = self._ht[:n][live][order], self._hv[:n][live][order]  # sorted = a heap
-        cap = len(self._ht) * (2 if 2 * len(ht) > len(self._ht) else 1)
-        self._ht = np.zeros((cap, 2), dtype=np.int64)
-        self._hv = np.zeros((cap, 4), dtype=np.int64)
-        self._ht[:len(ht)], self._hv[:len(hv)] = ht, hv
-        self._g[L.G_HEAP_N] = len(ht)
+        rows = self._heap[:n][live_entries(self._conn, self._heap[:n])]
+        rows = rows[np.lexsort((rows[:, 1], rows[:, 0]))]  # sorted by (time, seq) = a heap
+        cap = len(self._heap) * (2 if 2 * len(rows) > len(self._heap) else 1)
+        self._heap = np.zeros((cap, 4), dtype=np.int64)
+        self._heap[:len(rows)] = rows
+        self._g[L.G_HEAP_N] = len(rows)
 
     def flush(self, reason: str = "eof") -> FlowRecords:
         """End every open flow (end of capture: ``eof``; live capture stopped: ``stopped``).

@@ -12,7 +12,6 @@ from numba import njit
 
 from tracker.flows.history import add_history
 from tracker.flows.layout import (
-    C_ATTEMPT_T,
     C_FLAGS,
     C_LAST,
     C_ORIG_REASON,
@@ -33,7 +32,6 @@ from tracker.flows.layout import (
     E_WIN0_THR,
     ESTABLISHED,
     F_ACTIVE,
-    F_ATTEMPT,
     INACTIVE,
     NS_ACK,
     NS_DATA,
@@ -58,7 +56,7 @@ from tracker.flows.layout import (
     T_EXPIRE,
     WHY_SYN,
 )
-from tracker.flows.lifecycle import cancel_analyzer_timers, push_timer, set_inactivity
+from tracker.flows.lifecycle import add_timer, cancel_analyzer_timers, set_inactivity
 from tracker.flows.tcp import (
     CARET,
     M32,
@@ -80,14 +78,14 @@ from tracker.flows.tcp import (
 
 
 @njit(cache=True)
-def set_state(conn: np.ndarray, ep: np.ndarray, ht: np.ndarray, hv: np.ndarray, g: np.ndarray,
+def set_state(conn: np.ndarray, ep: np.ndarray, heap: np.ndarray, g: np.ndarray,
               opt: np.ndarray, slot: int, e: int, p: int, new: int) -> None:
     """TCP_Endpoint::SetState: leaving the handshake switches to the TCP idle timeout."""
     old = ep[e, E_STATE]
     if new == old:
         return
     if not is_handshake(new) and is_handshake(old) and is_handshake(ep[p, E_STATE]):
-        set_inactivity(conn, ht, hv, g, slot, opt[O_TCP_INACT])
+        set_inactivity(conn, heap, g, slot, opt[O_TCP_INACT])
     ep[e, E_PREV] = old
     ep[e, E_STATE] = new
 
@@ -100,7 +98,7 @@ def flip_roles(conn: np.ndarray, hist: np.ndarray, slot: int) -> None:
 
 
 @njit(cache=True)
-def established(conn: np.ndarray, ep: np.ndarray, ht: np.ndarray, hv: np.ndarray,
+def established(conn: np.ndarray, ep: np.ndarray, heap: np.ndarray,
                 g: np.ndarray, opt: np.ndarray, slot: int, long_ports: np.ndarray,
                 lsp: np.ndarray, ports: tuple[int, int]) -> None:
     """connection_established in base/protocols/conn/inactivity.zeek: 1 h for some services."""
@@ -110,12 +108,12 @@ def established(conn: np.ndarray, ep: np.ndarray, ht: np.ndarray, hv: np.ndarray
     if ep[2 * slot + oside, E_STATE] == INACTIVE and not lsp[resp_p] and lsp[orig_p]:
         service = orig_p
     if long_ports[service]:
-        set_inactivity(conn, ht, hv, g, slot, opt[O_LONG_INACT])
+        set_inactivity(conn, heap, g, slot, opt[O_LONG_INACT])
 
 
 @njit(cache=True)
-def inactive_state(conn: np.ndarray, ep: np.ndarray, hist: np.ndarray, ht: np.ndarray,
-                   hv: np.ndarray, g: np.ndarray, opt: np.ndarray, slot: int, side: int,
+def inactive_state(conn: np.ndarray, ep: np.ndarray, hist: np.ndarray, heap: np.ndarray,
+                   g: np.ndarray, opt: np.ndarray, slot: int, side: int,
                    is_orig: bool, flags: int, seq: int, length: int, ts: int,
                    long_ports: np.ndarray, lsp: np.ndarray, ports: tuple[int, int]) -> int:
     """UpdateInactiveState; returns 0, or 1 = do_close, 2 = do_close and gen_event."""
@@ -123,28 +121,26 @@ def inactive_state(conn: np.ndarray, ep: np.ndarray, hist: np.ndarray, ht: np.nd
     close = 0
     if flags & TH_SYN:
         if is_orig:
-            set_state(conn, ep, ht, hv, g, opt, slot, e, p,
+            set_state(conn, ep, heap, g, opt, slot, e, p,
                       SYN_ACK_SENT if flags & TH_ACK else SYN_SENT)
             if opt[O_ATTEMPT]:
-                push_timer(conn, ht, hv, g, slot, ts + opt[O_ATTEMPT], T_ATTEMPT)
-                conn[slot, C_FLAGS] |= F_ATTEMPT
-                conn[slot, C_ATTEMPT_T] = ts + opt[O_ATTEMPT]
+                add_timer(conn, heap, g, slot, ts + opt[O_ATTEMPT], T_ATTEMPT)
         else:
             if not flags & TH_ACK and ep[p, E_STATE] == SYN_ACK_SENT \
                     and seq == ep[e, E_START_SEQ] & M32:  # SYN/SYN-ACK reversal
                 flip_roles(conn, hist, slot)
                 conn[slot, C_ORIG_REASON] = WHY_SYN
-                set_state(conn, ep, ht, hv, g, opt, slot, p, e, ESTABLISHED)
+                set_state(conn, ep, heap, g, opt, slot, p, e, ESTABLISHED)
             if ep[p, E_STATE] == SYN_SENT:
-                set_state(conn, ep, ht, hv, g, opt, slot, p, e, ESTABLISHED)
-            set_state(conn, ep, ht, hv, g, opt, slot, e, p, ESTABLISHED)
+                set_state(conn, ep, heap, g, opt, slot, p, e, ESTABLISHED)
+            set_state(conn, ep, heap, g, opt, slot, e, p, ESTABLISHED)
             if ep[p, E_STATE] != PARTIAL:
-                established(conn, ep, ht, hv, g, opt, slot, long_ports, lsp, ports)
+                established(conn, ep, heap, g, opt, slot, long_ports, lsp, ports)
     if flags & TH_FIN:
-        set_state(conn, ep, ht, hv, g, opt, slot, e, p, CLOSED)
+        set_state(conn, ep, heap, g, opt, slot, e, p, CLOSED)
         close = 2
     if flags & TH_RST:
-        set_state(conn, ep, ht, hv, g, opt, slot, e, p, RESET)
+        set_state(conn, ep, heap, g, opt, slot, e, p, RESET)
         peer = ep[p, E_STATE]
         reject = peer == ESTABLISHED if is_orig else (peer == SYN_SENT or peer == SYN_ACK_SENT)
         close = 1 if reject else 2
@@ -153,14 +149,14 @@ def inactive_state(conn: np.ndarray, ep: np.ndarray, hist: np.ndarray, ht: np.nd
         if not is_orig and length == 0 and orig_state == SYN_SENT:
             pass  # an eccentric TCP acking the SYN before its SYN-ACK
         elif flags & TH_ACK and ep[p, E_STATE] == ESTABLISHED:
-            set_state(conn, ep, ht, hv, g, opt, slot, e, p, ESTABLISHED)
+            set_state(conn, ep, heap, g, opt, slot, e, p, ESTABLISHED)
         else:
-            set_state(conn, ep, ht, hv, g, opt, slot, e, p, PARTIAL)
+            set_state(conn, ep, heap, g, opt, slot, e, p, PARTIAL)
     return close
 
 
 @njit(cache=True)
-def active_state(conn: np.ndarray, ep: np.ndarray, ht: np.ndarray, hv: np.ndarray,
+def active_state(conn: np.ndarray, ep: np.ndarray, heap: np.ndarray,
                  g: np.ndarray, opt: np.ndarray, slot: int, side: int, flags: int) -> int:
     """UpdateSYN_SentState, UpdateEstablishedState, UpdateClosedState (see inactive_state)."""
     e, p = 2 * slot + side, 2 * slot + 1 - side
@@ -168,35 +164,35 @@ def active_state(conn: np.ndarray, ep: np.ndarray, ht: np.ndarray, hv: np.ndarra
     close = 0
     if st == SYN_SENT or st == SYN_ACK_SENT:
         if flags & TH_FIN:
-            set_state(conn, ep, ht, hv, g, opt, slot, e, p, CLOSED)
+            set_state(conn, ep, heap, g, opt, slot, e, p, CLOSED)
             close = 2
         if flags & TH_RST:
-            set_state(conn, ep, ht, hv, g, opt, slot, e, p, RESET)
+            set_state(conn, ep, heap, g, opt, slot, e, p, RESET)
             connection_reset(conn, slot)
             close = max(close, 1)
     elif st == ESTABLISHED or st == PARTIAL:
         if flags & TH_SYN and st == PARTIAL and ep[p, E_STATE] == INACTIVE \
                 and not flags & TH_ACK:
-            set_state(conn, ep, ht, hv, g, opt, slot, e, p, SYN_SENT)
+            set_state(conn, ep, heap, g, opt, slot, e, p, SYN_SENT)
         if flags & TH_FIN and not flags & TH_RST:
-            set_state(conn, ep, ht, hv, g, opt, slot, e, p, CLOSED)
+            set_state(conn, ep, heap, g, opt, slot, e, p, CLOSED)
             if ep[p, E_STATE] == RESET and ep[p, E_PREV] == CLOSED:
-                set_state(conn, ep, ht, hv, g, opt, slot, p, e, CLOSED)  # FIN then RST
+                set_state(conn, ep, heap, g, opt, slot, p, e, CLOSED)  # FIN then RST
             close = 2
         if flags & TH_RST:
-            set_state(conn, ep, ht, hv, g, opt, slot, e, p, RESET)
+            set_state(conn, ep, heap, g, opt, slot, e, p, RESET)
             close = max(close, 1)
             if ep[p, E_STATE] != RESET or ep[p, E_PREV] != ESTABLISHED:
                 connection_reset(conn, slot)
     elif st == CLOSED and flags & TH_RST and ep[p, E_STATE] != CLOSED:
-        set_state(conn, ep, ht, hv, g, opt, slot, e, p, RESET)
+        set_state(conn, ep, heap, g, opt, slot, e, p, RESET)
         if not ep[e, E_DID_CLOSE]:
             close = 1  # a RST after a FIN
     return close
 
 
 @njit(cache=True)
-def connection_closed(conn: np.ndarray, ep: np.ndarray, ht: np.ndarray, hv: np.ndarray,
+def connection_closed(conn: np.ndarray, ep: np.ndarray, heap: np.ndarray,
                       g: np.ndarray, opt: np.ndarray, slot: int, side: int,
                       gen_event: bool) -> None:
     """TCPSessionAdapter::ConnectionClosed: arm the delete or expire timer."""
@@ -208,12 +204,12 @@ def connection_closed(conn: np.ndarray, ep: np.ndarray, ht: np.ndarray, hv: np.n
         if gen_event and (ep[e, E_PREV] != INACTIVE or ep[p, E_STATE] != INACTIVE):
             conn[slot, C_FLAGS] &= ~F_ACTIVE  # ConnectionFinished
         cancel_analyzer_timers(conn, slot)
-        push_timer(conn, ht, hv, g, slot, conn[slot, C_LAST] + opt[O_CLOSE], T_DELETE)
+        add_timer(conn, heap, g, slot, conn[slot, C_LAST] + opt[O_CLOSE], T_DELETE)
     elif ep[e, E_PREV] != INACTIVE:
-        push_timer(conn, ht, hv, g, slot, conn[slot, C_LAST] + opt[O_SESSION], T_EXPIRE)
+        add_timer(conn, heap, g, slot, conn[slot, C_LAST] + opt[O_SESSION], T_EXPIRE)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def netstat_evidence(ep: np.ndarray, slot: int, side: int, flags: int, seq1: int, ack: int,
                      length: int) -> None:
     """Record what this packet shows about both hosts' sockets (netstat.py reads it)."""
@@ -239,9 +235,8 @@ def netstat_evidence(ep: np.ndarray, slot: int, side: int, flags: int, seq1: int
     ep[e, E_NS], ep[p, E_NS] = ns, pns
 
 
-@njit(cache=True)
-def tcp_process(conn: np.ndarray, ep: np.ndarray, hist: np.ndarray, ht: np.ndarray,
-                hv: np.ndarray, g: np.ndarray, opt: np.ndarray, slot: int, side: int,
+@njit(cache=True, inline="always")
+def tcp_process(conn: np.ndarray, ep: np.ndarray, hist: np.ndarray, heap: np.ndarray, g: np.ndarray, opt: np.ndarray, slot: int, side: int,
                 flags: int, seq: int, ack: int, win: int, length: int, ts: int,
                 long_ports: np.ndarray, lsp: np.ndarray, ports: tuple[int, int]) -> None:
     """TCPSessionAdapter::Process for one packet with a good checksum."""
@@ -270,10 +265,12 @@ def tcp_process(conn: np.ndarray, ep: np.ndarray, hist: np.ndarray, ht: np.ndarr
                 update_ack_seq(ep, p, ack)
     update_last_seq(conn, ep, hist, slot, side, seq1, flags, length)
     if ep[e, E_STATE] == INACTIVE:
-        close = inactive_state(conn, ep, hist, ht, hv, g, opt, slot, side, is_orig, flags, seq,
+        close = inactive_state(conn, ep, hist, heap, g, opt, slot, side, is_orig, flags, seq,
                                length, ts, long_ports, lsp, ports)
+    elif flags & (TH_SYN | TH_FIN | TH_RST):  # other packets change no established state
+        close = active_state(conn, ep, heap, g, opt, slot, side, flags)
     else:
-        close = active_state(conn, ep, ht, hv, g, opt, slot, side, flags)
+        close = 0
     netstat_evidence(ep, slot, side, flags, seq1, ack, length)
     if close:
-        connection_closed(conn, ep, ht, hv, g, opt, slot, side, close == 2)
+        connection_closed(conn, ep, heap, g, opt, slot, side, close == 2)
