@@ -13,9 +13,11 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pytest
 from zeek_baselines import Case, cases, read_conn_ids, read_rst_line, read_table
@@ -167,3 +169,44 @@ def test_zeek_match_rate(capsys: pytest.CaptureFixture[str]) -> None:
         print("\n".join(lines))
         print(f"  overall: {matched}/{total} = {matched / total:.1%}")
     assert matched / total >= 0.9
+
+
+def rechunk(batches: list[tuple[FrameBatch, PacketBatch]], size: int
+            ) -> list[tuple[FrameBatch, PacketBatch]]:
+    """The same frames and packets cut into batches of ``size`` rows."""
+    out = []
+    for fb, pb in batches:
+        for a in range(0, len(pb), size):
+            b = min(a + size, len(pb))
+            part = FrameBatch(fb.data, fb.start[a:b], fb.caplen[a:b], fb.wire_len[a:b],
+                              fb.ts_ns[a:b], fb.linktype, fb.first_record + a)
+            out.append((part, pb.take(np.arange(a, b))))
+    return out
+
+
+def _same_records(a: FlowRecords, b: FlowRecords) -> bool:
+    oa, ob = np.argsort(a.flow_id), np.argsort(b.flow_id)
+    return all(np.array_equal(getattr(a, f.name)[oa], getattr(b, f.name)[ob])
+               for f in fields(FlowRecords))
+
+
+@pytest.mark.corpus
+@pytest.mark.parametrize("trace", sorted({c.trace for c in CASES}))
+def test_batch_size_does_not_matter(trace: str) -> None:
+    """Batches of 1 and 7 packets give the same flows and packet flow ids as whole batches."""
+    case = next(c for c in CASES if c.trace == trace)
+    batches = load_trace(next((ZEEK / trace).glob("trace.pcap*")))
+    whole = run_flows(batches, case.options)
+    for size in (1, 7):
+        table = FlowTable(case.options)
+        parts, ids = [], []
+        for fb, pb in rechunk(batches, size):
+            parts.append(table.update(pb, fb))
+            ids.append(table.flow_ids)
+        assert _same_records(whole, FlowRecords.concat([*parts, table.flush()])), size
+    table = FlowTable(case.options)
+    whole_ids = []
+    for fb, pb in batches:
+        table.update(pb, fb)
+        whole_ids.append(table.flow_ids)
+    assert np.array_equal(np.concatenate(ids), np.concatenate(whole_ids))  # size 7 vs whole

@@ -53,7 +53,7 @@ def options_for(cmd: str, trace_file: str, *, verify: bool | None = None,
 
 def trace_file_name(cmd: str) -> str:
     """The upstream trace path (``testing/btest/Traces/<x>``) as exec lines name it."""
-    m = re.search(r"^trace: testing/btest/Traces/(\S+)", cmd, re.M)
+    m = re.search(r"^trace: testing/btest/Traces/(\S+)", cmd, re.MULTILINE)
     if not m:
         raise ValueError("cmd.txt names no trace")
     return m.group(1)
