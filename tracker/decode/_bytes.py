@@ -123,8 +123,11 @@ def subset(rows: Rows, which: np.ndarray) -> np.ndarray:
 def put(col: np.ndarray, rows: Rows, values: np.ndarray | int,
         where: np.ndarray | None = None) -> None:
     """``col[rows] = values`` (optionally only ``where``), cast first (faster)."""
+    if where is None and isinstance(rows, slice):
+        col[rows] = values  # casts as it copies
+        return
     if isinstance(values, np.ndarray):
-        values = values.astype(col.dtype, copy=False)
+        values = values.astype(col.dtype, copy=False)  # a scatter is faster without a cast
     if where is None:
         col[rows] = values
     elif not where.any():

@@ -76,7 +76,9 @@ _IS_EXTENSION = np.zeros(256, np.bool_)
 _IS_EXTENSION[[EXT_HOP_BY_HOP, EXT_ROUTING, EXT_FRAGMENT, EXT_AH, EXT_DEST_OPTS]] = True
 MAX_EXT_HEADERS = 16
 
-_V4_MAPPED = int(V4_MAPPED)
+# Nonsense first bytes: a version other than 4, or an IHL below 5 (20 bytes).
+_BAD_V_HL = np.ones(256, np.bool_)
+_BAD_V_HL[0x45:0x50] = False
 
 # (column, byte end): a field is kept only when its last byte was captured.
 _IPV4_CUT = (("ip_version", 1), ("l3_offset", 1), ("ip_hdr_len", 1), ("ip_len", 4),
@@ -93,27 +95,26 @@ def ipv4(bv: ByteView, cur: Cursor, out: PacketBatch) -> Segment:
     v_hl = column(head, "v_hl")
     hdr_len = (v_hl & 0xF) * 4
     total = column(head, "len")
-    off = column(head, "off")
     proto = column(head, "p")
     put(out.ip_version, r, 4)
     put(out.l3_offset, r, p)
     put(out.ip_hdr_len, r, hdr_len)
     put(out.ip_len, r, total)
     put(out.ip_id, r, head["id"])
-    put(out.frag_offset, r, (off & IPV4_OFFSET) * 8)
-    put(out.more_fragments, r, (off & IPV4_MF) != 0)
     put(out.proto, r, proto)
-    put(out.src_lo, r, column(head, "src") | _V4_MAPPED)
-    put(out.dst_lo, r, column(head, "dst") | _V4_MAPPED)
+    put(out.src_lo, r, head["src"].astype(np.uint64) | V4_MAPPED)
+    put(out.dst_lo, r, head["dst"].astype(np.uint64) | V4_MAPPED)
     avail = cur.avail()
     payload = total - hdr_len
     segment = Segment(Cursor(r, p + hdr_len, cur.end), payload, KIND_V4[proto], None)
+    off = column(head, "off")
     fragment = (off & IPV4_FRAGMENT) != 0
-    # version 4 and IHL >= 5 <=> 0x45 <= v_hl <= 0x4F
-    trouble = (avail < hdr_len) | (payload < 0) | (np.abs(v_hl - 0x4A) > 5)
+    trouble = (avail < hdr_len) | (payload < 0) | _BAD_V_HL[v_hl]
     if not (trouble.any() or fragment.any()):
-        return segment
-    bad = ((avail >= 1) & (np.abs(v_hl - 0x4A) > 5)) | ((avail >= 4) & (payload < 0))
+        return segment  # frag_offset 0 and more_fragments False are already there
+    put(out.frag_offset, r, (off & IPV4_OFFSET) * 8)
+    put(out.more_fragments, r, (off & IPV4_MF) != 0)
+    bad = ((avail >= 1) & _BAD_V_HL[v_hl]) | ((avail >= 4) & (payload < 0))
     cut = avail < np.maximum(hdr_len, IPV4_MIN_LEN)
     clear_cut(out, r, avail, _IPV4_CUT)
     segment.fragment = _fragment_status(out, r, bad, cut, fragment)
