@@ -13,7 +13,7 @@ from typing import Any
 
 from tracker.decode import decode
 from tracker.frames import LINKTYPE_ETHERNET, FrameBatch
-from tracker.packets import PacketBatch
+from tracker.packets import PacketBatch, Status
 
 # --- link layer -----------------------------------------------------------
 
@@ -100,6 +100,10 @@ def eth_ipv4_tcp() -> bytes:
     return ETH_IPV4 + ipv4(40, 6) + TCP_SYN
 
 
+IP_TCP = ipv4(40, 6) + TCP_SYN  # IPv4 total length 40, protocol TCP, then a SYN
+IP6_TCP = ipv6(20, 6) + TCP_SYN  # IPv6 payload length 20, next header TCP
+
+
 # --- decoding -----------------------------------------------------------------
 
 
@@ -134,3 +138,11 @@ def assert_fields(got: dict[str, Any], **expected: Any) -> None:
     """Every ``expected`` column has that value (Status members compare as ints)."""
     wrong = {k: (got[k], v) for k, v in expected.items() if got[k] != v}
     assert not wrong, f"(got, expected): {wrong}"
+
+
+def assert_ipv4_syn(got: dict[str, Any], l3_offset: int) -> None:
+    """The IPv4/TCP SYN of IP_TCP was found at ``l3_offset`` (an offset in the batch)."""
+    assert_fields(got, status=Status.OK, l3_offset=l3_offset, ip_version=4, proto=6,
+                  ip_len=40, ip_hdr_len=20, src_lo=V4_SRC_LO, dst_lo=V4_DST_LO,
+                  l4_offset=l3_offset + 20, src_port=50000, dst_port=80, tcp_flags=0x02,
+                  seq=100, payload_len=0)

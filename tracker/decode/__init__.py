@@ -6,11 +6,30 @@ Layers, one module each, one short function per header:
     encap.py      VLAN tags, MPLS labels, PPPoE, LLC/SNAP, PPP protocol: a bounded walk
     ip.py         IPv4, IPv6 and its extension header chain
     transport.py  TCP, UDP, ICMP/ICMPv6, other protocols
-    _bytes.py     safe gathers of big-endian fields at per-frame positions
+    _bytes.py     header tables as numpy dtypes, safe gathers, row helpers
 
 Every function works on whole arrays of frame positions; the only Python
 loops are over header kinds and encapsulation depth. A frame never raises:
-what cannot be decoded gets a ``Status`` (see tracker/packets.py).
+what cannot be decoded gets a ``Status`` (see tracker/packets.py):
+
+- TRUNCATED: the capture ends inside a header (TCP options and IPv4 options
+  and IPv6 extension headers count: what follows them cannot be read). The
+  fields whose bytes were captured are kept, the others are NONE.
+- MALFORMED: a captured field is nonsense (IPv4 IHL < 5 or total length below
+  the header, including 0 as written by TSO captures; an IPv6 payload length
+  of 0, a jumbogram, unless nothing follows; TCP data offset < 5 or beyond the
+  IP payload; UDP length < 8; an extension chain past the payload length or
+  longer than 16; more than 8 VLAN tags or 16 MPLS labels). It wins over
+  TRUNCATED. The fields read are kept (ip_len 0 stays 0).
+- FRAGMENT: an IPv4 fragment (MF or an offset) or an IPv6 fragment header. The
+  first fragment has its transport fields; a later one has none, and its
+  payload_len is its whole IP payload (so the fragments' payload lengths add
+  up to the datagram's). A transport header cut by the capture or nonsense in
+  a first fragment still gives TRUNCATED or MALFORMED; one that the fragment
+  simply does not hold whole does not.
+- NOT_IP: ARP, LLDP, plain LLC, PPPoE discovery, PPP control protocols, MPLS
+  over anything but IP (pseudowires with a control word included).
+- UNSUPPORTED_LINK: a link type not listed in link.py, or PPI inside PPI.
 
 >>> from tracker.frames import FrameBatch
 >>> eth_arp = bytes(12) + b"\\x08\\x06" + bytes(28)
@@ -35,7 +54,8 @@ from tracker.packets import PacketBatch
 __all__ = ["decode"]
 
 # Frames decoded per pass: their bytes (a few MB) and the pass's temporary
-# arrays stay in the CPU caches while a dozen gathers run over them.
+# arrays stay in the CPU caches while the layers run over them; larger passes
+# spill out of cache, smaller ones pay numpy's per-call cost more often.
 CHUNK_FRAMES = 32768
 
 
