@@ -1,0 +1,173 @@
+"""conn_state, history and the netstat states, from hand-written TCP segments.
+
+Every expected value below was worked out by hand from Zeek's rules
+(SEMANTICS.md 4, ZEEK-FACTS.md 2): letters per packet, endpoint states, then
+main.zeek's conn_state order.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+from flowrun import ISN_C, ISN_S, C, S, one
+from segments import seg, udp
+
+from tracker.flows import FlowOptions
+
+c0, s0 = ISN_C + 1, ISN_S + 1  # first data sequence numbers after the SYNs
+HANDSHAKE = [seg(0.0, C, "S", seq=ISN_C), seg(0.1, S, "SA", seq=ISN_S, ack=c0),
+             seg(0.2, C, "A", seq=c0, ack=s0)]
+C_FIN = seg(0.5, C, "FA", seq=c0, ack=s0)
+S_ACKS_C_FIN = seg(0.6, S, "A", seq=s0, ack=c0 + 1)
+S_FIN = seg(0.7, S, "FA", seq=s0, ack=c0 + 1)
+C_ACKS_S_FIN = seg(0.8, C, "A", seq=c0 + 1, ack=s0 + 1)
+SYN_ACK_FROM_SERVER = seg(0.0, S, "SA", seq=ISN_S, ack=c0)
+
+CASES = {
+    # name: (segments, conn_state, history)
+    "S0 lone SYN": ([HANDSHAKE[0]], "S0", "S"),
+    "S1 established": (HANDSHAKE, "S1", "ShA"),
+    "SF normal close": (HANDSHAKE + [C_FIN, S_ACKS_C_FIN, S_FIN, C_ACKS_S_FIN], "SF", "ShAFaf"),
+    "REJ": ([HANDSHAKE[0], seg(0.1, S, "RA", seq=0, ack=c0)], "REJ", "Sr"),
+    "S2 originator closed": (HANDSHAKE + [C_FIN], "S2", "ShAF"),
+    "S3 responder closed": (HANDSHAKE + [seg(0.5, S, "FA", seq=s0, ack=c0)], "S3", "ShAf"),
+    "RSTO": (HANDSHAKE + [seg(0.5, C, "R", seq=c0)], "RSTO", "ShAR"),
+    "RSTR": (HANDSHAKE + [seg(0.5, S, "R", seq=s0)], "RSTR", "ShAr"),
+    "RSTOS0 SYN then RST": ([HANDSHAKE[0], seg(0.2, C, "R", seq=c0)], "RSTOS0", "SR"),
+    # The responder acks the SYN without a SYN-ACK (stays INACTIVE), as syn-then-ack-then-rst.
+    "RSTOS0 SYN ack RST": ([HANDSHAKE[0], seg(0.1, S, "A", seq=ISN_S, ack=c0),
+                            seg(0.2, C, "R", seq=c0)], "RSTOS0", "SaR"),
+    "OTH: an own ACK breaks the RSTOS0 pattern": (
+        [HANDSHAKE[0], seg(0.1, C, "A", seq=c0, ack=9), seg(0.2, C, "R", seq=c0)], "OTH", "SAR"),
+    # SYN-ACK from 80 flips at creation (^), then the server resets: no SYN was seen.
+    "RSTRH": ([SYN_ACK_FROM_SERVER, seg(0.1, S, "R", seq=s0)], "RSTRH", "^hr"),
+    "SH SYN then FIN": ([HANDSHAKE[0], seg(0.2, C, "F", seq=c0)], "SH", "SF"),
+    "SHR SYN-ACK then FIN": ([SYN_ACK_FROM_SERVER, seg(0.1, S, "FA", seq=s0, ack=c0)],
+                             "SHR", "^hf"),
+    "OTH midstream": ([seg(0.0, C, "PA", seq=1000, ack=2000, length=10),
+                       seg(0.1, S, "PA", seq=2000, ack=1010, length=20)], "OTH", "Dd"),
+    "OTH lone RST": ([seg(0.0, C, "R", seq=1000)], "OTH", "R"),
+    "I: FIN+RST": ([HANDSHAKE[0], seg(0.2, C, "FR", seq=c0)], "OTH", "SI"),
+    "Q: SYN+FIN": ([seg(0.0, C, "SF", seq=ISN_C)], "SH", "Q"),
+    "T: retransmitted data": (HANDSHAKE + [seg(0.3, C, "PA", seq=c0, ack=s0, length=10),
+                                           seg(0.4, C, "PA", seq=c0, ack=s0, length=10)],
+                              "S1", "ShADT"),
+    "W: zero window": ([HANDSHAKE[0], seg(0.1, S, "SA", seq=ISN_S, ack=c0, window=0)],
+                       "S1", "Shw"),
+    "F again with new sequence number": (
+        HANDSHAKE + [C_FIN, seg(0.6, C, "FA", seq=c0 + 10, ack=s0)], "S2", "ShAFF"),
+    "F retransmitted": (HANDSHAKE + [C_FIN, C_FIN], "S2", "ShAF"),
+}
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_conn_state_and_history(name: str) -> None:
+    segs, state, history = CASES[name]
+    flow = one(segs)
+    assert (flow["conn_state"], flow["history"]) == (state, history)
+
+
+def test_retransmissions_are_scaled_1_10_100() -> None:
+    """T at the 1st and the 10th retransmission, not in between (Conn.cc ScaledHistoryEntry)."""
+    again = [seg(0.3 + k / 100, C, "PA", seq=c0, ack=s0, length=10) for k in range(11)]
+    assert one(HANDSHAKE + again)["history"] == "ShADTT"  # 10 retransmissions after the D
+    assert one(HANDSHAKE + again[:10])["history"] == "ShADT"  # 9 of them
+
+
+NETSTAT = {
+    # name: (segments, orig_state, resp_state, conntrack state)
+    "SYN_SENT / none": ([HANDSHAKE[0]], "SYN_SENT", None, "SYN_SENT"),
+    "SYN_SENT / SYN_RECV": (HANDSHAKE[:2], "SYN_SENT", "SYN_RECV", "SYN_RECV"),
+    "ESTABLISHED": (HANDSHAKE, "ESTABLISHED", "ESTABLISHED", "ESTABLISHED"),
+    "FIN_WAIT1 / CLOSE_WAIT": (HANDSHAKE + [C_FIN], "FIN_WAIT1", "CLOSE_WAIT", "FIN_WAIT"),
+    "FIN_WAIT2 / CLOSE_WAIT": (HANDSHAKE + [C_FIN, S_ACKS_C_FIN], "FIN_WAIT2", "CLOSE_WAIT",
+                               "CLOSE_WAIT"),
+    "TIME_WAIT / LAST_ACK": (HANDSHAKE + [C_FIN, S_ACKS_C_FIN, S_FIN], "TIME_WAIT",
+                             "LAST_ACK", "LAST_ACK"),
+    "TIME_WAIT / CLOSE": (HANDSHAKE + [C_FIN, S_ACKS_C_FIN, S_FIN, C_ACKS_S_FIN], "TIME_WAIT",
+                          "CLOSE", "TIME_WAIT"),
+    # Both FINs cross: the server's FIN does not ack the client's.
+    "CLOSING / LAST_ACK": (HANDSHAKE + [C_FIN, seg(0.6, S, "FA", seq=s0, ack=c0)], "CLOSING",
+                           "LAST_ACK", "LAST_ACK"),
+    "reset: CLOSE / CLOSE": (HANDSHAKE + [seg(0.5, S, "R", seq=s0)], "CLOSE", "CLOSE", "CLOSE"),
+}
+
+
+@pytest.mark.parametrize("name", list(NETSTAT))
+def test_netstat_states(name: str) -> None:
+    segs, orig, resp, state = NETSTAT[name]
+    flow = one(segs)
+    got = [None if flow[c] != flow[c] else flow[c] for c in ("orig_state", "resp_state")]
+    assert (got[0], got[1], flow["state"]) == (orig, resp, state)
+
+
+def test_udp_states() -> None:
+    ends = "10.0.0.1:5555 > 10.0.0.9:7777"
+    back = "10.0.0.9:7777 > 10.0.0.1:5555"
+    only = one([udp(0, ends)])
+    assert (only["conn_state"], only["history"], only["state"]) == ("S0", "D", "UNREPLIED")
+    both = one([udp(0, ends), udp(0.5, back)])
+    assert (both["conn_state"], both["history"], both["state"]) == ("SF", "Dd", "REPLIED")
+    long = one([udp(0, ends), udp(0.5, back), udp(2.5, ends)])
+    assert long["state"] == "ASSURED"
+    assert long["orig_state"] != long["orig_state"]  # no netstat state for UDP: <NA>
+
+
+def test_sequence_space_bytes() -> None:
+    """orig_bytes / resp_bytes from sequence numbers, without SYN and FIN (Zeek Size())."""
+    data = [seg(0.3, C, "PA", seq=c0, ack=s0, length=100),
+            seg(0.4, S, "PA", seq=s0, ack=c0 + 100, length=300)]
+    fin = [seg(0.5, C, "FA", seq=c0 + 100, ack=s0 + 300),
+           seg(0.6, S, "FA", seq=s0 + 300, ack=c0 + 101)]
+    flow = one(HANDSHAKE + data + fin)
+    assert (flow["orig_bytes"], flow["resp_bytes"]) == (100, 300)
+    assert (flow["orig_payload_bytes"], flow["resp_payload_bytes"]) == (100, 300)
+    assert (flow["orig_pkts"], flow["resp_pkts"]) == (4, 3)
+    assert (flow["orig_ip_bytes"], flow["resp_ip_bytes"]) == (4 * 40 + 100, 3 * 40 + 300)
+
+
+def test_bytes_unset_when_duration_is_zero() -> None:
+    flow = one([HANDSHAKE[0]])
+    assert pd.isna(flow["orig_bytes"]) and pd.isna(flow["resp_bytes"])
+
+
+def _frames_run(frames: list[bytes], ts: list[float]) -> pd.DataFrame:
+    from tracker.decode import decode
+    from tracker.flows import FlowRecords, FlowTable
+    from tracker.frames import FrameBatch
+    from tracker.report.flow_columns import flows_dataframe
+
+    fb = FrameBatch.from_frames(frames, ts_ns=[round(t * 1e9) for t in ts])
+    table = FlowTable(FlowOptions(verify_checksums=True))
+    return flows_dataframe(FlowRecords.concat([table.update(decode(fb), fb), table.flush()]))
+
+
+def test_bad_checksum_letter_and_no_count() -> None:
+    """A bad checksum: 'C' in history and the packet is not counted (Zeek without -C)."""
+    scapy = pytest.importorskip("scapy.all")
+
+    def tcp(src: str, dst: str, sport: int, dport: int, **kw: object) -> bytes:
+        return bytes(scapy.Ether() / scapy.IP(src=src, dst=dst) / scapy.TCP(sport=sport,
+                                                                             dport=dport, **kw))
+
+    hs = [tcp("10.0.0.1", "10.0.0.2", 40000, 80, flags="S", seq=ISN_C),
+          tcp("10.0.0.2", "10.0.0.1", 80, 40000, flags="SA", seq=ISN_S, ack=c0),
+          tcp("10.0.0.1", "10.0.0.2", 40000, 80, flags="A", seq=c0, ack=s0)]
+    bad = tcp("10.0.0.1", "10.0.0.2", 40000, 80, flags="PA", seq=c0, ack=s0, chksum=0xDEAD)
+    flow = _frames_run([*hs, bad], [0, 0.1, 0.2, 0.3]).iloc[0]
+    assert (flow["history"], flow["orig_pkts"], flow["conn_state"]) == ("ShAC", 2, "S1")
+
+
+def test_bad_checksum_syn_then_good_syn_is_reuse() -> None:
+    """The endpoint never saw a good packet (ISN 0), so the good SYN starts a new flow.
+
+    As Zeek's localhost-bad-chksum baseline: a "C" OTH line with 0 packets first.
+    """
+    scapy = pytest.importorskip("scapy.all")
+    syn = scapy.Ether() / scapy.IP(src="10.0.0.1", dst="10.0.0.2") / scapy.TCP(
+        sport=40000, dport=80, flags="S", seq=ISN_C)
+    bad = syn.copy()
+    bad[scapy.TCP].chksum = 0xDEAD
+    df = _frames_run([bytes(bad), bytes(syn)], [0, 0.1])
+    got = [(r.history, r.conn_state, r.orig_pkts, r.end_reason) for r in df.itertuples()]
+    assert got == [("C", "OTH", 0, "reuse"), ("S", "S0", 1, "eof")]
