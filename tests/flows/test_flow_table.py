@@ -1,0 +1,259 @@
+"""Originator choice, flips, reuse, timers, keys, the open-flow cap and options.
+
+Expected values are worked out by hand from ZEEK-FACTS.md (sections 2 and 3)
+and SEMANTICS.md (sections 1, 2 and 5).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from flowrun import ISN_C, ISN_S, C, S, flows, one
+from segments import Seg, batch, icmp, seg, udp
+
+from tracker.errors import OptionError
+from tracker.flows import FlowOptions, FlowRecords, FlowTable
+from tracker.flows.options import bare_mode_ports
+from tracker.packets import Status
+from tracker.report.flow_columns import FLOW_COLUMNS, flows_dataframe
+
+BARE = FlowOptions(likely_server_tcp=frozenset(), likely_server_udp=frozenset())
+c0, s0 = ISN_C + 1, ISN_S + 1
+
+
+def who(flow: pd.Series) -> tuple[str, int, str]:
+    return flow["orig_addr"], flow["orig_port"], flow["history"]
+
+
+# --- originator and flips (ZEEK-FACTS.md 2) -----------------------------------
+
+def test_syn_ack_first_flips_on_the_next_ack() -> None:
+    flow = one([seg(0, S, "SA", seq=ISN_S, ack=c0), seg(0.1, C, "A", seq=c0, ack=s0)], BARE)
+    assert who(flow) == ("10.0.0.1", 40000, "^hA")
+    assert flow["orig_reason"] == "synack"
+
+
+def test_syn_ack_from_a_server_port_flips_at_once() -> None:
+    flow = one([seg(0, S, "SA", seq=ISN_S, ack=c0)])
+    assert who(flow) == ("10.0.0.1", 40000, "^h")
+    assert flow["orig_reason"] == "server_port"
+
+
+def test_midstream_data_from_a_server_port_flips() -> None:
+    flow = one([seg(0, S, "PA", seq=5000, ack=7000, length=10)])
+    assert (who(flow), flow["orig_reason"]) == (("10.0.0.1", 40000, "^d"), "server_port")
+
+
+@pytest.mark.parametrize(("ends", "flags", "expected"), [
+    ("10.0.0.2:80 > 10.0.0.1:443", "PA", ("10.0.0.1", 443, "^d")),  # 80 < 443: flip
+    ("10.0.0.1:443 > 10.0.0.2:80", "PA", ("10.0.0.1", 443, "D")),  # 443 > 80: no flip
+    ("10.0.0.2:80 > 10.0.0.1:443", "SA", ("10.0.0.2", 80, "H")),  # never for a SYN-ACK
+])
+def test_both_ports_likely_server_ports(ends: str, flags: str, expected: tuple) -> None:
+    assert who(one([seg(0, ends, flags, seq=5000, ack=7000, length=10 * ("P" in flags))])) \
+        == expected
+
+
+def test_syn_and_syn_ack_seen_in_reverse_order() -> None:
+    """The SYN's seq is the SYN-ACK's ack - 1: flip and establish (TCPSessionAdapter L747)."""
+    flow = one([seg(0, S, "SA", seq=ISN_S, ack=c0), seg(0.001, C, "S", seq=ISN_C)], BARE)
+    assert who(flow) == ("10.0.0.1", 40000, "Hs^")
+    assert (flow["conn_state"], flow["orig_reason"]) == ("S1", "syn")
+
+
+def test_udp_flip_and_broadcast_exception() -> None:
+    flow = one([udp(0, "8.8.8.8:53 > 10.0.0.1:5555")])
+    assert who(flow) == ("10.0.0.1", 5555, "^d")
+    assert flow["conn_state"] == "SHR"
+    bcast = one([udp(0, "10.0.0.9:67 > 255.255.255.255:68")])
+    assert who(bcast) == ("10.0.0.9", 67, "D")
+    assert bcast["conn_state"] == "S0"
+
+
+# --- reuse (ZEEK-FACTS.md 3.5) ------------------------------------------------
+
+def test_syn_after_reset_is_a_new_flow() -> None:
+    segs = [seg(0, C, "S", seq=ISN_C), seg(0.05, S, "RA", seq=0, ack=c0),
+            seg(0.5, C, "S", seq=ISN_C), seg(0.55, S, "RA", seq=0, ack=c0)]
+    df = flows(segs)
+    assert list(df["history"]) == ["Sr", "Sr"]
+    assert list(df["conn_state"]) == ["REJ", "REJ"]
+    assert list(df["end_reason"]) == ["reuse", "eof"]
+
+
+def test_syn_with_a_new_isn_is_reuse_and_a_retransmission_is_not() -> None:
+    df = flows([seg(0, C, "S", seq=ISN_C), seg(1, C, "S", seq=ISN_C), seg(2, C, "S", seq=999)])
+    assert list(df["orig_pkts"]) == [2, 1]
+    assert list(df["end_reason"]) == ["reuse", "eof"]
+
+
+# --- timers (ZEEK-FACTS.md 3) -------------------------------------------------
+
+def test_syn_retries_give_three_attempts() -> None:
+    """Linux retries at 0, 1, 3, 7, 15 s: the 5 s attempt timer cuts {0,1,3}, {7}, {15}."""
+    df = flows([seg(t, C, "S", seq=ISN_C) for t in (0, 1, 3, 7, 15)])
+    assert list(df["orig_pkts"]) == [3, 1, 1]
+    assert list(df["conn_state"]) == ["S0", "S0", "S0"]
+    assert list(df["end_reason"]) == ["idle", "idle", "eof"]
+
+
+def _closed_flow() -> list[Seg]:
+    return [seg(0, C, "S", seq=ISN_C), seg(0.1, S, "SA", seq=ISN_S, ack=c0),
+            seg(0.2, C, "FA", seq=c0, ack=s0), seg(0.3, S, "FA", seq=s0, ack=c0 + 1),
+            seg(0.4, C, "A", seq=c0 + 1, ack=s0 + 1)]
+
+
+@pytest.mark.parametrize(("later", "ended"), [(5.29, False), (5.3, True)])
+def test_closed_flow_goes_5_s_after_its_close(later: float, ended: bool) -> None:
+    """Both FINs by 0.3 s: removal at 0.3 + 5; the last ACK at 0.4 moves nothing (Zeek's
+    last_time stops once both sides closed)."""
+    table = FlowTable()
+    assert len(table.update(batch(_closed_flow()))) == 0
+    out = table.update(batch([udp(later, "10.0.0.7:1 > 10.0.0.8:2")]))
+    assert len(out) == int(ended)
+    if ended:
+        assert flows_dataframe(out).iloc[0][["conn_state", "end_reason"]].tolist() == ["SF",
+                                                                                     "fin"]
+
+
+@pytest.mark.parametrize(("gap", "n"), [(59.999, 1), (60.0, 2)])
+def test_udp_idle_timeout_is_inclusive(gap: float, n: int) -> None:
+    assert len(flows([udp(0, "10.0.0.1:5000 > 10.0.0.2:6000"),
+                      udp(gap, "10.0.0.1:5000 > 10.0.0.2:6000")])) == n
+
+
+@pytest.mark.parametrize(("gap", "n"), [(299.9, 1), (300.0, 2)])
+def test_tcp_idle_timeout_after_the_handshake(gap: float, n: int) -> None:
+    segs = [seg(0, C, "S", seq=ISN_C), seg(0.1, S, "SA", seq=ISN_S, ack=c0),
+            seg(0.2, C, "A", seq=c0, ack=s0), seg(0.2 + gap, C, "PA", seq=c0, ack=s0, length=5)]
+    df = flows(segs)
+    assert len(df) == n
+    assert df.iloc[0]["end_reason"] == ("idle" if n == 2 else "eof")
+
+
+@pytest.mark.parametrize(("gap", "reason"), [(59.9, "eof"), (60.0, "idle")])
+def test_tcp_in_the_handshake_uses_the_udp_timeout(gap: float, reason: str) -> None:
+    """TCP.cc L23: 60 s until an endpoint leaves the handshake (no attempt timer here)."""
+    segs = [seg(0, C, "S", seq=ISN_C), udp(gap, "10.0.0.7:1 > 10.0.0.8:2")]
+    df = flows(segs, FlowOptions(tcp_attempt_delay=0))
+    assert df[df["proto"] == "tcp"]["end_reason"].tolist() == [reason]
+
+
+def test_icmp_idle_timeout() -> None:
+    segs = [icmp(0, "10.0.0.1", "10.0.0.2", 8), icmp(60, "10.0.0.1", "10.0.0.2", 8)]
+    assert list(flows(segs)["end_reason"]) == ["idle", "eof"]
+
+
+# --- keys (SEMANTICS.md 1) ----------------------------------------------------
+
+def test_icmp_echo_pairs_and_unreachables_do_not() -> None:
+    echo = one([icmp(0, "10.0.0.1", "10.0.0.2", 8), icmp(0.1, "10.0.0.2", "10.0.0.1", 0)])
+    assert (echo["orig_addr"], echo["orig_port"], echo["resp_port"]) == ("10.0.0.1", 8, 0)
+    assert (echo["proto"], echo["conn_state"], echo["history"]) == ("icmp", "OTH", "")
+    assert (echo["orig_pkts"], echo["resp_pkts"], echo["orig_bytes"]) == (1, 1, 56)
+    unreach = flows([icmp(0, "10.0.0.1", "10.0.0.2", 3, 1), icmp(0.1, "10.0.0.2", "10.0.0.1", 3, 1)])
+    assert len(unreach) == 2  # one-way types are not canonicalized
+    assert list(unreach["resp_port"]) == [1, 1]  # the code
+
+
+def test_other_protocols_have_ports_zero() -> None:
+    a = Seg(0, "10.0.0.1", -1, "10.0.0.2", -1, proto=132, length=100)
+    b = Seg(0.1, "10.0.0.2", -1, "10.0.0.1", -1, proto=132, length=60)
+    flow = one([a, b])
+    assert (flow["proto"], flow["orig_port"], flow["resp_port"]) == ("132", 0, 0)
+    assert (flow["conn_state"], flow["orig_bytes"], flow["resp_bytes"]) == ("OTH", 0, 0)
+
+
+def test_vlan_in_the_key_is_an_option() -> None:
+    segs = [udp(0, "10.0.0.1:5000 > 10.0.0.2:6000", vlan=10),
+            udp(0.1, "10.0.0.1:5000 > 10.0.0.2:6000", vlan=20)]
+    assert len(flows(segs)) == 1
+    df = flows(segs, FlowOptions(vlan_in_key=True))
+    assert sorted(df["vlan"].tolist()) == [10, 20]
+
+
+def test_ipv6_flows() -> None:
+    flow = one([udp(0, "2001:db8::1:5000 > 2001:db8::2:6000", 10),
+                udp(0.1, "2001:db8::2:6000 > 2001:db8::1:5000", 20)])
+    assert (flow["orig_addr"], flow["resp_addr"], flow["history"]) == ("2001:db8::1",
+                                                                     "2001:db8::2", "Dd")
+    assert (flow["orig_ip_bytes"], flow["resp_ip_bytes"]) == (40 + 8 + 10, 40 + 8 + 20)
+
+
+# --- cap, active timeout, batches, flow ids -----------------------------------
+
+def test_open_flow_cap_evicts_the_least_recently_active() -> None:
+    a, b, c = (f"10.0.0.1:{p} > 10.0.0.2:6000" for p in (5001, 5002, 5003))
+    table = FlowTable(FlowOptions(max_open_flows=2))
+    ended = table.update(batch([udp(0, a), udp(1, b), udp(2, a), udp(3, c)]))
+    df = flows_dataframe(ended)
+    assert (list(df["orig_port"]), list(df["end_reason"])) == ([5002], ["evicted"])
+    assert (table.evicted, table.open_flows) == (1, 2)
+
+
+def test_active_timeout_cuts_long_flows() -> None:
+    segs = [udp(t, "10.0.0.1:5000 > 10.0.0.2:6000") for t in (0, 5, 11)]
+    df = flows(segs, FlowOptions(active_timeout=10))
+    assert (list(df["orig_pkts"]), list(df["end_reason"])) == ([2, 1], ["active", "eof"])
+
+
+def _mixed() -> list[Seg]:
+    return sorted(_closed_flow() + [seg(t, C.replace("40000", "40001"), "S", seq=ISN_C)
+                                    for t in (0.5, 1.5, 3.5, 7.5, 15.5)]
+                  + [udp(t, "10.0.0.1:5000 > 10.0.0.2:6000") for t in (0, 30, 95, 200)]
+                  + [icmp(2, "10.0.0.1", "10.0.0.2", 8)], key=lambda s: s.ts)
+
+
+def test_batch_size_does_not_change_the_flows() -> None:
+    whole = flows(_mixed())
+    for size in (1, 2, 7):
+        assert flows(_mixed(), size=size).equals(whole)
+
+
+def test_flow_ids_per_packet_and_rows_in_no_flow() -> None:
+    pb = batch([udp(0, "10.0.0.1:5000 > 10.0.0.2:6000"), udp(1, "10.0.0.3:1 > 10.0.0.4:2"),
+                udp(2, "10.0.0.2:6000 > 10.0.0.1:5000")])
+    pb.status[1] = Status.NOT_IP
+    table = FlowTable()
+    table.update(pb)
+    assert table.flow_ids.tolist() == [0, -1, 0]
+
+
+def test_out_of_order_packets_do_not_move_time_back() -> None:
+    segs = [udp(100, "10.0.0.1:5000 > 10.0.0.2:6000"), udp(50, "10.0.0.3:1 > 10.0.0.4:2"),
+            udp(105, "10.0.0.3:1 > 10.0.0.4:2")]
+    # The old packet's flow is due at 50 + 60 = 110, after the network time 105.
+    df = flows(segs)
+    assert sorted(df["orig_pkts"].tolist()) == [1, 2]
+
+
+# --- options and the DataFrame ------------------------------------------------
+
+@pytest.mark.parametrize(("kw", "text"), [
+    ({"udp_inactivity": -1}, "udp_inactivity"), ({"tcp_close_delay": "5"}, "tcp_close_delay"),
+    ({"max_open_flows": 0}, "max_open_flows"), ({"likely_server_tcp": {70000}}, "70000"),
+    ({"active_timeout": 0}, "active_timeout"), ({"vlan_in_key": 1}, "vlan_in_key"),
+])
+def test_bad_options_are_named(kw: dict, text: str) -> None:
+    with pytest.raises(OptionError, match=text):
+        FlowOptions(**kw)
+
+
+def test_bare_mode_ports() -> None:
+    tcp, udp_ports = bare_mode_ports(["http", "dns"])
+    assert 80 in tcp and 53 in tcp and 443 not in tcp
+    assert {53, 4789, 3544} <= udp_ports and 443 not in udp_ports
+    with pytest.raises(OptionError, match="nosuch"):
+        bare_mode_ports(["nosuch"])
+    assert len(FlowOptions().likely_server_tcp) == 49
+    assert len(FlowOptions().likely_server_udp) == 24
+
+
+def test_empty_frame_has_the_same_columns_and_dtypes() -> None:
+    empty = flows_dataframe(FlowRecords.empty())
+    full = flows(_mixed())
+    assert list(empty.columns) == [c.name for c in FLOW_COLUMNS] == list(full.columns)
+    assert [str(t) for t in empty.dtypes] == [str(t) for t in full.dtypes]
+    assert [str(t) for t in full.dtypes] == [c.dtype for c in FLOW_COLUMNS]
+    assert len(empty) == 0 and np.all(full["flow_id"].diff().dropna() != 0)
