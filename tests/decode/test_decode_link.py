@@ -203,3 +203,23 @@ def test_pppoe_bad_version_is_malformed() -> None:
 def test_pppoe_cut() -> None:
     assert_fields(row(MACS + PPPOE_SESSION[:5]), status=Status.TRUNCATED, **NO_IP)
     assert_fields(row(MACS + PPPOE_SESSION + b"\x00"), status=Status.TRUNCATED, **NO_IP)
+
+
+# --- Cisco FabricPath -------------------------------------------------------------
+
+def test_fabricpath_wraps_an_ethernet_frame() -> None:
+    frame = MACS + bytes.fromhex(
+        "8903"  # ethertype Cisco FabricPath
+        "4020"  # FTag 256, TTL 32
+        "00005e005303" "00005e005304"  # the original destination and source MACs
+        "8100" "0007"  # the original frame's 802.1Q tag, VID 7
+        "0800"  # inner type IPv4
+    ) + IP_TCP
+    got = row(frame)
+    assert_ipv4_syn(got, 14 + 16 + 4)  # outer Ethernet, FabricPath to the inner type, tag
+    assert got["vlan"] == 7
+
+
+def test_fabricpath_cut() -> None:
+    frame = MACS + bytes.fromhex("8903" "4020" "00005e005303")
+    assert_fields(row(frame), status=Status.TRUNCATED, **NO_IP)

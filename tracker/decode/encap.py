@@ -31,6 +31,7 @@ ETHERTYPE_MPLS = 0x8847  # RFC 3032 section 5, MPLS unicast
 ETHERTYPE_MPLS_MC = 0x8848  # RFC 5332 section 4, MPLS multicast
 ETHERTYPE_PPPOE_DISCOVERY = 0x8863  # RFC 2516 section 4 (not IP)
 ETHERTYPE_PPPOE_SESSION = 0x8864  # RFC 2516 section 4
+ETHERTYPE_FABRICPATH = 0x8903  # Cisco FabricPath (Wireshark packet-cfp.c; Zeek decodes it)
 # IEEE 802.3 clause 3.2.6: a type/length field <= 1500 is a length, and an
 # IEEE 802.2 LLC header follows; 1536 (0x0600) and up are ethertypes.
 ETHER_MAX_LENGTH = 1500
@@ -70,6 +71,12 @@ PPPOE = header(  # RFC 2516 section 4
     ("length", ">u2"),  # 4-5: PPP payload length
 )
 PPP_PROTOCOL = header(("protocol", ">u2"))  # RFC 1661 section 2 (may be 1 byte, see below)
+FABRICPATH = header(  # Cisco FabricPath: the rest of the tag, then the original frame's header
+    ("ftag_ttl", ">u2"),  # 0-1: forwarding tag (10 bits) | TTL (6)
+    ("dst", "V6"),  # 2-7: original destination MAC
+    ("src", "V6"),  # 8-13: original source MAC
+    ("type", ">u2"),  # 14-15: original type or length
+)
 
 LLC_LEN = 3  # DSAP, SSAP, control (U-format)
 SAP_SNAP = 0xAA  # IEEE 802 numbers: SNAP DSAP/SSAP
@@ -163,6 +170,12 @@ def pppoe_session(bv: ByteView, cur: Cursor) -> tuple[np.ndarray, np.ndarray]:
     return cur.pos + PPPOE.itemsize, np.where(insane, stop(Status.MALFORMED), code)
 
 
+def fabricpath(bv: ByteView, cur: Cursor) -> tuple[np.ndarray, np.ndarray]:
+    """Cisco FabricPath: the original Ethernet frame follows the tag; go on with its type."""
+    code = type_or_length(column(bv.records(cur.pos, FABRICPATH), "type"))
+    return cur.pos + FABRICPATH.itemsize, need(cur.avail(), FABRICPATH.itemsize, code)
+
+
 def ppp_protocol(bv: ByteView, cur: Cursor) -> tuple[np.ndarray, np.ndarray]:
     """PPP protocol field (RFC 1661 section 2): 2 bytes, or 1 when compressed.
 
@@ -186,6 +199,7 @@ _STEPS: tuple[tuple[tuple[int, ...], _Step], ...] = (
     (_VLAN_TYPES, vlan_tag),
     (_MPLS_TYPES, lambda bv, cur, out: mpls_entry(bv, cur)),
     ((ETHERTYPE_PPPOE_SESSION,), lambda bv, cur, out: pppoe_session(bv, cur)),
+    ((ETHERTYPE_FABRICPATH,), lambda bv, cur, out: fabricpath(bv, cur)),
     ((NEXT_LLC,), lambda bv, cur, out: llc(bv, cur)),
     ((NEXT_PPP,), lambda bv, cur, out: ppp_protocol(bv, cur)),
     ((NEXT_IP_BY_VERSION,), lambda bv, cur, out: ip_by_version(bv, cur)),
