@@ -3,7 +3,7 @@
 Layers, one module each, one short function per header:
 
     link.py       link-layer header of each LINKTYPE_* (Ethernet, SLL, PPP, PPI, ...)
-    encap.py      VLAN tags, MPLS labels, PPPoE, LLC/SNAP, PPP protocol: a bounded walk
+    encap.py      VLAN, MPLS, PPPoE, LLC/SNAP, PPP protocol, FabricPath: a bounded walk
     ip.py         IPv4, IPv6 and its extension header chain
     transport.py  TCP, UDP, ICMP/ICMPv6, other protocols
     _bytes.py     header tables as numpy dtypes, safe gathers, row helpers
