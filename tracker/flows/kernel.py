@@ -7,6 +7,11 @@ the open-flow cap), run the protocol's logic, count the packet, and write its
 flow id. The walk stops early, returning where it stopped, when the state
 arrays need to grow or ended flows need collecting; the caller does that and
 calls again, so results never depend on where a batch begins or ends.
+
+Every compiled function of the flow table is built with ``_nrt=False``: none
+allocates, and without numba's reference-counting runtime the calls between
+them (each passing the state arrays) cost a few nanoseconds instead of one
+atomic increment and decrement per array, which halves the time per packet.
 """
 
 from __future__ import annotations
@@ -114,7 +119,7 @@ PROTO_ICMP, PROTO_TCP, PROTO_UDP, PROTO_ICMPV6 = 1, 6, 17, 58  # IANA protocol n
 HIST_ORIG_DATA_PKT, HIST_RESP_DATA_PKT = 0x1, 0x2  # UDP.cc
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def _room(free_n: int, ended: np.ndarray, g: np.ndarray, heap: np.ndarray,
           table: np.ndarray) -> int:
     """Whether one more packet can be processed without growing anything."""
@@ -129,7 +134,7 @@ def _room(free_n: int, ended: np.ndarray, g: np.ndarray, heap: np.ndarray,
     return DONE
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def is_reuse(conn: np.ndarray, ep: np.ndarray, slot: int, flags: int, seq: int) -> bool:
     """TCPSessionAdapter::IsReuse for a SYN on an existing flow (ZEEK-FACTS.md 3.5)."""
     o = 2 * slot + conn[slot, C_ORIG_SIDE]
@@ -148,7 +153,7 @@ def is_reuse(conn: np.ndarray, ep: np.ndarray, slot: int, flags: int, seq: int) 
                 and ep[r, E_STATE] == INACTIVE and seq == ep[r, E_START_SEQ] & M32)
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def _orig_side(pi: np.ndarray, i: int, lsp: np.ndarray) -> tuple[int, int]:
     """(originator side, orig_reason) of a new flow: TCP.cc / UDP.cc WantConnection."""
     src_side = 0 if pi[i, P_SRC_A] else 1
@@ -168,7 +173,7 @@ def _orig_side(pi: np.ndarray, i: int, lsp: np.ndarray) -> tuple[int, int]:
     return src_side, why
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def _new_flow(conn: np.ndarray, ep: np.ndarray, keys: np.ndarray, hist: np.ndarray,
               table: np.ndarray, heap: np.ndarray, free: np.ndarray,
               g: np.ndarray, opt: np.ndarray, pk: np.ndarray, pi: np.ndarray, i: int,
@@ -182,7 +187,8 @@ def _new_flow(conn: np.ndarray, ep: np.ndarray, keys: np.ndarray, hist: np.ndarr
     ep[2 * slot:2 * slot + 2, :] = 0
     for col in (E_RXMT_THR, E_WIN0_THR, _E_CHK_THR):
         ep[2 * slot, col] = ep[2 * slot + 1, col] = 1
-    keys[slot, :] = pk[i, :]
+    for j in range(5):
+        keys[slot, j] = pk[i, j]
     ts, proto = pi[i, P_TS], pi[i, P_PROTO]
     conn[slot, C_FLOW_ID] = g[G_NEXT_ID]
     g[G_NEXT_ID] += 1
@@ -212,7 +218,7 @@ def _new_flow(conn: np.ndarray, ep: np.ndarray, keys: np.ndarray, hist: np.ndarr
     return slot
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, _nrt=False, inline="always")
 def _datagram(conn: np.ndarray, ep: np.ndarray, hist: np.ndarray, slot: int, side: int,
               pi: np.ndarray, i: int) -> bool:
     """UDP.cc / ICMP.cc / UnknownIPTransport for one packet; True if it counts."""
@@ -235,7 +241,7 @@ def _datagram(conn: np.ndarray, ep: np.ndarray, hist: np.ndarray, slot: int, sid
     return True
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, _nrt=False, inline="always")
 def _count(conn: np.ndarray, slot: int, side: int, pi: np.ndarray, i: int) -> None:
     """ConnSize_Analyzer: packets and IP bytes, plus wire and payload bytes."""
     conn[slot, C_PKTS + side] += 1
@@ -244,7 +250,7 @@ def _count(conn: np.ndarray, slot: int, side: int, pi: np.ndarray, i: int) -> No
     conn[slot, C_PAYLOAD + side] += pi[i, P_PAYLOAD]
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, _nrt=False, inline="always")
 def _process(conn: np.ndarray, ep: np.ndarray, keys: np.ndarray, hist: np.ndarray,
              heap: np.ndarray, g: np.ndarray, opt: np.ndarray, slot: int,
              pi: np.ndarray, i: int, lsp: np.ndarray, long_ports: np.ndarray) -> None:
@@ -265,7 +271,7 @@ def _process(conn: np.ndarray, ep: np.ndarray, keys: np.ndarray, hist: np.ndarra
         _count(conn, slot, side, pi, i)
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, _nrt=False, inline="always")
 def _existing(conn: np.ndarray, ep: np.ndarray, keys: np.ndarray, table: np.ndarray,
               ended: np.ndarray, g: np.ndarray, opt: np.ndarray, pk: np.ndarray,
               pi: np.ndarray, i: int) -> int:
@@ -283,7 +289,7 @@ def _existing(conn: np.ndarray, ep: np.ndarray, keys: np.ndarray, table: np.ndar
     return slot
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def run_batch(pk: np.ndarray, pi: np.ndarray, out_fid: np.ndarray, pos: int,
               conn: np.ndarray, ep: np.ndarray, keys: np.ndarray, hist: np.ndarray,
               table: np.ndarray, heap: np.ndarray, free: np.ndarray,

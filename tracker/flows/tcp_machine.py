@@ -77,7 +77,7 @@ from tracker.flows.tcp import (
 )
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def set_state(conn: np.ndarray, ep: np.ndarray, heap: np.ndarray, g: np.ndarray,
               opt: np.ndarray, slot: int, e: int, p: int, new: int) -> None:
     """TCP_Endpoint::SetState: leaving the handshake switches to the TCP idle timeout."""
@@ -90,14 +90,14 @@ def set_state(conn: np.ndarray, ep: np.ndarray, heap: np.ndarray, g: np.ndarray,
     ep[e, E_STATE] = new
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def flip_roles(conn: np.ndarray, hist: np.ndarray, slot: int) -> None:
     """Connection::FlipRoles: swap originator and responder and add '^'."""
     conn[slot, C_ORIG_SIDE] = 1 - conn[slot, C_ORIG_SIDE]
     add_history(conn, hist, slot, CARET)
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def established(conn: np.ndarray, ep: np.ndarray, heap: np.ndarray,
                 g: np.ndarray, opt: np.ndarray, slot: int, long_ports: np.ndarray,
                 lsp: np.ndarray, ports: tuple[int, int]) -> None:
@@ -111,7 +111,7 @@ def established(conn: np.ndarray, ep: np.ndarray, heap: np.ndarray,
         set_inactivity(conn, heap, g, slot, opt[O_LONG_INACT])
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def inactive_state(conn: np.ndarray, ep: np.ndarray, hist: np.ndarray, heap: np.ndarray,
                    g: np.ndarray, opt: np.ndarray, slot: int, side: int,
                    is_orig: bool, flags: int, seq: int, length: int, ts: int,
@@ -155,7 +155,7 @@ def inactive_state(conn: np.ndarray, ep: np.ndarray, hist: np.ndarray, heap: np.
     return close
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def active_state(conn: np.ndarray, ep: np.ndarray, heap: np.ndarray,
                  g: np.ndarray, opt: np.ndarray, slot: int, side: int, flags: int) -> int:
     """UpdateSYN_SentState, UpdateEstablishedState, UpdateClosedState (see inactive_state)."""
@@ -191,7 +191,7 @@ def active_state(conn: np.ndarray, ep: np.ndarray, heap: np.ndarray,
     return close
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def connection_closed(conn: np.ndarray, ep: np.ndarray, heap: np.ndarray,
                       g: np.ndarray, opt: np.ndarray, slot: int, side: int,
                       gen_event: bool) -> None:
@@ -209,7 +209,7 @@ def connection_closed(conn: np.ndarray, ep: np.ndarray, heap: np.ndarray,
         add_timer(conn, heap, g, slot, conn[slot, C_LAST] + opt[O_SESSION], T_EXPIRE)
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, _nrt=False, inline="always")
 def netstat_evidence(ep: np.ndarray, slot: int, side: int, flags: int, seq1: int, ack: int,
                      length: int) -> None:
     """Record what this packet shows about both hosts' sockets (netstat.py reads it)."""
@@ -235,7 +235,7 @@ def netstat_evidence(ep: np.ndarray, slot: int, side: int, flags: int, seq1: int
     ep[e, E_NS], ep[p, E_NS] = ns, pns
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, _nrt=False, inline="always")
 def tcp_process(conn: np.ndarray, ep: np.ndarray, hist: np.ndarray, heap: np.ndarray, g: np.ndarray, opt: np.ndarray, slot: int, side: int,
                 flags: int, seq: int, ack: int, win: int, length: int, ts: int,
                 long_ports: np.ndarray, lsp: np.ndarray, ports: tuple[int, int]) -> None:
