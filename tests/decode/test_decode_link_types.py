@@ -139,6 +139,8 @@ def test_loop_network_order() -> None:
     assert_fields(v6, status=Status.OK, ip_version=6, l3_offset=44 + 4)  # 2nd frame at 44
     little = row(b"\x02\x00\x00\x00" + IP_TCP, LINKTYPE_LOOP)  # LOOP is never host order
     assert_fields(little, status=Status.NOT_IP)
+    cut = row(b"\x00\x00\x00", LINKTYPE_LOOP)  # 3 of the 4 family bytes
+    assert_fields(cut, status=Status.TRUNCATED, **NO_IP)
 
 
 # --- PPP and HDLC -----------------------------------------------------------------
