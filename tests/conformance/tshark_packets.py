@@ -32,6 +32,7 @@ class TraceResult:
     ip_frames: int
     rows_equal: bool
     mismatches: dict[str, list[int]] = field(default_factory=dict)  # field -> frame numbers
+    reasons: dict[int, str] = field(default_factory=dict)  # frame -> why it differs, if known
 
     @property
     def compared(self) -> int:
@@ -49,6 +50,7 @@ def _first(col: pd.Series) -> pd.Series:
 def _ns(text: pd.Series) -> np.ndarray:
     """frame.time_epoch 'S.FFFFFFFFF' to int ns exactly (no float rounding)."""
     parts = text.str.split(".", n=1, expand=True)
+    # Seconds past int64 ns (a few corrupt files) wrap here; explain() uses ts_sec for them.
     sec = parts[0].astype("int64").to_numpy()
     frac = parts[1].fillna("0").str.ljust(9, "0").str[:9].astype("int64").to_numpy()
     return sec * 1_000_000_000 + frac
@@ -61,6 +63,8 @@ def expected_frame(tsv: Path) -> pd.DataFrame:
     outer = tokens.map(_outer_layer)
     ip = outer.map(lambda o: o[0]).to_numpy()
     keep = ip != ""
+    if not keep.any():
+        return pd.DataFrame(columns=["frame", *FIELDS])
     t, outer, ip = t[keep], outer[keep], ip[keep]
     v4 = ip == "ip"
     nxt = outer.map(lambda o: o[1]).to_numpy()
@@ -69,6 +73,7 @@ def expected_frame(tsv: Path) -> pd.DataFrame:
     transport = np.isin(nxt, ["tcp", "udp"]) & ~frag.to_numpy()
     out = pd.DataFrame({"frame": t["frame.number"].astype(int).to_numpy()})
     out["ts"] = _ns(t["frame.time_epoch"])
+    out["ts_sec"] = t["frame.time_epoch"].str.split(".").str[0].astype(float).to_numpy()
     out["src_addr"] = np.where(v4, _first(t["ip.src"]), _first(t["ipv6.src"]))
     out["dst_addr"] = np.where(v4, _first(t["ip.dst"]), _first(t["ipv6.dst"]))
     v6_proto = pd.Series(nxt).map(_PROTO_NUMBER).fillna(-1).astype(int).to_numpy()
@@ -84,7 +89,11 @@ def expected_frame(tsv: Path) -> pd.DataFrame:
     out["dst_port"] = np.where(transport, pd.to_numeric(pd.Series(dport), errors="coerce").fillna(-1), -2).astype(int)
     flags = _first(t["tcp.flags"]).map(lambda s: int(s, 16) & 0x1FF if s else -1).to_numpy()
     out["tcp_flags"] = np.where(transport & is_tcp, flags, -2)
-    out["vlan"] = pd.to_numeric(_first(t["vlan.id"]), errors="coerce").fillna(-1).astype(int).to_numpy()
+    # A VLAN tag after the outer IP header sits in a payload (sFlow samples, VXLAN): not outer.
+    outer_vlan = tokens[keep].map(lambda toks: "vlan" in toks[: toks.index(_outer_layer(toks)[0])])
+    vlan = pd.to_numeric(_first(t["vlan.id"]), errors="coerce").fillna(-1).astype(int).to_numpy()
+    out["vlan"] = np.where(outer_vlan.to_numpy(), vlan, -1)
+    out["protocols"] = t["frame.protocols"].to_numpy()
     return out
 
 
@@ -105,7 +114,7 @@ def actual_frame(df: pd.DataFrame, frames: np.ndarray) -> pd.DataFrame:
     """Our read_packets rows for the given 1-based frames, in the same shape."""
     rows = df.set_index("frame").loc[frames]
     out = pd.DataFrame({"frame": frames})
-    out["ts"] = rows["ts"].to_numpy().astype("datetime64[ns]").astype(np.int64)
+    out["ts"] = rows["ts"].dt.tz_localize(None).to_numpy().view(np.int64)
     out["src_addr"] = rows["src_addr"].astype(object).fillna("").to_numpy()
     out["dst_addr"] = rows["dst_addr"].astype(object).fillna("").to_numpy()
     for name in ("proto", "ip_len", "src_port", "dst_port", "tcp_flags", "vlan"):
@@ -124,13 +133,47 @@ def compare_trace(trace: Path) -> TraceResult:
     if not result.rows_equal or exp.empty:
         return result
     act = actual_frame(df, exp["frame"].to_numpy())
+    rows = df.set_index("frame")
     for name in FIELDS:
         e, a = exp[name].to_numpy(), act[name].to_numpy()
+        # -2: not comparable (see the module docstring); proto -1: tshark did not name the
+        # transport after IPv6 extension headers (a fragment), so there is nothing to compare.
         skip = (e == -2) if name in ("src_port", "dst_port", "tcp_flags") else np.zeros(len(e), bool)
+        if name == "proto":
+            skip = e == -1
         bad = (e != a) & ~skip
         if bad.any():
             result.mismatches[name] = exp["frame"].to_numpy()[bad].tolist()
+    for frame in sorted({f for frames in result.mismatches.values() for f in frames}):
+        row = exp.loc[exp["frame"] == frame].iloc[0]
+        result.reasons[frame] = explain(row, rows.loc[frame])
     return result
+
+
+def explain(tshark: pd.Series, ours: pd.Series) -> str:
+    """Why a frame differs from tshark by design, or "unexplained".
+
+    - tso-zero-length: IPv4 total length 0, as captures of TCP segmentation
+      offload show. tshark takes the length from the frame; Zeek drops such
+      packets and so does NFStream (nfstream/anydesk-2 counts 509 packets where
+      tshark has 947), and we follow them: MALFORMED, no transport fields.
+    - mpls-pw-control-word: an Ethernet pseudowire (with control word) under an
+      MPLS stack; tshark finds it heuristically, Zeek decodes only IPv4/IPv6
+      directly under the stack, and so do we (NOT_IP).
+    - nat-timestamp: a timestamp after 2262 does not fit int64 ns and becomes NaT
+      (SEMANTICS.md section 7).
+    - bad-tcp-data-offset: a TCP data offset below 5 words; tshark stops and shows
+      no flags, we keep the flags byte and mark the row MALFORMED.
+    """
+    if ours["status"] == "MALFORMED" and ours["ip_version"] == 4 and ours["ip_len"] == 0:
+        return "tso-zero-length"
+    if "pwethcw" in tshark["protocols"]:
+        return "mpls-pw-control-word"
+    if tshark["ts_sec"] > np.iinfo(np.int64).max / 1e9 and pd.isna(ours["ts"]):
+        return "nat-timestamp"
+    if ours["status"] == "MALFORMED" and tshark["tcp_flags"] == -1:
+        return "bad-tcp-data-offset"
+    return "unexplained"
 
 
 def main() -> None:
@@ -144,6 +187,8 @@ def main() -> None:
         bad += r.mismatched
         status = "" if r.rows_equal else " ROW COUNT DIFFERS"
         detail = {k: (len(v), v[:5]) for k, v in r.mismatches.items()}
+        if r.reasons:
+            detail["reasons"] = pd.Series(r.reasons).value_counts().to_dict()
         if detail or status:
             print(f"{trace.parent.relative_to(trace.parents[2])}: {r.ip_frames} IP frames{status} {detail}")
     print(f"fields compared: {total}, equal: {total - bad} ({100 * (total - bad) / max(total, 1):.3f} %)")

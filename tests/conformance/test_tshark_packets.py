@@ -1,0 +1,53 @@
+"""Issue 2 acceptance: per-frame agreement with tshark on every corpus capture.
+
+For every frame that tshark decodes as IPv4 or IPv6: the same timestamp,
+addresses, ports, IP protocol, IP length, TCP flags and outer VLAN id (see
+tshark_packets.py for how the outer header is picked). Every frame that differs
+must have a reason in KNOWN_DIFFERENCES, with the count of frames.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import CORPUS, corpus_traces, need_corpus
+from tests.conformance.tshark_packets import compare_trace
+
+# trace dir -> {reason: frames}; the reasons are documented in tshark_packets.explain().
+KNOWN_DIFFERENCES: dict[str, dict[str, int]] = {
+    "misc/tcpreplay-test": {"mpls-pw-control-word": 10},
+    "ndpi/anydesk": {"tso-zero-length": 1},
+    "ndpi/reasm_crash_anon": {"bad-tcp-data-offset": 1},
+    "nfstream/anydesk-2": {"tso-zero-length": 438},
+    "nfstream/dhcp_big_endian-pcapng": {"nat-timestamp": 4},
+    "nfstream/dhcp_little_endian-pcapng": {"nat-timestamp": 4},
+    "perf/merged-real-ether": {"tso-zero-length": 442},
+}
+
+
+def _name(trace: Path) -> str:
+    return str(trace.parent.relative_to(CORPUS))
+
+
+@pytest.mark.corpus
+@pytest.mark.parametrize("trace", corpus_traces() or [None], ids=lambda p: _name(p) if p else "no-corpus")
+def test_frames_agree_with_tshark(trace: Path | None) -> None:
+    need_corpus()
+    assert trace is not None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # truncated or NaT files warn by design
+        result = compare_trace(trace)
+    assert result.rows_equal, f"{_name(trace)}: {result.frames} rows, tshark has another count"
+    reasons = Counter(result.reasons.values())
+    assert dict(reasons) == KNOWN_DIFFERENCES.get(_name(trace), {}), result.mismatches
+
+
+def test_corpus_has_every_listed_trace() -> None:
+    need_corpus()
+    names = {_name(t) for t in corpus_traces()}
+    assert len(names) == 110
+    assert set(KNOWN_DIFFERENCES) <= names
