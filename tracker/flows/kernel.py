@@ -156,19 +156,19 @@ def is_reuse(conn: np.ndarray, ep: np.ndarray, slot: int, flags: int, seq: int) 
 @njit(cache=True, _nrt=False)
 def _orig_side(pi: np.ndarray, i: int, lsp: np.ndarray) -> tuple[int, int]:
     """(originator side, orig_reason) of a new flow: TCP.cc / UDP.cc WantConnection."""
-    src_side = 0 if pi[i, P_SRC_A] else 1
-    proto, sp, dp = pi[i, P_PROTO], pi[i, P_SPORT], pi[i, P_DPORT]
+    src_side = 0 if pi[P_SRC_A, i] else 1
+    proto, sp, dp = pi[P_PROTO, i], pi[P_SPORT, i], pi[P_DPORT, i]
     flip = False
     why = WHY_FIRST
     if proto == PROTO_TCP:
-        flags = pi[i, P_FLAGS]
+        flags = pi[P_FLAGS, i]
         if flags & TH_SYN and not flags & TH_ACK:
             why = WHY_SYN
         elif lsp[0, sp]:
             flip = (not flags & TH_SYN and sp < dp) if lsp[0, dp] else True
     elif proto == PROTO_UDP:
         flip = lsp[1, sp] and not lsp[1, dp]
-    if flip and not pi[i, P_BCAST]:  # IPBasedAnalyzer.cc L174: no flip towards broadcast
+    if flip and not pi[P_BCAST, i]:  # IPBasedAnalyzer.cc L174: no flip towards broadcast
         return 1 - src_side, WHY_SERVER_PORT
     return src_side, why
 
@@ -189,12 +189,12 @@ def _new_flow(conn: np.ndarray, ep: np.ndarray, keys: np.ndarray, hist: np.ndarr
         ep[2 * slot, col] = ep[2 * slot + 1, col] = 1
     for j in range(5):
         keys[slot, j] = pk[i, j]
-    ts, proto = pi[i, P_TS], pi[i, P_PROTO]
+    ts, proto = pi[P_TS, i], pi[P_PROTO, i]
     conn[slot, C_FLOW_ID] = g[G_NEXT_ID]
     g[G_NEXT_ID] += 1
     conn[slot, C_START] = conn[slot, C_LAST] = conn[slot, C_SEEN] = ts
     conn[slot, C_PROTO] = proto
-    conn[slot, C_VLAN] = pi[i, P_VLAN]
+    conn[slot, C_VLAN] = pi[P_VLAN, i]
     side, why = _orig_side(pi, i, lsp)
     conn[slot, C_ORIG_SIDE] = side
     conn[slot, C_ORIG_REASON] = why
@@ -222,21 +222,21 @@ def _new_flow(conn: np.ndarray, ep: np.ndarray, keys: np.ndarray, hist: np.ndarr
 def _datagram(conn: np.ndarray, ep: np.ndarray, hist: np.ndarray, slot: int, side: int,
               pi: np.ndarray, i: int) -> bool:
     """UDP.cc / ICMP.cc / UnknownIPTransport for one packet; True if it counts."""
-    proto = pi[i, P_PROTO]
+    proto = pi[P_PROTO, i]
     is_orig = side == conn[slot, C_ORIG_SIDE]
-    if not pi[i, P_GOOD]:
+    if not pi[P_GOOD, i]:
         if proto == PROTO_UDP:  # UDPSessionAdapter::HandleBadChecksum
             scaled_entry(conn, hist, slot, ep, 2 * slot + side, E_CHK_CNT, E_CHK_THR,
                          C_ if is_orig else lower(C_))
         return False
-    conn[slot, C_LAST] = pi[i, P_TS]
+    conn[slot, C_LAST] = pi[P_TS, i]
     if proto == PROTO_UDP:
         if is_orig:
             check_history(conn, hist, slot, HIST_ORIG_DATA_PKT, D_)
         else:
             check_history(conn, hist, slot, HIST_RESP_DATA_PKT, lower(D_))
     if proto == PROTO_UDP or proto == PROTO_ICMP or proto == PROTO_ICMPV6:
-        conn[slot, C_DSIZE + side] += pi[i, P_LEN]
+        conn[slot, C_DSIZE + side] += pi[P_LEN, i]
         conn[slot, C_DACTIVE + side] = 1
     return True
 
@@ -245,23 +245,23 @@ def _datagram(conn: np.ndarray, ep: np.ndarray, hist: np.ndarray, slot: int, sid
 def _count(conn: np.ndarray, slot: int, side: int, pi: np.ndarray, i: int) -> None:
     """ConnSize_Analyzer: packets and IP bytes, plus wire and payload bytes."""
     conn[slot, C_PKTS + side] += 1
-    conn[slot, C_IP_BYTES + side] += pi[i, P_IP_LEN]
-    conn[slot, C_WIRE + side] += pi[i, P_WIRE]
-    conn[slot, C_PAYLOAD + side] += pi[i, P_PAYLOAD]
+    conn[slot, C_IP_BYTES + side] += pi[P_IP_LEN, i]
+    conn[slot, C_WIRE + side] += pi[P_WIRE, i]
+    conn[slot, C_PAYLOAD + side] += pi[P_PAYLOAD, i]
 
 
 @njit(cache=True, _nrt=False, inline="always")
 def _process(conn: np.ndarray, ep: np.ndarray, keys: np.ndarray, hist: np.ndarray,
              heap: np.ndarray, g: np.ndarray, opt: np.ndarray, slot: int,
              pi: np.ndarray, i: int, lsp: np.ndarray, long_ports: np.ndarray) -> None:
-    side = 0 if pi[i, P_SRC_A] else 1
-    if pi[i, P_PROTO] == PROTO_TCP:
-        counts = pi[i, P_GOOD] != 0
+    side = 0 if pi[P_SRC_A, i] else 1
+    if pi[P_PROTO, i] == PROTO_TCP:
+        counts = pi[P_GOOD, i] != 0
         if counts:
             ports = (int(keys[slot, 4] >> np.uint64(32)) & 0xFFFF,
                      int(keys[slot, 4] >> np.uint64(16)) & 0xFFFF)
-            tcp_process(conn, ep, hist, heap, g, opt, slot, side, pi[i, P_FLAGS],
-                        pi[i, P_SEQ], pi[i, P_ACK], pi[i, P_WIN], pi[i, P_LEN], pi[i, P_TS],
+            tcp_process(conn, ep, hist, heap, g, opt, slot, side, pi[P_FLAGS, i],
+                        pi[P_SEQ, i], pi[P_ACK, i], pi[P_WIN, i], pi[P_LEN, i], pi[P_TS, i],
                         long_ports, lsp[0], ports)
         else:  # TCPAnalyzer::ValidateChecksum failed: ChecksumError, nothing else
             scaled(conn, ep, hist, slot, side, E_CHK_CNT, E_CHK_THR, C_)
@@ -279,11 +279,11 @@ def _existing(conn: np.ndarray, ep: np.ndarray, keys: np.ndarray, table: np.ndar
     slot = ht_find(table, keys, pk, i)
     if slot < 0:
         return -1
-    if opt[O_ACTIVE] >= 0 and pi[i, P_TS] - conn[slot, C_START] >= opt[O_ACTIVE]:
+    if opt[O_ACTIVE] >= 0 and pi[P_TS, i] - conn[slot, C_START] >= opt[O_ACTIVE]:
         remove_flow(conn, keys, table, ended, g, opt, slot, END_ACTIVE)
         return -1
-    if pi[i, P_PROTO] == PROTO_TCP and pi[i, P_FLAGS] & TH_SYN \
-            and is_reuse(conn, ep, slot, pi[i, P_FLAGS], pi[i, P_SEQ]):
+    if pi[P_PROTO, i] == PROTO_TCP and pi[P_FLAGS, i] & TH_SYN \
+            and is_reuse(conn, ep, slot, pi[P_FLAGS, i], pi[P_SEQ, i]):
         remove_flow(conn, keys, table, ended, g, opt, slot, END_REUSE)
         return -1
     return slot
@@ -296,11 +296,11 @@ def run_batch(pk: np.ndarray, pi: np.ndarray, out_fid: np.ndarray, pos: int,
               ended: np.ndarray, g: np.ndarray, opt: np.ndarray, lsp: np.ndarray,
               long_ports: np.ndarray) -> tuple[int, int]:
     """Walk packets pos.. of the batch; returns (DONE or NEED_*, where it stopped)."""
-    for i in range(pos, pi.shape[0]):
+    for i in range(pos, pi.shape[1]):
         status = _room(g[G_FREE_N], ended, g, heap, table)
         if status != DONE:
             return status, i
-        ts = pi[i, P_TS]
+        ts = pi[P_TS, i]
         if g[G_NT_SET] == 0 or ts > g[G_NT]:
             g[G_NT] = ts
             g[G_NT_SET] = 1
@@ -319,7 +319,7 @@ def run_batch(pk: np.ndarray, pi: np.ndarray, out_fid: np.ndarray, pos: int,
         _process(conn, ep, keys, hist, heap, g, opt, slot, pi, i, lsp, long_ports)
         conn[slot, C_SEEN] = max(conn[slot, C_SEEN], ts)
         out_fid[i] = conn[slot, C_FLOW_ID]
-    return DONE, pi.shape[0]
+    return DONE, pi.shape[1]
 
 
 __all__ = ["C_N", "E_ACK_SEQ", "E_N", "G_NEXT_ID", "P_SEQ", "is_reuse", "run_batch"]

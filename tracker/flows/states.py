@@ -44,11 +44,14 @@ _RSTOS0 = re.compile(r"\^?S[^HAFGIQ]*R.*")  # main.zeek: /\^?S[^HAFGIQ]*R.*/ == 
 ASSURED_AFTER_NS = 2_000_000_000  # nf_conntrack_proto_udp.c: stream after 2 s with replies
 
 
-def _history_matches(history: np.ndarray) -> np.ndarray:
-    """Whether each history fully matches the RSTOS0 pattern (regex per unique value)."""
-    uniq, inv = np.unique(history, return_inverse=True)
-    hits = np.array([_RSTOS0.fullmatch(h.decode()) is not None for h in uniq], dtype=bool)
-    return hits[inv] if len(uniq) else np.zeros(len(history), dtype=bool)
+def _rstos0(history: np.ndarray, candidate: np.ndarray) -> np.ndarray:
+    """Candidates whose history fully matches the RSTOS0 pattern (regex per unique value)."""
+    out = np.zeros(len(history), dtype=bool)
+    if candidate.any():
+        uniq, inv = np.unique(history[candidate], return_inverse=True)
+        hits = np.array([_RSTOS0.fullmatch(h.decode()) is not None for h in uniq], dtype=bool)
+        out[candidate] = hits[inv.reshape(-1)]
+    return out
 
 
 def tcp_conn_state(os_: np.ndarray, rs: np.ndarray, osize: np.ndarray, rsize: np.ndarray,
@@ -60,7 +63,7 @@ def tcp_conn_state(os_: np.ndarray, rs: np.ndarray, osize: np.ndarray, rsize: np
     rej = o_syn | ((os_ == RESET) & (osize == 0) & (rsize == 0))
     conds = [
         (rs == RESET) & rej, (rs == RESET) & o_in, rs == RESET,
-        (os_ == RESET) & r_in & _history_matches(history), (os_ == RESET) & r_in, os_ == RESET,
+        _rstos0(history, (os_ == RESET) & r_in), (os_ == RESET) & r_in, os_ == RESET,
         (rs == CLOSED) & (os_ == CLOSED), (os_ == CLOSED) & r_in, os_ == CLOSED,
         (rs == CLOSED) & o_in, rs == CLOSED,
         (os_ == SYN_SENT) & (rs == INACTIVE), (os_ == ESTABLISHED) & (rs == ESTABLISHED),

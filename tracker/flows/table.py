@@ -67,9 +67,9 @@ def eligible(pb: PacketBatch) -> np.ndarray:
 
 def packet_columns(pb: PacketBatch, good: np.ndarray, vlan_in_key: bool
                    ) -> tuple[np.ndarray, np.ndarray]:
-    """(keys (n, 5) uint64, inputs (n, P_N) int64) for the kernel."""
+    """(keys (n, 5) uint64, inputs (P_N, n) int64: one contiguous row per column)."""
     kb = flow_keys(pb, vlan_in_key)
-    pi = np.empty((len(pb), L.P_N), dtype=np.int64)
+    pi = np.empty((L.P_N, len(pb)), dtype=np.int64)
     payload = np.maximum(pb.payload_len, 0)
     icmp_len = pb.ip_len - pb.ip_hdr_len - 8  # ICMP.cc: bytes after the 8-byte header
     length = np.select([pb.proto == PROTO_TCP, pb.proto == PROTO_UDP,
@@ -82,7 +82,7 @@ def packet_columns(pb: PacketBatch, good: np.ndarray, vlan_in_key: bool
                         (L.P_PAYLOAD, payload), (L.P_IP_LEN, np.maximum(pb.ip_len, 0)),
                         (L.P_WIRE, pb.wire_len), (L.P_VLAN, pb.vlan), (L.P_GOOD, good),
                         (L.P_BCAST, kb.dst_is_broadcast), (L.P_SRC_A, kb.src_is_a)):
-        pi[:, col] = values
+        pi[col] = values
     return np.ascontiguousarray(kb.words), pi
 
 
@@ -95,7 +95,7 @@ class FlowTable:
         evicted: flows ended by the ``max_open_flows`` cap so far.
     """
 
-    def __init__(self, options: FlowOptions | None = None, *, initial_slots: int = 8192) -> None:
+    def __init__(self, options: FlowOptions | None = None, *, initial_slots: int = 65536) -> None:
         self.options = options or FlowOptions()
         self._opt = _options_array(self.options)
         self._lsp = np.stack([_port_set(self.options.likely_server_tcp),
@@ -132,8 +132,10 @@ class FlowTable:
         """Process one batch in order; returns the flows that ended during it."""
         packets, positions, members = self._reassemble(pb, fb)
         good = self._good(pb, fb, packets, positions)
-        rows = np.flatnonzero(eligible(packets))
-        pk, pi = packet_columns(packets.take(rows), good[rows], self.options.vlan_in_key)
+        mask = eligible(packets)
+        rows = np.flatnonzero(mask)
+        chosen = packets if len(rows) == len(packets) else packets.take(rows)
+        pk, pi = packet_columns(chosen, good[rows], self.options.vlan_in_key)
         fids = np.full(len(rows), -1, dtype=np.int64)
         parts = self._run(pk, pi, fids)
         self.flow_ids = np.full(len(pb), -1, dtype=np.int64)
@@ -152,6 +154,8 @@ class FlowTable:
         if self._reasm is None:
             return pb, np.arange(len(pb), dtype=np.int64), None
         r = self._reasm.push(pb, fb)
+        if r.packets is pb:  # no fragments in this batch: rows are the input rows
+            return pb, np.arange(len(pb), dtype=np.int64), None
         positions = _positions(pb.record, r.row)
         mpos = _positions(pb.record, r.member_records)
         keep = mpos >= 0
@@ -181,8 +185,8 @@ class FlowTable:
                 parts.append(self._collect())
             if status == L.DONE:
                 return parts
-            if status == L.NEED_SLOTS:
-                self._grow_slots()
+            if status == L.NEED_SLOTS and self._g[L.G_FREE_N] < len(self._conn) // 4:
+                self._grow_slots()  # collecting the ended flows did not free enough
             elif status == L.NEED_HASH:
                 self._grow_hash()
             elif status == L.NEED_HEAP:
@@ -203,12 +207,14 @@ class FlowTable:
         return records
 
     def _grow_slots(self) -> None:
+        """Double the slot arrays (np.zeros maps pages lazily, so only the copy costs)."""
         old = len(self._conn)
         new = 2 * old
-        self._conn = np.concatenate([self._conn, np.zeros((old, L.C_N), np.int64)])
-        self._ep = np.concatenate([self._ep, np.zeros((2 * old, L.E_N), np.int64)])
-        self._keys = np.concatenate([self._keys, np.zeros((old, 5), np.uint64)])
-        self._hist = np.concatenate([self._hist, np.zeros((old, L.HIST_MAX), np.uint8)])
+        for name in ("_conn", "_ep", "_keys", "_hist"):
+            arr = getattr(self, name)
+            grown = np.zeros((2 * len(arr), arr.shape[1]), dtype=arr.dtype)
+            grown[:len(arr)] = arr
+            setattr(self, name, grown)
         free = np.zeros(new, dtype=np.int64)
         f = int(self._g[L.G_FREE_N])
         free[:f] = self._free[:f]
