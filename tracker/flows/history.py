@@ -8,14 +8,14 @@ a connection, and neither do we.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 
+from tracker.flows.jit import kernel, kernel_inline
 from tracker.flows.layout import C_HIST_LEN, C_HIST_SEEN, HIST_MAX
 
 HIST_TCP_RESP_SHIFT = 16  # TCP_Endpoint::CheckHistory: responder bits are shifted by 16
 
 
-@njit(cache=True, _nrt=False, inline="always")
+@kernel_inline
 def add_history(conn: np.ndarray, hist: np.ndarray, slot: int, code: int) -> None:
     """Connection::AddHistory: append one letter."""
     n = conn[slot, C_HIST_LEN]
@@ -24,7 +24,7 @@ def add_history(conn: np.ndarray, hist: np.ndarray, slot: int, code: int) -> Non
     conn[slot, C_HIST_LEN] = n + 1
 
 
-@njit(cache=True, _nrt=False, inline="always")
+@kernel_inline
 def check_history(conn: np.ndarray, hist: np.ndarray, slot: int, mask: int, code: int) -> bool:
     """Connection::CheckHistory: add ``code`` the first time ``mask`` is seen.
 
@@ -38,7 +38,7 @@ def check_history(conn: np.ndarray, hist: np.ndarray, slot: int, mask: int, code
     return True
 
 
-@njit(cache=True, _nrt=False, inline="always")
+@kernel_inline
 def lower(code: int) -> int:
     """ASCII lower case (responder letters)."""
     if 65 <= code <= 90:
@@ -46,7 +46,7 @@ def lower(code: int) -> int:
     return code
 
 
-@njit(cache=True, _nrt=False)
+@kernel
 def scaled_entry(conn: np.ndarray, hist: np.ndarray, slot: int, counts: np.ndarray,
                  row: int, cnt_col: int, thr_col: int, code: int) -> None:
     """Connection::ScaledHistoryEntry: add ``code`` at the 1st, 10th, 100th, ... event.

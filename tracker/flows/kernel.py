@@ -7,19 +7,16 @@ the open-flow cap), run the protocol's logic, count the packet, and write its
 flow id. The walk stops early, returning where it stopped, when the state
 arrays need to grow or ended flows need collecting; the caller does that and
 calls again, so results never depend on where a batch begins or ends.
-
-Every compiled function of the flow table is built with ``_nrt=False``: none
-allocates, and without numba's reference-counting runtime the calls between
-them (each passing the state arrays) cost a few nanoseconds instead of one
-atomic increment and decrement per array, which halves the time per packet.
+The compiled functions are built by jit.py (see there why without numba's
+reference-counting runtime).
 """
 
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 
 from tracker.flows.history import add_history, check_history, scaled_entry
+from tracker.flows.jit import kernel, kernel_inline
 from tracker.flows.layout import (
     C_DACTIVE,
     C_DELETE_T,
@@ -119,7 +116,7 @@ PROTO_ICMP, PROTO_TCP, PROTO_UDP, PROTO_ICMPV6 = 1, 6, 17, 58  # IANA protocol n
 HIST_ORIG_DATA_PKT, HIST_RESP_DATA_PKT = 0x1, 0x2  # UDP.cc
 
 
-@njit(cache=True, _nrt=False)
+@kernel
 def _room(free_n: int, ended: np.ndarray, g: np.ndarray, heap: np.ndarray,
           table: np.ndarray) -> int:
     """Whether one more packet can be processed without growing anything."""
@@ -134,7 +131,7 @@ def _room(free_n: int, ended: np.ndarray, g: np.ndarray, heap: np.ndarray,
     return DONE
 
 
-@njit(cache=True, _nrt=False)
+@kernel
 def is_reuse(conn: np.ndarray, ep: np.ndarray, slot: int, flags: int, seq: int) -> bool:
     """TCPSessionAdapter::IsReuse for a SYN on an existing flow (ZEEK-FACTS.md 3.5)."""
     o = 2 * slot + conn[slot, C_ORIG_SIDE]
@@ -153,7 +150,7 @@ def is_reuse(conn: np.ndarray, ep: np.ndarray, slot: int, flags: int, seq: int) 
                 and ep[r, E_STATE] == INACTIVE and seq == ep[r, E_START_SEQ] & M32)
 
 
-@njit(cache=True, _nrt=False)
+@kernel
 def _orig_side(pi: np.ndarray, i: int, lsp: np.ndarray) -> tuple[int, int]:
     """(originator side, orig_reason) of a new flow: TCP.cc / UDP.cc WantConnection."""
     src_side = 0 if pi[P_SRC_A, i] else 1
@@ -173,7 +170,7 @@ def _orig_side(pi: np.ndarray, i: int, lsp: np.ndarray) -> tuple[int, int]:
     return src_side, why
 
 
-@njit(cache=True, _nrt=False)
+@kernel
 def _new_flow(conn: np.ndarray, ep: np.ndarray, keys: np.ndarray, hist: np.ndarray,
               table: np.ndarray, heap: np.ndarray, free: np.ndarray,
               g: np.ndarray, opt: np.ndarray, pk: np.ndarray, pi: np.ndarray, i: int,
@@ -218,7 +215,7 @@ def _new_flow(conn: np.ndarray, ep: np.ndarray, keys: np.ndarray, hist: np.ndarr
     return slot
 
 
-@njit(cache=True, _nrt=False, inline="always")
+@kernel_inline
 def _datagram(conn: np.ndarray, ep: np.ndarray, hist: np.ndarray, slot: int, side: int,
               pi: np.ndarray, i: int) -> bool:
     """UDP.cc / ICMP.cc / UnknownIPTransport for one packet; True if it counts."""
@@ -241,7 +238,7 @@ def _datagram(conn: np.ndarray, ep: np.ndarray, hist: np.ndarray, slot: int, sid
     return True
 
 
-@njit(cache=True, _nrt=False, inline="always")
+@kernel_inline
 def _count(conn: np.ndarray, slot: int, side: int, pi: np.ndarray, i: int) -> None:
     """ConnSize_Analyzer: packets and IP bytes, plus wire and payload bytes."""
     conn[slot, C_PKTS + side] += 1
@@ -250,7 +247,7 @@ def _count(conn: np.ndarray, slot: int, side: int, pi: np.ndarray, i: int) -> No
     conn[slot, C_PAYLOAD + side] += pi[P_PAYLOAD, i]
 
 
-@njit(cache=True, _nrt=False, inline="always")
+@kernel_inline
 def _process(conn: np.ndarray, ep: np.ndarray, keys: np.ndarray, hist: np.ndarray,
              heap: np.ndarray, g: np.ndarray, opt: np.ndarray, slot: int,
              pi: np.ndarray, i: int, lsp: np.ndarray, long_ports: np.ndarray) -> None:
@@ -271,7 +268,7 @@ def _process(conn: np.ndarray, ep: np.ndarray, keys: np.ndarray, hist: np.ndarra
         _count(conn, slot, side, pi, i)
 
 
-@njit(cache=True, _nrt=False, inline="always")
+@kernel_inline
 def _existing(conn: np.ndarray, ep: np.ndarray, keys: np.ndarray, table: np.ndarray,
               ended: np.ndarray, g: np.ndarray, opt: np.ndarray, pk: np.ndarray,
               pi: np.ndarray, i: int) -> int:
@@ -289,7 +286,7 @@ def _existing(conn: np.ndarray, ep: np.ndarray, keys: np.ndarray, table: np.ndar
     return slot
 
 
-@njit(cache=True, _nrt=False)
+@kernel
 def run_batch(pk: np.ndarray, pi: np.ndarray, out_fid: np.ndarray, pos: int,
               conn: np.ndarray, ep: np.ndarray, keys: np.ndarray, hist: np.ndarray,
               table: np.ndarray, heap: np.ndarray, free: np.ndarray,

@@ -24,8 +24,8 @@ Inactivity is lazy: its due time is last_time + timeout, read when needed.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 
+from tracker.flows.jit import kernel
 from tracker.flows.layout import (
     C_ATTEMPT_T,
     C_DELETE_T,
@@ -72,7 +72,7 @@ from tracker.flows.store import heap_pop, heap_push, ht_delete
 NEVER = np.iinfo(np.int64).max
 
 
-@njit(cache=True, _nrt=False)
+@kernel
 def wake_by(conn: np.ndarray, heap: np.ndarray, g: np.ndarray, slot: int, due: int) -> None:
     """Make sure the flow wakes up at or before ``due`` (a new entry only if earlier)."""
     if conn[slot, C_WAKE_SEQ] < 0 or due < conn[slot, C_WAKE_T]:
@@ -80,7 +80,7 @@ def wake_by(conn: np.ndarray, heap: np.ndarray, g: np.ndarray, slot: int, due: i
         conn[slot, C_WAKE_T] = due
 
 
-@njit(cache=True, _nrt=False)
+@kernel
 def set_inactivity(conn: np.ndarray, heap: np.ndarray, g: np.ndarray, slot: int,
                    timeout: int) -> None:
     """Session::SetInactivityTimeout: no-op if unchanged, else due at last_time + timeout."""
@@ -91,7 +91,7 @@ def set_inactivity(conn: np.ndarray, heap: np.ndarray, g: np.ndarray, slot: int,
         wake_by(conn, heap, g, slot, conn[slot, C_LAST] + timeout)
 
 
-@njit(cache=True, _nrt=False)
+@kernel
 def add_timer(conn: np.ndarray, heap: np.ndarray, g: np.ndarray, slot: int, t: int,
               kind: int) -> None:
     """Arm a TCP attempt, expire or delete timer due at ``t``."""
@@ -112,7 +112,7 @@ def add_timer(conn: np.ndarray, heap: np.ndarray, g: np.ndarray, slot: int, t: i
     wake_by(conn, heap, g, slot, t)
 
 
-@njit(cache=True, _nrt=False)
+@kernel
 def cancel_analyzer_timers(conn: np.ndarray, slot: int) -> None:
     """TCPSessionAdapter::CancelTimers: attempt, expire and delete timers go."""
     conn[slot, C_FLAGS] &= ~F_ATTEMPT
@@ -121,7 +121,7 @@ def cancel_analyzer_timers(conn: np.ndarray, slot: int) -> None:
         conn[slot, C_EXPIRE + k] = -1
 
 
-@njit(cache=True, _nrt=False)
+@kernel
 def lru_unlink(conn: np.ndarray, g: np.ndarray, slot: int) -> None:
     prev, nxt = conn[slot, C_LRU_PREV], conn[slot, C_LRU_NEXT]
     if prev >= 0:
@@ -134,7 +134,7 @@ def lru_unlink(conn: np.ndarray, g: np.ndarray, slot: int) -> None:
         g[G_LRU_TAIL] = prev
 
 
-@njit(cache=True, _nrt=False)
+@kernel
 def lru_append(conn: np.ndarray, g: np.ndarray, slot: int) -> None:
     tail = g[G_LRU_TAIL]
     conn[slot, C_LRU_PREV] = tail
@@ -146,7 +146,7 @@ def lru_append(conn: np.ndarray, g: np.ndarray, slot: int) -> None:
     g[G_LRU_TAIL] = slot
 
 
-@njit(cache=True, _nrt=False)
+@kernel
 def remove_flow(conn: np.ndarray, keys: np.ndarray, table: np.ndarray, ended: np.ndarray,
                 g: np.ndarray, opt: np.ndarray, slot: int, reason: int) -> None:
     """session_mgr->Remove: the flow ends now; its slot waits in ``ended`` for Python."""
@@ -162,7 +162,7 @@ def remove_flow(conn: np.ndarray, keys: np.ndarray, table: np.ndarray, ended: np
     g[G_OPEN] -= 1
 
 
-@njit(cache=True, _nrt=False)
+@kernel
 def _states(conn: np.ndarray, ep: np.ndarray, slot: int) -> tuple[int, int, int, int]:
     """(orig state, resp state, orig did_close, resp did_close)."""
     o = 2 * slot + conn[slot, C_ORIG_SIDE]
@@ -170,7 +170,7 @@ def _states(conn: np.ndarray, ep: np.ndarray, slot: int) -> tuple[int, int, int,
     return ep[o, E_STATE], ep[r, E_STATE], ep[o, E_DID_CLOSE], ep[r, E_DID_CLOSE]
 
 
-@njit(cache=True, _nrt=False)
+@kernel
 def _expire_check(conn: np.ndarray, ep: np.ndarray, slot: int, t: int, linger: int) -> int:
     """TCPSessionAdapter::ExpireTimer's decision: an end reason, or -1 to re-arm."""
     os_, rs, odc, rdc = _states(conn, ep, slot)
@@ -184,7 +184,7 @@ def _expire_check(conn: np.ndarray, ep: np.ndarray, slot: int, t: int, linger: i
     return -1
 
 
-@njit(cache=True, _nrt=False)
+@kernel
 def next_timer(conn: np.ndarray, slot: int) -> tuple[int, int, int]:
     """(due time, kind, expire index) of the flow's earliest pending timer; NEVER if none.
 
@@ -205,7 +205,7 @@ def next_timer(conn: np.ndarray, slot: int) -> tuple[int, int, int]:
     return best, kind, idx
 
 
-@njit(cache=True, _nrt=False)
+@kernel
 def _run_one(conn: np.ndarray, ep: np.ndarray, opt: np.ndarray, slot: int, kind: int,
              idx: int, t: int) -> int:
     """Run one due timer at network time t: an end reason, or -1 to keep the flow."""
@@ -231,7 +231,7 @@ def _run_one(conn: np.ndarray, ep: np.ndarray, opt: np.ndarray, slot: int, kind:
     return reason
 
 
-@njit(cache=True, _nrt=False)
+@kernel
 def _wake(conn: np.ndarray, ep: np.ndarray, heap: np.ndarray, g: np.ndarray, opt: np.ndarray,
           slot: int, t: int) -> int:
     """Run the flow's timers due by t, in time order; an end reason or -1."""
@@ -246,7 +246,7 @@ def _wake(conn: np.ndarray, ep: np.ndarray, heap: np.ndarray, g: np.ndarray, opt
             return reason
 
 
-@njit(cache=True, _nrt=False)
+@kernel
 def fire_timers(conn: np.ndarray, ep: np.ndarray, keys: np.ndarray, table: np.ndarray,
                 heap: np.ndarray, ended: np.ndarray, g: np.ndarray, opt: np.ndarray) -> bool:
     """Run every timer due at network time; False if ``ended`` filled up first."""

@@ -14,8 +14,8 @@ come out (lazy deletion) or dropped when the table compacts the heap.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 
+from tracker.flows.jit import kernel, kernel_inline
 from tracker.flows.layout import G_HEAP_N, G_HEAP_SEQ, G_HT_N
 
 _M1 = np.uint64(0x9E3779B97F4A7C15)  # 2^64 / golden ratio (Fibonacci hashing)
@@ -23,7 +23,7 @@ _M2 = np.uint64(0xBF58476D1CE4E5B9)  # splitmix64 finalizer constants (Vigna)
 _M3 = np.uint64(0x94D049BB133111EB)
 
 
-@njit(cache=True, _nrt=False, inline="always")
+@kernel_inline
 def key_hash(k: np.ndarray, row: int) -> np.uint64:
     """A 64-bit hash of the 5 key words in row ``row`` of k."""
     h = np.uint64(0)
@@ -35,7 +35,7 @@ def key_hash(k: np.ndarray, row: int) -> np.uint64:
     return h ^ (h >> np.uint64(31))
 
 
-@njit(cache=True, _nrt=False, inline="always")
+@kernel_inline
 def _same(keys: np.ndarray, slot: int, pk: np.ndarray, i: int) -> bool:
     for j in range(5):
         if keys[slot, j] != pk[i, j]:
@@ -43,7 +43,7 @@ def _same(keys: np.ndarray, slot: int, pk: np.ndarray, i: int) -> bool:
     return True
 
 
-@njit(cache=True, _nrt=False, inline="always")
+@kernel_inline
 def ht_find(table: np.ndarray, keys: np.ndarray, pk: np.ndarray, i: int) -> int:
     """Slot holding the key in row i of pk, or -1."""
     mask = table.shape[0] - 1
@@ -57,7 +57,7 @@ def ht_find(table: np.ndarray, keys: np.ndarray, pk: np.ndarray, i: int) -> int:
         pos = (pos + 1) & mask
 
 
-@njit(cache=True, _nrt=False)
+@kernel
 def ht_insert(table: np.ndarray, keys: np.ndarray, slot: int, g: np.ndarray) -> None:
     """Insert ``slot`` under the key ``keys[slot]`` (known to be absent)."""
     mask = table.shape[0] - 1
@@ -68,7 +68,7 @@ def ht_insert(table: np.ndarray, keys: np.ndarray, slot: int, g: np.ndarray) -> 
     g[G_HT_N] += 1
 
 
-@njit(cache=True, _nrt=False)
+@kernel
 def ht_delete(table: np.ndarray, keys: np.ndarray, slot: int, g: np.ndarray) -> None:
     """Remove ``slot`` (present) and shift the probe chain back over the hole."""
     mask = table.shape[0] - 1
@@ -88,7 +88,7 @@ def ht_delete(table: np.ndarray, keys: np.ndarray, slot: int, g: np.ndarray) -> 
     g[G_HT_N] -= 1
 
 
-@njit(cache=True, _nrt=False)
+@kernel
 def ht_rebuild(new: np.ndarray, keys: np.ndarray, slots: np.ndarray, g: np.ndarray) -> None:
     """Fill an empty table ``new`` with ``slots`` (after growing)."""
     g[G_HT_N] = 0
@@ -99,18 +99,18 @@ def ht_rebuild(new: np.ndarray, keys: np.ndarray, slots: np.ndarray, g: np.ndarr
 HEAP_D = 4  # a 4-ary heap: half the depth of a binary one, children on adjacent rows
 
 
-@njit(cache=True, _nrt=False, inline="always")
+@kernel_inline
 def _before(heap: np.ndarray, a: int, b: int) -> bool:
     return heap[a, 0] < heap[b, 0] or (heap[a, 0] == heap[b, 0] and heap[a, 1] < heap[b, 1])
 
 
-@njit(cache=True, _nrt=False, inline="always")
+@kernel_inline
 def _swap(heap: np.ndarray, a: int, b: int) -> None:
     for j in range(3):
         heap[a, j], heap[b, j] = heap[b, j], heap[a, j]
 
 
-@njit(cache=True, _nrt=False)
+@kernel
 def heap_push(heap: np.ndarray, g: np.ndarray, t: int, slot: int) -> int:
     """Add a wake-up of ``slot`` at ``t``; returns its sequence number (room was made)."""
     n = g[G_HEAP_N]
@@ -127,7 +127,7 @@ def heap_push(heap: np.ndarray, g: np.ndarray, t: int, slot: int) -> int:
     return seq
 
 
-@njit(cache=True, _nrt=False)
+@kernel
 def heap_pop(heap: np.ndarray, g: np.ndarray) -> None:
     """Remove the earliest entry (the caller read row 0 first)."""
     n = g[G_HEAP_N] - 1

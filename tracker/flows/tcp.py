@@ -12,7 +12,6 @@ Sequence numbers are held in int64 as uint32 values.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 
 from tracker.flows.history import (
     HIST_TCP_RESP_SHIFT,
@@ -21,6 +20,7 @@ from tracker.flows.history import (
     lower,
     scaled_entry,
 )
+from tracker.flows.jit import kernel, kernel_inline
 from tracker.flows.layout import (
     C_FLAGS,
     C_HIST_LEN,
@@ -66,19 +66,19 @@ A_, D_, F_, H_, I_, Q_, R_, S_ = 65, 68, 70, 72, 73, 81, 82, 83  # ASCII letters
 C_, T_, W_, CARET, h_ = 67, 84, 87, 94, 104
 
 
-@njit(cache=True, _nrt=False, inline="always")
+@kernel_inline
 def seq_delta(a: int, b: int) -> int:
     """int32(a - b) for uint32 sequence numbers (Zeek's seq_delta)."""
     d = (a - b) & M32
     return d - 0x100000000 if d >= 0x80000000 else d
 
 
-@njit(cache=True, _nrt=False, inline="always")
+@kernel_inline
 def is_handshake(state: int) -> bool:
     return state == INACTIVE or state == SYN_SENT or state == SYN_ACK_SENT
 
 
-@njit(cache=True, _nrt=False, inline="always")
+@kernel_inline
 def relative_seq(ep: np.ndarray, e: int, cur: int, last: int, wraps: int) -> tuple[int, bool]:
     """get_relative_seq: (cur relative to e's ISN in 64-bit space, underflow)."""
     delta = seq_delta(cur, last)
@@ -92,7 +92,7 @@ def relative_seq(ep: np.ndarray, e: int, cur: int, last: int, wraps: int) -> tup
     return (wraps << 32) + cur - ep[e, E_START_SEQ], False
 
 
-@njit(cache=True, _nrt=False)
+@kernel
 def endpoint_size(ep: np.ndarray, e: int, p: int) -> int:
     """TCP_Endpoint::Size: bytes of sequence space sent, without SYN and FIN octets."""
     start = ep[e, E_START_SEQ]
@@ -109,7 +109,7 @@ def endpoint_size(ep: np.ndarray, e: int, p: int) -> int:
     return size
 
 
-@njit(cache=True, _nrt=False, inline="always")
+@kernel_inline
 def init_endpoint(ep: np.ndarray, e: int, syn: bool, seq: int, seq1: int) -> None:
     """init_endpoint: set the ISN bookkeeping from this endpoint's packet."""
     st = ep[e, E_STATE]
@@ -131,7 +131,7 @@ def init_endpoint(ep: np.ndarray, e: int, syn: bool, seq: int, seq1: int) -> Non
         ep[e, E_LAST_SEQ] = seq1
 
 
-@njit(cache=True, _nrt=False, inline="always")
+@kernel_inline
 def tcp_check_history(conn: np.ndarray, hist: np.ndarray, slot: int, side: int,
                       mask: int, code: int) -> bool:
     """TCP_Endpoint::CheckHistory, with the late flip of a flow that began with a SYN-ACK.
@@ -152,12 +152,12 @@ def tcp_check_history(conn: np.ndarray, hist: np.ndarray, slot: int, side: int,
     return check_history(conn, hist, slot, mask, code)
 
 
-@njit(cache=True, _nrt=False, inline="always")
+@kernel_inline
 def _letter(conn: np.ndarray, slot: int, side: int, code: int) -> int:
     return code if side == conn[slot, C_ORIG_SIDE] else lower(code)
 
 
-@njit(cache=True, _nrt=False, inline="always")
+@kernel_inline
 def update_history(conn: np.ndarray, ep: np.ndarray, hist: np.ndarray, slot: int, side: int,
                    flags: int, rel_seq: int, length: int) -> None:
     """update_history: the S H A D F R I Q letters of one packet."""
@@ -191,7 +191,7 @@ def update_history(conn: np.ndarray, ep: np.ndarray, hist: np.ndarray, slot: int
         tcp_check_history(conn, hist, slot, side, HIST_ACK_PKT, A_)
 
 
-@njit(cache=True, _nrt=False)
+@kernel
 def scaled(conn: np.ndarray, ep: np.ndarray, hist: np.ndarray, slot: int, side: int,
            cnt_col: int, thr_col: int, code: int) -> None:
     """ChecksumError / DidRxmit / ZeroWindow: the scaled C, T, W letters."""
@@ -199,7 +199,7 @@ def scaled(conn: np.ndarray, ep: np.ndarray, hist: np.ndarray, slot: int, side: 
                  _letter(conn, slot, side, code))
 
 
-@njit(cache=True, _nrt=False, inline="always")
+@kernel_inline
 def update_ack_seq(ep: np.ndarray, p: int, ack: int) -> None:
     """update_ack_seq + UpdateAckSeq: the highest ack the peer got for its data."""
     delta = seq_delta(ack, ep[p, E_ACK_SEQ])
@@ -211,7 +211,7 @@ def update_ack_seq(ep: np.ndarray, p: int, ack: int) -> None:
         ep[p, E_ACK_SEQ] = ack
 
 
-@njit(cache=True, _nrt=False, inline="always")
+@kernel_inline
 def update_last_seq(conn: np.ndarray, ep: np.ndarray, hist: np.ndarray, slot: int, side: int,
                     seq1: int, flags: int, length: int) -> int:
     """update_last_seq: advance the endpoint's last sequence number or note a retransmission."""
@@ -237,12 +237,12 @@ def update_last_seq(conn: np.ndarray, ep: np.ndarray, hist: np.ndarray, slot: in
     return delta
 
 
-@njit(cache=True, _nrt=False)
+@kernel
 def both_closed(conn: np.ndarray, ep: np.ndarray, slot: int) -> bool:
     return ep[2 * slot, E_DID_CLOSE] != 0 and ep[2 * slot + 1, E_DID_CLOSE] != 0
 
 
-@njit(cache=True, _nrt=False)
+@kernel
 def connection_reset(conn: np.ndarray, slot: int) -> None:
     """TCPSessionAdapter::ConnectionReset: the adapter becomes inactive."""
     conn[slot, C_FLAGS] &= ~F_ACTIVE

@@ -8,9 +8,9 @@ state machine keeps using that value even after a flip inside the packet;
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 
 from tracker.flows.history import add_history
+from tracker.flows.jit import kernel, kernel_inline
 from tracker.flows.layout import (
     C_FLAGS,
     C_LAST,
@@ -77,7 +77,7 @@ from tracker.flows.tcp import (
 )
 
 
-@njit(cache=True, _nrt=False)
+@kernel
 def set_state(conn: np.ndarray, ep: np.ndarray, heap: np.ndarray, g: np.ndarray,
               opt: np.ndarray, slot: int, e: int, p: int, new: int) -> None:
     """TCP_Endpoint::SetState: leaving the handshake switches to the TCP idle timeout."""
@@ -90,14 +90,14 @@ def set_state(conn: np.ndarray, ep: np.ndarray, heap: np.ndarray, g: np.ndarray,
     ep[e, E_STATE] = new
 
 
-@njit(cache=True, _nrt=False)
+@kernel
 def flip_roles(conn: np.ndarray, hist: np.ndarray, slot: int) -> None:
     """Connection::FlipRoles: swap originator and responder and add '^'."""
     conn[slot, C_ORIG_SIDE] = 1 - conn[slot, C_ORIG_SIDE]
     add_history(conn, hist, slot, CARET)
 
 
-@njit(cache=True, _nrt=False)
+@kernel
 def established(conn: np.ndarray, ep: np.ndarray, heap: np.ndarray,
                 g: np.ndarray, opt: np.ndarray, slot: int, long_ports: np.ndarray,
                 lsp: np.ndarray, ports: tuple[int, int]) -> None:
@@ -111,7 +111,7 @@ def established(conn: np.ndarray, ep: np.ndarray, heap: np.ndarray,
         set_inactivity(conn, heap, g, slot, opt[O_LONG_INACT])
 
 
-@njit(cache=True, _nrt=False)
+@kernel
 def inactive_state(conn: np.ndarray, ep: np.ndarray, hist: np.ndarray, heap: np.ndarray,
                    g: np.ndarray, opt: np.ndarray, slot: int, side: int,
                    is_orig: bool, flags: int, seq: int, length: int, ts: int,
@@ -155,7 +155,7 @@ def inactive_state(conn: np.ndarray, ep: np.ndarray, hist: np.ndarray, heap: np.
     return close
 
 
-@njit(cache=True, _nrt=False)
+@kernel
 def active_state(conn: np.ndarray, ep: np.ndarray, heap: np.ndarray,
                  g: np.ndarray, opt: np.ndarray, slot: int, side: int, flags: int) -> int:
     """UpdateSYN_SentState, UpdateEstablishedState, UpdateClosedState (see inactive_state)."""
@@ -191,7 +191,7 @@ def active_state(conn: np.ndarray, ep: np.ndarray, heap: np.ndarray,
     return close
 
 
-@njit(cache=True, _nrt=False)
+@kernel
 def connection_closed(conn: np.ndarray, ep: np.ndarray, heap: np.ndarray,
                       g: np.ndarray, opt: np.ndarray, slot: int, side: int,
                       gen_event: bool) -> None:
@@ -209,7 +209,7 @@ def connection_closed(conn: np.ndarray, ep: np.ndarray, heap: np.ndarray,
         add_timer(conn, heap, g, slot, conn[slot, C_LAST] + opt[O_SESSION], T_EXPIRE)
 
 
-@njit(cache=True, _nrt=False, inline="always")
+@kernel_inline
 def netstat_evidence(ep: np.ndarray, slot: int, side: int, flags: int, seq1: int, ack: int,
                      length: int) -> None:
     """Record what this packet shows about both hosts' sockets (netstat.py reads it)."""
@@ -235,7 +235,7 @@ def netstat_evidence(ep: np.ndarray, slot: int, side: int, flags: int, seq1: int
     ep[e, E_NS], ep[p, E_NS] = ns, pns
 
 
-@njit(cache=True, _nrt=False, inline="always")
+@kernel_inline
 def tcp_process(conn: np.ndarray, ep: np.ndarray, hist: np.ndarray, heap: np.ndarray, g: np.ndarray, opt: np.ndarray, slot: int, side: int,
                 flags: int, seq: int, ack: int, win: int, length: int, ts: int,
                 long_ports: np.ndarray, lsp: np.ndarray, ports: tuple[int, int]) -> None:
