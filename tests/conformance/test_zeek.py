@@ -210,3 +210,26 @@ def test_batch_size_does_not_matter(trace: str) -> None:
         table.update(pb, fb)
         whole_ids.append(table.flow_ids)
     assert np.array_equal(np.concatenate(ids), np.concatenate(whole_ids))  # size 7 vs whole
+
+
+@pytest.mark.corpus
+def test_fragmented_syn_is_one_packet() -> None:
+    """ipv4-frag-syn: Zeek reassembles the two fragments and sees one SYN (its output file
+    prints the SYN 192.168.1.100:12345 -> 10.0.0.5:80 once); both frames get its flow id."""
+    trace = ZEEK / "ipv4-frag-syn" / "trace.pcap"
+    if not trace.exists():
+        pytest.skip(f"the shared corpus is absent: expected {trace}")
+    batches = load_trace(trace)
+    table = FlowTable(FlowOptions.zeek_bare())
+    parts = []
+    ids = []
+    for fb, pb in batches:
+        parts.append(table.update(pb, fb))
+        ids.append(table.flow_ids)
+    flow = flows_dataframe(FlowRecords.concat([*parts, table.flush()]))
+    assert len(flow) == 1
+    row = flow.iloc[0]
+    got = (row["orig_addr"], row["orig_port"], row["resp_addr"], row["resp_port"])
+    assert got == ("192.168.1.100", 12345, "10.0.0.5", 80)
+    assert (row["history"], row["orig_pkts"], row["conn_state"]) == ("S", 1, "S0")
+    assert np.concatenate(ids).tolist() == [0, 0]
