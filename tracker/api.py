@@ -1,21 +1,65 @@
-"""The public functions behind ``tracker.read_packets`` and friends."""
+"""The public functions behind ``tracker.read_packets``, ``tracker.read_flows`` and friends."""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from typing import BinaryIO
+from dataclasses import dataclass, field, fields
+from typing import Any, BinaryIO
 
 import numpy as np
 import pandas as pd
 
 from tracker.decode import decode
+from tracker.errors import OptionError
+from tracker.flows import FlowOptions, FlowRecords, FlowTable
 from tracker.frames import FrameBatch
 from tracker.packets import PacketBatch, Status
+from tracker.report.flow_columns import flows_dataframe
 from tracker.report.packets import packets_dataframe
 from tracker.sources.files import open_capture
 
 Source = str | os.PathLike[str] | BinaryIO
+
+
+@dataclass
+class RunSummary:
+    """What one pass over a capture saw: frames per status, flows, evictions.
+
+    ``status`` counts frames by ``Status`` name; MALFORMED, TRUNCATED and the
+    others are reported, never fatal.
+    """
+
+    frames: int = 0
+    status: dict[str, int] = field(default_factory=lambda: {s.name: 0 for s in Status})
+    flows: int = 0
+    evicted: int = 0
+
+    def add(self, pb: PacketBatch) -> None:
+        self.frames += len(pb)
+        counts = np.bincount(pb.status, minlength=len(Status))
+        for s in Status:
+            self.status[s.name] += int(counts[s])
+
+    def line(self) -> str:
+        """One line for stderr, like tcpdump's closing counts."""
+        odd = ", ".join(f"{n} {name.lower()}" for name, n in self.status.items()
+                        if n and name != "OK")
+        evicted = f", {self.evicted} evicted by the open-flow cap" if self.evicted else ""
+        return f"{self.frames} frames ({odd or 'all decoded'}), {self.flows} flows{evicted}"
+
+
+def flow_options(options: FlowOptions | None = None, **kw: Any) -> FlowOptions:
+    """A FlowOptions from keyword options; an unknown name is an OptionError."""
+    if options is not None and kw:
+        raise OptionError("give either options=FlowOptions(...) or keyword options, not both")
+    if options is not None:
+        return options
+    known = {f.name for f in fields(FlowOptions) if not f.name.startswith("_")}
+    unknown = sorted(set(kw) - known)
+    if unknown:
+        raise OptionError(f"unknown flow option {unknown[0]!r}; known: {', '.join(sorted(known))}")
+    return FlowOptions(**kw)
 
 
 def iter_decoded(source: Source) -> Iterator[tuple[FrameBatch, PacketBatch]]:
@@ -25,31 +69,91 @@ def iter_decoded(source: Source) -> Iterator[tuple[FrameBatch, PacketBatch]]:
             yield frames, decode(frames)
 
 
-def status_counts(pb: PacketBatch) -> dict[str, int]:
-    """How many rows have each Status, by name (all names present)."""
-    counts = np.bincount(pb.status, minlength=len(Status))
-    return {s.name: int(counts[s]) for s in Status}
+class FlowRun:
+    """One streaming pass: decoded batches through a FlowTable.
+
+    Iterating yields ``(packets, flow_ids, ended)`` per batch, where ``ended``
+    holds the flows that finished during it; the flows still open at the end
+    of the capture come last, with an empty packet batch. ``summary`` counts
+    as it goes.
+    """
+
+    def __init__(self, source: Source, options: FlowOptions) -> None:
+        self.source = source
+        self.table = FlowTable(options)
+        self.summary = RunSummary()
+
+    def __iter__(self) -> Iterator[tuple[PacketBatch, np.ndarray, FlowRecords]]:
+        for frames, packets in iter_decoded(self.source):
+            ended = self.table.update(packets, frames)
+            self.summary.add(packets)
+            self.summary.flows += len(ended)
+            yield packets, self.table.flow_ids, ended
+        rest = self.table.flush("eof")
+        self.summary.flows += len(rest)
+        self.summary.evicted = self.table.evicted
+        yield PacketBatch.empty(0), np.zeros(0, np.int64), rest
 
 
-def read_packets(source: Source) -> pd.DataFrame:
+def read_flows(source: Source, *, options: FlowOptions | None = None, **kw: Any) -> pd.DataFrame:
+    """Read a capture and return one row per flow (one connection on a socket pair).
+
+    ``source`` is a pcap or pcapng file (gzip too), ``"-"`` for standard input,
+    or a binary file object. Options are ``FlowOptions`` fields as keywords
+    (``tcp_inactivity=300``, ``vlan_in_key=True``, ``max_open_flows=100_000``,
+    ...) or one ``options=FlowOptions(...)``. The columns are documented in
+    ``tracker.report.flow_columns.FLOW_COLUMNS``; ``df.attrs["summary"]`` holds
+    the run's ``RunSummary``. No flows gives an empty frame with the same columns.
+
+    Examples
+    --------
+    >>> df = read_flows("captures/tcp-handshake-fin.pcap")
+    >>> df[["orig_addr", "orig_port", "resp_addr", "resp_port", "conn_state", "history"]]
+          orig_addr  orig_port      resp_addr  resp_port conn_state   history
+    0  192.0.2.10      49152  198.51.100.20         80         SF  ShADadFf
+    """
+    run = FlowRun(source, flow_options(options, **kw))
+    parts = [ended for _, _, ended in run]
+    df = flows_dataframe(FlowRecords.concat(parts))
+    df.attrs["summary"] = run.summary
+    return df
+
+
+def read_packets(source: Source, *, flow_ids: bool = True, options: FlowOptions | None = None,
+                 **kw: Any) -> pd.DataFrame:
     """Read a capture file and return one row per frame with its decoded headers.
 
     ``source`` is a path to a pcap or pcapng file (gzip-compressed or not; the
     format is detected from the content), ``"-"`` for standard input, or a
     binary file object. The columns are documented in
-    ``tracker.report.columns.PACKET_COLUMNS``; ``df.attrs["status_counts"]``
-    counts the rows per status.
+    ``tracker.report.columns.PACKET_COLUMNS``. With ``flow_ids`` (the default)
+    the frames also go through the flow table, and ``flow_id`` names each
+    packet's row in ``read_flows`` with the same options (<NA>: in no flow).
+    ``df.attrs["summary"]`` counts the frames per status.
 
     Examples
     --------
-    >>> df = read_packets("captures/tcp-handshake-fin.pcap")  # doctest: +SKIP
-    >>> df[["frame", "src_addr", "src_port", "dst_addr", "dst_port", "tcp_flags"]].head(3)  # doctest: +SKIP
-       frame     src_addr  src_port     dst_addr  dst_port  tcp_flags
-    0      1  192.168.1.5      1099  192.168.1.7        80          2
-    1      2  192.168.1.7        80  192.168.1.5      1099         18
-    2      3  192.168.1.5      1099  192.168.1.7        80         16
+    >>> df = read_packets("captures/tcp-handshake-fin.pcap")
+    >>> df[["frame", "src_addr", "src_port", "dst_port", "tcp_flags", "flow_id"]].head(3)
+       frame    src_addr  src_port  dst_port  tcp_flags  flow_id
+    0      1  192.0.2.10     49152        80          2        0
+    1      2  198.51.100.20        80     49152         18        0
+    2      3  192.0.2.10     49152        80         16        0
     """
-    pb = PacketBatch.concat([packets for _, packets in iter_decoded(source)])
-    df = packets_dataframe(pb)
-    df.attrs["status_counts"] = status_counts(pb)
+    if not flow_ids:
+        summary = RunSummary()
+        batches = []
+        for _, packets in iter_decoded(source):
+            summary.add(packets)
+            batches.append(packets)
+        df = packets_dataframe(PacketBatch.concat(batches))
+        df.attrs["summary"] = summary
+        return df
+    run = FlowRun(source, flow_options(options, **kw))
+    batches, ids = [], []
+    for packets, fids, _ in run:
+        batches.append(packets)
+        ids.append(fids.copy())
+    df = packets_dataframe(PacketBatch.concat(batches), np.concatenate(ids))
+    df.attrs["summary"] = run.summary
     return df

@@ -19,8 +19,17 @@ def _nullable(values: np.ndarray, missing: np.ndarray, dtype: str) -> pd.api.ext
     return pd.arrays.IntegerArray(values.astype(dtype.lower()), missing.copy())
 
 
-def packets_dataframe(pb: PacketBatch) -> pd.DataFrame:
-    """One row per frame, with the columns of ``PACKET_COLUMNS`` in that order."""
+def _flow_ids(flow_ids: np.ndarray | None, n: int) -> tuple[np.ndarray, np.ndarray]:
+    ids = np.full(n, -1, np.int64) if flow_ids is None else flow_ids
+    return np.maximum(ids, 0), ids < 0
+
+
+def packets_dataframe(pb: PacketBatch, flow_ids: np.ndarray | None = None) -> pd.DataFrame:
+    """One row per frame, with the columns of ``PACKET_COLUMNS`` in that order.
+
+    ``flow_ids`` (int64 per row, -1 for none) fills ``flow_id``; without it the
+    column is all <NA>.
+    """
     is_ip = pb.ip_version > 0
     has_ports = pb.src_port >= 0
     is_tcp = pb.tcp_hdr_len >= 0
@@ -48,6 +57,7 @@ def packets_dataframe(pb: PacketBatch) -> pd.DataFrame:
         "payload_len": _nullable(pb.payload_len, pb.payload_len < 0, "Int64"),
         "icmp_type": _nullable(pb.icmp_type, pb.icmp_type < 0, "Int16"),
         "icmp_code": _nullable(pb.icmp_code, pb.icmp_code < 0, "Int16"),
+        "flow_id": _nullable(*_flow_ids(flow_ids, len(pb)), "Int64"),
     }
     assert list(cols) == [c.name for c in PACKET_COLUMNS]
     return pd.DataFrame(cols)

@@ -7,7 +7,8 @@ from typing import BinaryIO, TextIO
 
 import pandas as pd
 
-from tracker.api import iter_decoded
+from tracker.api import FlowRun
+from tracker.flows import FlowOptions
 from tracker.report.packets import packets_dataframe
 
 _FLAG_LETTERS = "FSRPAUECN"  # bit 0 FIN ... bit 8 NS (RFC 9293 section 3.1, RFC 3540)
@@ -38,8 +39,10 @@ def _table_lines(df: pd.DataFrame) -> list[str]:
     length = df["ip_len"].astype("string").fillna("-")
     frame = df["frame"].astype(str)
     status = df["status"].astype(str)
-    rows = zip(frame, ts, src, dst, proto, flags, length, status)
-    return [f"{f:>7} {t} {s:>21} > {d:<21} {p:>3} {fl:<4} {ln:>5} {st}" for f, t, s, d, p, fl, ln, st in rows]
+    flow = df["flow_id"].astype("string").fillna("-")
+    rows = zip(frame, ts, src, dst, proto, flags, length, flow, status)
+    return [f"{f:>7} {t} {s:>21} > {d:<21} {p:>3} {fl:<4} {ln:>5} {fid:>6} {st}"
+            for f, t, s, d, p, fl, ln, fid, st in rows]
 
 
 def print_packets(source: str | os.PathLike[str] | BinaryIO, out: TextIO, *, fmt: str = "table",
@@ -47,11 +50,13 @@ def print_packets(source: str | os.PathLike[str] | BinaryIO, out: TextIO, *, fmt
     """Write one row per frame to ``out`` as each batch is decoded."""
     written = 0
     header = True
-    if fmt == "table":
-        out.write(f"{'frame':>7} {'time (UTC)':<26} {'source':>21}   {'destination':<21} "
-                  f"{'ip':>3} {'tcp':<4} {'iplen':>5} status\n")
-    for _, packets in iter_decoded(source):
-        df = packets_dataframe(packets)
+    for packets, flow_ids, _ in FlowRun(source, FlowOptions()):
+        if not len(packets):
+            continue
+        if header and fmt == "table":
+            out.write(f"{'frame':>7} {'time (UTC)':<26} {'source':>21}   {'destination':<21} "
+                      f"{'ip':>3} {'tcp':<4} {'iplen':>5} {'flow':>6} status\n")
+        df = packets_dataframe(packets, flow_ids)
         if count is not None:
             df = df.iloc[: count - written]
         if fmt == "csv":

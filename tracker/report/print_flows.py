@@ -1,0 +1,52 @@
+"""Writing flows for ``tracker read`` as they finish, batch by batch."""
+
+from __future__ import annotations
+
+from typing import TextIO
+
+import pandas as pd
+
+from tracker.api import FlowRun
+from tracker.flows import FlowRecords
+from tracker.report.flow_columns import flows_dataframe
+
+# The table view: the columns a person reads first; csv has every column.
+_HEADER = (f"{'id':>6} {'proto':<5} {'originator':<23} {'responder':<23} {'conn':<6} "
+           f"{'history':<10} {'state':<11} {'pkts o/r':>11} {'ip bytes o/r':>17} end")
+
+
+def _endpoint(addr: pd.Series, port: pd.Series) -> pd.Series:
+    text = addr.astype(object).astype(str)
+    v6 = text.str.contains(":", regex=False)
+    text = text.where(~v6, "[" + text + "]")
+    return text + ":" + port.astype(str)
+
+
+def _table_lines(df: pd.DataFrame) -> list[str]:
+    orig = _endpoint(df["orig_addr"], df["orig_port"])
+    resp = _endpoint(df["resp_addr"], df["resp_port"])
+    pkts = df["orig_pkts"].astype(str) + "/" + df["resp_pkts"].astype(str)
+    ipb = df["orig_ip_bytes"].astype(str) + "/" + df["resp_ip_bytes"].astype(str)
+    state = df["state"].astype(object).fillna("-")
+    rows = zip(df["flow_id"], df["proto"].astype(str), orig, resp, df["conn_state"].astype(str),
+               df["history"].astype(object).fillna("").replace("", "-"), state, pkts, ipb,
+               df["end_reason"].astype(str))
+    return [f"{i:>6} {p:<5} {o:<23} {r:<23} {c:<6} {h:<10} {s:<11} {n:>11} {b:>17} {e}"
+            for i, p, o, r, c, h, s, n, b, e in rows]
+
+
+def write_flows(run: FlowRun, out: TextIO, *, fmt: str = "table") -> None:
+    """Write each batch's finished flows to ``out`` as soon as the batch is done."""
+    header = True
+    for _, _, ended in run:
+        if header and fmt == "table":  # after the first batch: a bad file prints no header
+            out.write(_HEADER + "\n")
+        if not len(ended) and not header:
+            continue
+        df = flows_dataframe(ended if len(ended) else FlowRecords.empty())
+        if fmt == "csv":
+            df.to_csv(out, index=False, header=header, date_format="%Y-%m-%dT%H:%M:%S.%fZ")
+        elif len(df):
+            out.write("\n".join(_table_lines(df)) + "\n")
+        header = False
+        out.flush()
