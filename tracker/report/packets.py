@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 
 from tracker.packets import PacketBatch, Status
-from tracker.report.addresses import address_categorical
+from tracker.report.addresses import address_categoricals
 from tracker.report.columns import PACKET_COLUMNS
 
 _STATUS_NAMES = [s.name for s in Status]
@@ -33,6 +33,7 @@ def packets_dataframe(pb: PacketBatch, flow_ids: np.ndarray | None = None) -> pd
     is_ip = pb.ip_version > 0
     has_ports = pb.src_port >= 0
     is_tcp = pb.tcp_hdr_len >= 0
+    src, dst = address_categoricals([(pb.src_hi, pb.src_lo, is_ip), (pb.dst_hi, pb.dst_lo, is_ip)])
     cols = {
         "frame": pb.record + 1,
         "ts": pd.to_datetime(pb.ts_ns.view("datetime64[ns]")).tz_localize("UTC"),
@@ -42,8 +43,8 @@ def packets_dataframe(pb: PacketBatch, flow_ids: np.ndarray | None = None) -> pd
         "vlan": _nullable(pb.vlan, pb.vlan < 0, "Int32"),
         "ip_version": _nullable(pb.ip_version, ~is_ip, "UInt8"),
         "proto": _nullable(pb.proto, pb.proto < 0, "Int16"),
-        "src_addr": address_categorical(pb.src_hi, pb.src_lo, is_ip),
-        "dst_addr": address_categorical(pb.dst_hi, pb.dst_lo, is_ip),
+        "src_addr": src,
+        "dst_addr": dst,
         "src_port": _nullable(pb.src_port, ~has_ports, "Int32"),
         "dst_port": _nullable(pb.dst_port, ~has_ports, "Int32"),
         "ip_len": _nullable(pb.ip_len, pb.ip_len < 0, "Int64"),
