@@ -1,0 +1,106 @@
+"""The command line as a user meets it: output, one-line errors, exit codes."""
+
+from __future__ import annotations
+
+import csv
+import io
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import CAPTURES, REPO
+from tracker import __version__
+from tracker.report.flow_columns import FLOW_COLUMNS
+
+
+def tracker(*args: str, stdin: bytes | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "tracker", *args], check=False, cwd=REPO,
+                          input=stdin,
+                          capture_output=True, timeout=120,
+                          text=stdin is None)  # type: ignore[call-overload]
+
+
+def _text(out: str | bytes) -> str:
+    return out.decode() if isinstance(out, bytes) else out
+
+
+def test_version() -> None:
+    r = tracker("--version")
+    assert r.returncode == 0 and r.stdout.strip() == f"tracker {__version__}"
+
+
+def test_help_lists_the_commands() -> None:
+    r = tracker("--help")
+    assert r.returncode == 0
+    assert "read" in r.stdout and "packets" in r.stdout and "examples:" in r.stdout
+
+
+def test_read_table_shows_the_flow() -> None:
+    r = tracker("read", "captures/tcp-handshake-fin.pcap")
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert len(lines) == 2  # header + one flow
+    assert "192.0.2.10:49152" in lines[1] and "198.51.100.20:80" in lines[1]
+    assert " SF " in lines[1] and "ShADadFf" in lines[1] and "6/5" in lines[1]
+    assert r.stderr.strip() == "tracker: 11 frames (all decoded), 1 flows"
+
+
+def test_read_csv_has_every_documented_column(tmp_path: Path) -> None:
+    out = tmp_path / "flows.csv"
+    r = tracker("read", "--format", "csv", "-o", str(out), "captures/tcp-port-reuse.pcap")
+    assert r.returncode == 0, r.stderr
+    rows = list(csv.DictReader(out.open()))
+    assert list(rows[0]) == [c.name for c in FLOW_COLUMNS]
+    assert [(r["conn_state"], r["end_reason"]) for r in rows] == [("SF", "reuse"), ("S1", "eof")]
+
+
+def test_read_from_standard_input() -> None:
+    data = (CAPTURES / "gzip.pcap.gz").read_bytes()
+    r = tracker("read", "--format", "csv", "-", stdin=data)
+    assert r.returncode == 0, r.stderr
+    rows = list(csv.DictReader(io.StringIO(_text(r.stdout))))
+    assert len(rows) == 1 and rows[0]["history"] == "ShADadFf"
+
+
+def test_packets_count_limits_rows() -> None:
+    r = tracker("packets", "-c", "3", "captures/tcp-handshake-fin.pcap")
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert len(lines) == 4 and lines[1].split()[0] == "1" and lines[3].split()[0] == "3"
+
+
+def test_truncated_capture_warns_once_and_keeps_the_frames() -> None:
+    r = tracker("read", "--format", "csv", "captures/truncated-last-record.pcap")
+    assert r.returncode == 0
+    warnings = [ln for ln in r.stderr.splitlines() if ln.startswith("tracker: warning:")]
+    assert len(warnings) == 1 and "truncated-last-record.pcap" in warnings[0]
+    assert "10 frames" in r.stderr and "Traceback" not in r.stderr
+    rows = list(csv.DictReader(io.StringIO(r.stdout)))
+    assert rows[0]["orig_pkts"] == "5" and rows[0]["resp_pkts"] == "5"
+
+
+@pytest.mark.parametrize("path, words", [
+    ("README.md", ["README.md", "not a capture", "23 20"]),  # '# ' in hex
+    ("no/such/file.pcap", ["no/such/file.pcap", "No such file"]),
+    ("captures", ["captures"]),
+])
+def test_bad_input_is_one_clear_line(path: str, words: list[str]) -> None:
+    r = tracker("read", path)
+    assert r.returncode == 1
+    assert r.stdout == ""
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("tracker: error: "), r.stderr
+    for w in words:
+        assert w in lines[0]
+
+
+@pytest.mark.parametrize("args", [["read", "--max-open-flows", "0", "x.pcap"],
+                                  ["read", "--tcp-inactivity", "soon", "x.pcap"],
+                                  ["read", "--format", "xml", "x.pcap"],
+                                  ["frobnicate"]])
+def test_bad_options_exit_2_without_traceback(args: list[str]) -> None:
+    r = tracker(*args)
+    assert r.returncode == 2
+    assert "Traceback" not in r.stderr and "error:" in r.stderr
