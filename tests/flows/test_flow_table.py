@@ -257,3 +257,13 @@ def test_empty_frame_has_the_same_columns_and_dtypes() -> None:
     assert [str(t) for t in empty.dtypes] == [str(t) for t in full.dtypes]
     assert [str(t) for t in full.dtypes] == [c.dtype for c in FLOW_COLUMNS]
     assert len(empty) == 0 and np.all(full["flow_id"].diff().dropna() != 0)
+
+
+def test_expire_lets_time_pass_without_packets() -> None:
+    """A live capture's clock: the lone SYN's attempt timer fires at 5 s, not before."""
+    table = FlowTable()
+    table.update(batch([seg(0, C, "S", seq=ISN_C)]))
+    assert len(table.expire(4_999_999_999)) == 0
+    ended = flows_dataframe(table.expire(5_000_000_000))
+    assert ended[["conn_state", "end_reason"]].values.tolist() == [["S0", "idle"]]
+    assert table.open_flows == 0 and len(table.expire(0)) == 0  # time never goes back

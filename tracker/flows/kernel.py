@@ -320,3 +320,16 @@ def run_batch(pk: np.ndarray, pi: np.ndarray, out_fid: np.ndarray, pos: int,
 
 
 __all__ = ["C_N", "E_ACK_SEQ", "E_N", "G_NEXT_ID", "P_SEQ", "is_reuse", "run_batch"]
+
+
+@kernel
+def run_timers(now: int, conn: np.ndarray, ep: np.ndarray, keys: np.ndarray,
+               table: np.ndarray, heap: np.ndarray, ended: np.ndarray, g: np.ndarray,
+               opt: np.ndarray) -> int:
+    """Advance network time to ``now`` (never back) and fire due timers; DONE or NEED_ENDED."""
+    if g[G_NT_SET] == 0 or now > g[G_NT]:
+        g[G_NT] = now
+        g[G_NT_SET] = 1
+    if fire_timers(conn, ep, keys, table, heap, ended, g, opt):
+        return DONE
+    return NEED_ENDED

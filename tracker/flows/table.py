@@ -19,7 +19,7 @@ from types import ModuleType
 import numpy as np
 
 from tracker.flows import layout as L
-from tracker.flows.kernel import run_batch
+from tracker.flows.kernel import run_batch, run_timers
 from tracker.flows.key import flow_keys
 from tracker.flows.lifecycle import live_entries
 from tracker.flows.options import FlowOptions
@@ -237,6 +237,21 @@ class FlowTable:
         self._heap = np.zeros((cap, 4), dtype=np.int64)
         self._heap[:len(rows)] = rows
         self._g[L.G_HEAP_N] = len(rows)
+
+    def expire(self, now_ns: int) -> FlowRecords:
+        """Let time pass to ``now_ns`` without a packet (a live capture's wall clock).
+
+        Timers due by then fire as they would before a packet at that time;
+        returns the flows they ended. Time never moves back.
+        """
+        parts: list[FlowRecords] = []
+        while True:
+            status = run_timers(int(now_ns), self._conn, self._ep, self._keys, self._table,
+                                self._heap, self._ended, self._g, self._opt)
+            if self._g[L.G_ENDED_N]:
+                parts.append(self._collect())
+            if status == L.DONE:
+                return FlowRecords.concat(parts)
 
     def flush(self, reason: str = "eof") -> FlowRecords:
         """End every open flow (end of capture: ``eof``; live capture stopped: ``stopped``).
