@@ -104,3 +104,23 @@ def test_bad_options_exit_2_without_traceback(args: list[str]) -> None:
     r = tracker(*args)
     assert r.returncode == 2
     assert "Traceback" not in r.stderr and "error:" in r.stderr
+
+
+def test_progress_bar_only_on_a_terminal() -> None:
+    import io
+
+    from tracker.report.progress import Progress
+
+    quiet = Progress(io.StringIO())  # a StringIO is not a terminal
+    quiet.update(100, 1000, 10)
+    assert not quiet.enabled and quiet._bar is None
+    shown = io.StringIO()
+    bar = Progress(shown, force=True)
+    bar.update(500, 1000, 10)
+    bar.close()
+    assert "reading" in shown.getvalue() and "10 packets" in shown.getvalue()
+
+
+def test_piped_stderr_gets_no_progress_bar() -> None:
+    r = tracker("read", "captures/tcp-handshake-fin.pcap")
+    assert "reading" not in r.stderr and "%|" not in r.stderr

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field, fields
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, Protocol
 
 import numpy as np
 import pandas as pd
@@ -62,11 +62,22 @@ def flow_options(options: FlowOptions | None = None, **kw: Any) -> FlowOptions:
     return FlowOptions(**kw)
 
 
-def iter_decoded(source: Source) -> Iterator[tuple[FrameBatch, PacketBatch]]:
-    """Each batch of a capture with its decoded headers, streaming."""
+class _Progress(Protocol):
+    def update(self, bytes_read: int, size: int | None, frames: int) -> None: ...
+
+
+def iter_decoded(source: Source, progress: _Progress | None = None
+                 ) -> Iterator[tuple[FrameBatch, PacketBatch]]:
+    """Each batch of a capture with its decoded headers, streaming.
+
+    ``progress.update(bytes_read, size, frames)`` is called after each batch.
+    """
     with open_capture(source) as reader:
         for frames in reader:
-            yield frames, decode(frames)
+            packets = decode(frames)
+            if progress is not None:
+                progress.update(reader.bytes_read, reader.size, reader.records)
+            yield frames, packets
 
 
 class FlowRun:
@@ -78,13 +89,15 @@ class FlowRun:
     as it goes.
     """
 
-    def __init__(self, source: Source, options: FlowOptions) -> None:
+    def __init__(self, source: Source, options: FlowOptions,
+                 progress: _Progress | None = None) -> None:
         self.source = source
+        self.progress = progress
         self.table = FlowTable(options)
         self.summary = RunSummary()
 
     def __iter__(self) -> Iterator[tuple[PacketBatch, np.ndarray, FlowRecords]]:
-        for frames, packets in iter_decoded(self.source):
+        for frames, packets in iter_decoded(self.source, self.progress):
             ended = self.table.update(packets, frames)
             self.summary.add(packets)
             self.summary.flows += len(ended)

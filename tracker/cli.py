@@ -83,8 +83,14 @@ def _run_read(args: argparse.Namespace, out: TextIO) -> None:
     options = flow_options(vlan_in_key=args.vlan_key, verify_checksums=args.verify_checksums,
                            max_open_flows=args.max_open_flows,
                            tcp_inactivity=args.tcp_inactivity, udp_inactivity=args.udp_inactivity)
-    run = FlowRun(args.capture, options)
-    write_flows(run, out, fmt=args.format)
+    from tracker.report.progress import Progress
+
+    progress = Progress()
+    run = FlowRun(args.capture, options, progress)
+    try:
+        write_flows(run, out, fmt=args.format)
+    finally:
+        progress.close()
     if not args.quiet:
         print(f"tracker: {run.summary.line()}", file=sys.stderr)
 
