@@ -34,7 +34,7 @@ class Progress:
         self._shown = bytes_read
         elapsed = max(time.monotonic() - self._start, 1e-9)
         self._bar.set_postfix_str(f"{frames:,} packets, {frames / elapsed / 1e6:.2f} M/s",
-                                  refresh=False)
+                                  refresh=True)  # one redraw per batch (a few MB): cheap
 
     def close(self) -> None:
         if self._bar is not None:
