@@ -190,21 +190,25 @@ def _same_records(a: FlowRecords, b: FlowRecords) -> bool:
                for f in fields(FlowRecords))
 
 
+TRACES = sorted(d.name for d in ZEEK.iterdir() if d.is_dir()) if ZEEK.is_dir() else []
+
+
 @pytest.mark.corpus
-@pytest.mark.parametrize("trace", sorted({c.trace for c in CASES}))
+@pytest.mark.parametrize("trace", TRACES)
 def test_batch_size_does_not_matter(trace: str) -> None:
-    """Batches of 1 and 7 packets give the same flows and packet flow ids as whole batches."""
-    case = next(c for c in CASES if c.trace == trace)
+    """Batches of 1 and 7 packets give the same flows and packet flow ids as whole batches
+    (with checksum verification and fragment reassembly on the way)."""
+    options = FlowOptions(verify_checksums=True)
     batches = load_trace(next((ZEEK / trace).glob("trace.pcap*")))
-    whole = run_flows(batches, case.options)
+    whole = run_flows(batches, options)
     for size in (1, 7):
-        table = FlowTable(case.options)
+        table = FlowTable(options)
         parts, ids = [], []
         for fb, pb in rechunk(batches, size):
             parts.append(table.update(pb, fb))
             ids.append(table.flow_ids)
         assert _same_records(whole, FlowRecords.concat([*parts, table.flush()])), size
-    table = FlowTable(case.options)
+    table = FlowTable(options)
     whole_ids = []
     for fb, pb in batches:
         table.update(pb, fb)
