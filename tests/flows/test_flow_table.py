@@ -267,3 +267,36 @@ def test_expire_lets_time_pass_without_packets() -> None:
     ended = flows_dataframe(table.expire(5_000_000_000))
     assert ended[["conn_state", "end_reason"]].values.tolist() == [["S0", "idle"]]
     assert table.open_flows == 0 and len(table.expire(0)) == 0  # time never goes back
+
+
+def _udp_frames(specs: list[tuple[str, int, str, int, int]], options: FlowOptions
+                ) -> pd.DataFrame:
+    """Flows of DNS-like UDP frames (src, sport, dst, dport, QR bit), built with scapy."""
+    scapy = pytest.importorskip("scapy.all")
+    from tracker.decode import decode
+    from tracker.frames import FrameBatch
+
+    frames = [bytes(scapy.Ether() / scapy.IP(src=s, dst=d) / scapy.UDP(sport=sp, dport=dp)
+                    / scapy.DNS(id=1, qr=qr, qd=scapy.DNSQR(qname="example.org")))
+              for s, sp, d, dp, qr in specs]
+    fb = FrameBatch.from_frames(frames, ts_ns=[k * 10**6 for k in range(len(frames))])
+    table = FlowTable(options)
+    return flows_dataframe(FlowRecords.concat([table.update(decode(fb), fb), table.flush()]))
+
+
+@pytest.mark.parametrize(("dst", "history", "orig"), [
+    ("10.0.0.2", "D^", "10.0.0.2"),  # a response first, from the originator: flip
+    ("224.0.0.251", "D", "10.0.0.1"),  # ... but never towards a multicast responder
+])
+def test_dns_response_first_flips(dst: str, history: str, orig: str) -> None:
+    """mDNS 5353 <-> 5353 (both likely server ports, so no port flip): DNS.cc L86-92."""
+    flow = _udp_frames([("10.0.0.1", 5353, dst, 5353, 1)], FlowOptions()).iloc[0]
+    assert (flow["history"], flow["orig_addr"]) == (history, orig)
+
+
+def test_dns_flip_needs_the_dns_analyzer() -> None:
+    specs = [("10.0.0.1", 5353, "10.0.0.2", 5353, 1)]
+    assert _udp_frames(specs, FlowOptions.zeek_bare()).iloc[0]["history"] == "D"
+    assert _udp_frames(specs, FlowOptions.zeek_bare(["dns"])).iloc[0]["history"] == "D^"
+    query_first = [("10.0.0.1", 5353, "10.0.0.2", 5353, 0), ("10.0.0.2", 5353, "10.0.0.1", 5353, 1)]
+    assert _udp_frames(query_first, FlowOptions()).iloc[0]["history"] == "Dd"

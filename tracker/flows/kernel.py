@@ -51,6 +51,7 @@ from tracker.flows.layout import (
     END_EVICTED,
     END_REUSE,
     F_ACTIVE,
+    F_DNS_SEEN,
     F_OPEN,
     G_ENDED_N,
     G_EVICTED,
@@ -77,6 +78,7 @@ from tracker.flows.layout import (
     O_UDP_INACT,
     P_ACK,
     P_BCAST,
+    P_DNS_QR,
     P_DPORT,
     P_FLAGS,
     P_GOOD,
@@ -216,8 +218,8 @@ def _new_flow(conn: np.ndarray, ep: np.ndarray, keys: np.ndarray, hist: np.ndarr
 
 
 @kernel_inline
-def _datagram(conn: np.ndarray, ep: np.ndarray, hist: np.ndarray, slot: int, side: int,
-              pi: np.ndarray, i: int) -> bool:
+def _datagram(conn: np.ndarray, ep: np.ndarray, keys: np.ndarray, hist: np.ndarray, slot: int,
+              side: int, pi: np.ndarray, i: int, lsp: np.ndarray) -> bool:
     """UDP.cc / ICMP.cc / UnknownIPTransport for one packet; True if it counts."""
     proto = pi[P_PROTO, i]
     is_orig = side == conn[slot, C_ORIG_SIDE]
@@ -235,7 +237,28 @@ def _datagram(conn: np.ndarray, ep: np.ndarray, hist: np.ndarray, slot: int, sid
     if proto == PROTO_UDP or proto == PROTO_ICMP or proto == PROTO_ICMPV6:
         conn[slot, C_DSIZE + side] += pi[P_LEN, i]
         conn[slot, C_DACTIVE + side] = 1
+    if proto == PROTO_UDP and pi[P_DNS_QR, i] >= 0:
+        _dns_message(conn, keys, hist, slot, is_orig, pi[P_DNS_QR, i] == 1, lsp)
     return True
+
+
+@kernel
+def _dns_message(conn: np.ndarray, keys: np.ndarray, hist: np.ndarray, slot: int,
+                 is_orig: bool, response: bool, lsp: np.ndarray) -> None:
+    """DNS.cc L86-92: the analyzer's first message, a response from the originator,
+    flips the roles unless the responder is multicast (IPAddr.h IsMulticast)."""
+    oside = conn[slot, C_ORIG_SIDE]
+    meta = keys[slot, 4]
+    resp_port = int(meta >> np.uint64(16 if oside == 0 else 32)) & 0xFFFF
+    if conn[slot, C_FLAGS] & F_DNS_SEEN or not lsp[2, resp_port]:
+        return
+    conn[slot, C_FLAGS] |= F_DNS_SEEN
+    hi, lo = keys[slot, 2 - 2 * oside], keys[slot, 3 - 2 * oside]  # responder address
+    v4_multicast = hi == 0 and (lo >> np.uint64(32)) == 0xFFFF \
+        and ((lo >> np.uint64(24)) & np.uint64(0xFF)) == 224
+    if is_orig and response and not (v4_multicast or (hi >> np.uint64(56)) == 0xFF):
+        conn[slot, C_ORIG_SIDE] = 1 - oside
+        add_history(conn, hist, slot, CARET)
 
 
 @kernel_inline
@@ -263,7 +286,7 @@ def _process(conn: np.ndarray, ep: np.ndarray, keys: np.ndarray, hist: np.ndarra
         else:  # TCPAnalyzer::ValidateChecksum failed: ChecksumError, nothing else
             scaled(conn, ep, hist, slot, side, E_CHK_CNT, E_CHK_THR, C_)
     else:
-        counts = _datagram(conn, ep, hist, slot, side, pi, i)
+        counts = _datagram(conn, ep, keys, hist, slot, side, pi, i, lsp)
     if counts:
         _count(conn, slot, side, pi, i)
 

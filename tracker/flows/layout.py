@@ -52,6 +52,7 @@ C_N = 36
 F_OPEN = 1
 F_ACTIVE = 2  # TCPSessionAdapter::is_active
 F_ATTEMPT = 4  # an attempt timer is pending
+F_DNS_SEEN = 8  # the DNS analyzer has seen its first message
 
 # --- TCP endpoint columns (TCP_Endpoint.h) -----------------------------------
 E_STATE = 0
@@ -143,7 +144,8 @@ P_VLAN = 12
 P_GOOD = 13  # checksum good (or not checked)
 P_BCAST = 14
 P_SRC_A = 15
-P_N = 16
+P_DNS_QR = 16  # QR bit of a UDP payload read as a DNS header, -1 if none
+P_N = 17
 
 # Timer kinds (all of a flow's timers share one wake-up entry in the heap)
 T_INACT = 0

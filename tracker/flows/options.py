@@ -131,6 +131,8 @@ class FlowOptions:
         long_inactivity: timeout for the TCP services in ``long_inactivity_ports`` (1 h).
         likely_server_tcp / likely_server_udp: ports that decide the originator of a
             flow that does not start with a bare SYN (Zeek's likely_server_ports).
+        dns_ports: UDP responder ports where Zeek's DNS analyzer runs: a first message
+            that is a response from the originator flips the roles (DNS.cc L86-92).
         vlan_in_key: put the outer VLAN id in the flow key (Zeek's vlan_fivetuple).
         verify_checksums: drop and mark ('C') packets with a bad transport checksum.
         max_open_flows: cap on open flows; the least recently active is evicted.
@@ -150,6 +152,7 @@ class FlowOptions:
     long_inactivity_ports: frozenset[int] = ZEEK_LONG_INACTIVITY_TCP_PORTS
     likely_server_tcp: frozenset[int] = ZEEK_DEFAULT_TCP_PORTS
     likely_server_udp: frozenset[int] = ZEEK_DEFAULT_UDP_PORTS
+    dns_ports: frozenset[int] = ZEEK_SCRIPT_PORTS["dns"][1]
     vlan_in_key: bool = False
     verify_checksums: bool = False
     max_open_flows: int | None = None
@@ -165,7 +168,8 @@ class FlowOptions:
         if active == 0:
             raise OptionError("active_timeout must be > 0 seconds or None, got 0")
         self._ns["active_timeout"] = -1 if active is None else active
-        for name in ("likely_server_tcp", "likely_server_udp", "long_inactivity_ports"):
+        for name in ("likely_server_tcp", "likely_server_udp", "long_inactivity_ports",
+                     "dns_ports"):
             object.__setattr__(self, name, _ports(name, getattr(self, name)))
         for name in ("vlan_in_key", "verify_checksums"):
             if not isinstance(getattr(self, name), bool):
@@ -190,4 +194,6 @@ class FlowOptions:
         (ZEEK-FACTS.md section 0), which changes who is the originator.
         """
         tcp, udp = bare_mode_ports(scripts)
-        return cls(likely_server_tcp=tcp, likely_server_udp=udp, **kw)  # type: ignore[arg-type]
+        dns = ZEEK_SCRIPT_PORTS["dns"][1] if "dns" in scripts else frozenset()
+        return cls(likely_server_tcp=tcp, likely_server_udp=udp, dns_ports=dns,
+                   **kw)  # type: ignore[arg-type]

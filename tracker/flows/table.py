@@ -65,7 +65,23 @@ def eligible(pb: PacketBatch) -> np.ndarray:
     return ok & tcp_ok & udp_ok & (~icmp | (pb.icmp_type >= 0))
 
 
-def packet_columns(pb: PacketBatch, good: np.ndarray, vlan_in_key: bool
+def dns_qr(pb: PacketBatch, fb: FrameBatch | None, positions: np.ndarray) -> np.ndarray:
+    """The QR bit (RFC 1035 4.1.1) of UDP payloads of 12 bytes or more, -1 elsewhere.
+
+    Only read where the frame holds the byte; reassembled datagrams get -1.
+    """
+    qr = np.full(len(pb), -1, dtype=np.int64)
+    if fb is None or len(pb) == 0:
+        return qr
+    at = pb.l4_offset + 8 + 2  # UDP header, then the DNS flags byte
+    end = (fb.start + fb.caplen)[np.maximum(positions, 0)]  # the end of the row's own frame
+    ok = (pb.proto == PROTO_UDP) & (pb.payload_len >= 12) & (pb.l4_offset >= 0) \
+        & (positions >= 0) & (pb.status == Status.OK) & (at < end)
+    qr[ok] = fb.data[at[ok]] >> 7
+    return qr
+
+
+def packet_columns(pb: PacketBatch, good: np.ndarray, qr: np.ndarray, vlan_in_key: bool
                    ) -> tuple[np.ndarray, np.ndarray]:
     """(keys (n, 5) uint64, inputs (P_N, n) int64: one contiguous row per column)."""
     kb = flow_keys(pb, vlan_in_key)
@@ -81,7 +97,8 @@ def packet_columns(pb: PacketBatch, good: np.ndarray, vlan_in_key: bool
                         (L.P_ACK, pb.ack), (L.P_WIN, pb.window), (L.P_LEN, length),
                         (L.P_PAYLOAD, payload), (L.P_IP_LEN, np.maximum(pb.ip_len, 0)),
                         (L.P_WIRE, pb.wire_len), (L.P_VLAN, pb.vlan), (L.P_GOOD, good),
-                        (L.P_BCAST, kb.dst_is_broadcast), (L.P_SRC_A, kb.src_is_a)):
+                        (L.P_BCAST, kb.dst_is_broadcast), (L.P_SRC_A, kb.src_is_a),
+                        (L.P_DNS_QR, qr)):
         pi[col] = values
     return np.ascontiguousarray(kb.words), pi
 
@@ -99,7 +116,8 @@ class FlowTable:
         self.options = options or FlowOptions()
         self._opt = _options_array(self.options)
         self._lsp = np.stack([_port_set(self.options.likely_server_tcp),
-                              _port_set(self.options.likely_server_udp)])
+                              _port_set(self.options.likely_server_udp),
+                              _port_set(self.options.dns_ports)])
         self._long = _port_set(self.options.long_inactivity_ports)
         self._frag = _optional("tracker.flows.fragments")
         self._reasm = self._frag.Reassembler() if self._frag else None
@@ -135,7 +153,11 @@ class FlowTable:
         mask = eligible(packets)
         rows = np.flatnonzero(mask)
         chosen = packets if len(rows) == len(packets) else packets.take(rows)
-        pk, pi = packet_columns(chosen, good[rows], self.options.vlan_in_key)
+        own_frame = np.where(pb.status[np.maximum(positions, 0)] == Status.FRAGMENT, -1,
+                             positions)  # a reassembled datagram's header is elsewhere
+        qr = dns_qr(packets, fb, own_frame) if self.options.dns_ports else \
+            np.full(len(packets), -1, dtype=np.int64)
+        pk, pi = packet_columns(chosen, good[rows], qr[rows], self.options.vlan_in_key)
         fids = np.full(len(rows), -1, dtype=np.int64)
         parts = self._run(pk, pi, fids)
         self.flow_ids = np.full(len(pb), -1, dtype=np.int64)
