@@ -26,7 +26,6 @@ from tracker.flows.layout import (
     C_FLOW_ID,
     C_IP_BYTES,
     C_LAST,
-    C_N,
     C_ORIG_REASON,
     C_ORIG_SIDE,
     C_PAYLOAD,
@@ -38,11 +37,9 @@ from tracker.flows.layout import (
     C_WAKE_SEQ,
     C_WIRE,
     DONE,
-    E_ACK_SEQ,
     E_CHK_CNT,
     E_CHK_THR,
     E_DID_CLOSE,
-    E_N,
     E_RXMT_THR,
     E_START_SEQ,
     E_STATE,
@@ -340,9 +337,6 @@ def run_batch(pk: np.ndarray, pi: np.ndarray, out_fid: np.ndarray, pos: int,
         conn[slot, C_SEEN] = max(conn[slot, C_SEEN], ts)
         out_fid[i] = conn[slot, C_FLOW_ID]
     return DONE, pi.shape[1]
-
-
-__all__ = ["C_N", "E_ACK_SEQ", "E_N", "G_NEXT_ID", "P_SEQ", "is_reuse", "run_batch"]
 
 
 @kernel

@@ -17,7 +17,6 @@ from tracker.flows.layout import (
     C_END_REASON,
     C_END_TS,
     C_FLOW_ID,
-    C_HIST_LEN,
     C_IP_BYTES,
     C_LAST,
     C_N,
@@ -187,4 +186,4 @@ def extract(conn: np.ndarray, ep: np.ndarray, keys: np.ndarray, hist: np.ndarray
     )
 
 
-__all__ = ["C_HIST_LEN", "END_REASONS", "ORIG_REASONS", "FlowRecords", "extract"]
+__all__ = ["END_REASONS", "ORIG_REASONS", "FlowRecords", "extract"]

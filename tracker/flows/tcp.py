@@ -24,14 +24,10 @@ from tracker.flows.jit import kernel, kernel_inline
 from tracker.flows.layout import (
     C_FLAGS,
     C_HIST_LEN,
-    C_LAST,
     C_ORIG_REASON,
     C_ORIG_SIDE,
-    CLOSED,
     E_ACK_SEQ,
     E_ACK_WRAPS,
-    E_CHK_CNT,
-    E_CHK_THR,
     E_DID_CLOSE,
     E_FIN_CNT,
     E_H_FIN,
@@ -44,8 +40,6 @@ from tracker.flows.layout import (
     E_SEQ_WRAPS,
     E_START_SEQ,
     E_STATE,
-    E_WIN0_CNT,
-    E_WIN0_THR,
     ESTABLISHED,
     F_ACTIVE,
     INACTIVE,
@@ -246,16 +240,3 @@ def both_closed(conn: np.ndarray, ep: np.ndarray, slot: int) -> bool:
 def connection_reset(conn: np.ndarray, slot: int) -> None:
     """TCPSessionAdapter::ConnectionReset: the adapter becomes inactive."""
     conn[slot, C_FLAGS] &= ~F_ACTIVE
-
-
-__all__ = [
-    "CLOSED",
-    "C_LAST",
-    "ESTABLISHED",
-    "E_CHK_CNT",
-    "E_CHK_THR",
-    "E_DID_CLOSE",
-    "E_FIN_CNT",
-    "E_WIN0_CNT",
-    "E_WIN0_THR",
-]
