@@ -300,3 +300,11 @@ def test_dns_flip_needs_the_dns_analyzer() -> None:
     assert _udp_frames(specs, FlowOptions.zeek_bare(["dns"])).iloc[0]["history"] == "D^"
     query_first = [("10.0.0.1", 5353, "10.0.0.2", 5353, 0), ("10.0.0.2", 5353, "10.0.0.1", 5353, 1)]
     assert _udp_frames(query_first, FlowOptions()).iloc[0]["history"] == "Dd"
+
+
+def test_empty_batches_and_an_empty_table() -> None:
+    from tracker.packets import PacketBatch
+
+    table = FlowTable()
+    assert len(table.update(PacketBatch.empty(0))) == 0 and len(table.flow_ids) == 0
+    assert len(table.flush()) == 0 and len(table.expire(10**18)) == 0

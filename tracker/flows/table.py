@@ -147,7 +147,13 @@ class FlowTable:
         return int(self._g[L.G_OPEN])
 
     def update(self, pb: PacketBatch, fb: FrameBatch | None = None) -> FlowRecords:
-        """Process one batch in order; returns the flows that ended during it."""
+        """Process one batch in order; returns the flows that ended during it.
+
+        ``fb`` is the FrameBatch that ``pb`` was decoded from. Without it checksums
+        are not verified, DNS payloads are not read (no DNS flip) and fragments are
+        judged "fully captured" from caplen. ``self.flow_ids`` then holds the flow
+        of every row of ``pb`` (-1: in no flow).
+        """
         packets, positions, members = self._reassemble(pb, fb)
         good = self._good(pb, fb, packets, positions)
         mask = eligible(packets)
