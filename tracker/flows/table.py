@@ -155,12 +155,12 @@ class FlowTable:
         of every row of ``pb`` (-1: in no flow).
         """
         packets, positions, members = self._reassemble(pb, fb)
-        good = self._good(pb, fb, packets, positions)
-        mask = eligible(packets)
-        rows = np.flatnonzero(mask)
-        chosen = packets if len(rows) == len(packets) else packets.take(rows)
+        # The input frame holding each row's headers (-1: a reassembled datagram).
         own_frame = np.where(pb.status[np.maximum(positions, 0)] == Status.FRAGMENT, -1,
-                             positions)  # a reassembled datagram's header is elsewhere
+                             positions)
+        good = self._good(pb, fb, packets, own_frame)
+        rows = np.flatnonzero(eligible(packets))
+        chosen = packets if len(rows) == len(packets) else packets.take(rows)
         qr = dns_qr(packets, fb, own_frame) if self.options.dns_ports else \
             np.full(len(packets), -1, dtype=np.int64)
         pk, pi = packet_columns(chosen, good[rows], qr[rows], self.options.vlan_in_key)
@@ -190,15 +190,17 @@ class FlowTable:
         return r.packets, positions, (mpos[keep], np.asarray(r.member_of)[keep])
 
     def _good(self, pb: PacketBatch, fb: FrameBatch | None, packets: PacketBatch,
-              positions: np.ndarray) -> np.ndarray:
-        """Checksum verdict per row of ``packets`` (True when not verified)."""
+              own_frame: np.ndarray) -> np.ndarray:
+        """Checksum verdict per row of ``packets`` (True when not verified).
+
+        A reassembled datagram counts as good: its fragments' checksums cover
+        only the pieces (checksums.py checks the IPv4 headers of whole frames).
+        """
         good = np.ones(len(packets), dtype=np.bool_)
         if self.options.verify_checksums and self._checksums is not None and fb is not None:
             verdict = np.asarray(self._checksums.verify(fb, pb), dtype=np.bool_)
-            whole = (positions >= 0) & (packets.status == Status.OK)
-            reassembled = whole & (pb.status[np.maximum(positions, 0)] == Status.FRAGMENT)
-            use = whole & ~reassembled
-            good[use] = verdict[positions[use]]
+            use = (own_frame >= 0) & (packets.status == Status.OK)
+            good[use] = verdict[own_frame[use]]
         return good
 
     def _run(self, pk: np.ndarray, pi: np.ndarray, fids: np.ndarray) -> list[FlowRecords]:
