@@ -6,12 +6,8 @@ import ipaddress
 
 import numpy as np
 
-from tracker.report.flow_columns import (
-    FLOW_COLUMNS,
-    _format_addresses,
-    describe_flows,
-    factorize_rows,
-)
+from tracker.report.addresses import address_categoricals, format_addresses
+from tracker.report.flow_columns import FLOW_COLUMNS, describe_flows, factorize_rows
 
 
 def _halves(text: str) -> tuple[int, int]:
@@ -27,8 +23,14 @@ def test_addresses_print_as_ipaddress_does() -> None:
     hi, lo = (np.array(x, dtype=np.uint64) for x in zip(*map(_halves, texts), strict=True))
     expected = [str(ipaddress.ip_address(t)) for t in texts[:-1]]
     # ::ffff:0.0.0.1 is IPv4-mapped, so it prints as IPv4, like every IPv4 packet.
-    assert _format_addresses(hi, lo) == expected + ["0.0.0.1"]
+    assert format_addresses(hi, lo) == expected + ["0.0.0.1"]
     assert expected[8] == "2001:db8:0:1::1"
+    # The categoricals put them in numeric IPv6 order (IPv4 as ::ffff:a.b.c.d), each once.
+    cat = address_categoricals([(hi, lo, np.ones(len(hi), bool))])[0]
+    assert list(cat.categories) == ["::", "::1", "0.0.0.0", "0.0.0.1", "10.0.0.1",
+                                    "192.168.1.5", "255.255.255.255", "2001:db8::1",
+                                    "2001:db8:0:1::1", "fe80::217:f2ff:fed7:cf65", "ff02::1:3"]
+    assert list(cat.astype(str)) == expected + ["0.0.0.1"]
 
 
 def test_factorize_rows() -> None:

@@ -9,14 +9,13 @@ mean in Zeek's conn.log; the others are marked "beyond Zeek".
 from __future__ import annotations
 
 import importlib
-import socket
 
 import numpy as np
 import pandas as pd
 
 from tracker.flows.records import END_REASONS, ORIG_REASONS, FlowRecords
 from tracker.flows.states import CONN_STATES, CONNTRACK_STATES, MISSING, NETSTAT_STATES
-from tracker.report.addresses import format_address
+from tracker.report.addresses import address_categoricals
 from tracker.report.columns import Column
 
 PROTO_NAMES = {6: "tcp", 17: "udp", 1: "icmp", 58: "icmp6"}  # IANA protocol numbers
@@ -100,23 +99,6 @@ def factorize_rows(words: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return order[new], codes
 
 
-def _format_addresses(hi: np.ndarray, lo: np.ndarray) -> list[str]:
-    """Distinct addresses as text: IPv4-mapped ones through inet_ntoa (what ipaddress
-    prints, ten times faster), the others through format_address."""
-    v4 = (hi == 0) & ((lo >> np.uint64(32)) == np.uint64(0xFFFF))
-    packed = (lo & np.uint64(0xFFFFFFFF)).astype(">u4").tobytes()
-    return [socket.inet_ntoa(packed[4 * i:4 * i + 4]) if is_v4
-            else format_address(int(h), int(low))
-            for i, (is_v4, h, low) in enumerate(zip(v4, hi, lo, strict=True))]
-
-
-def _addresses(hi: np.ndarray, lo: np.ndarray) -> pd.Categorical:
-    """Addresses as ipaddress prints them, formatted once per distinct address."""
-    first, codes = factorize_rows(np.stack([hi, lo], axis=1))
-    names = _format_addresses(hi[first], lo[first])
-    return pd.Categorical.from_codes(codes, categories=pd.Index(names, dtype=object))
-
-
 def _coded(codes: np.ndarray, names: tuple[str, ...]) -> pd.Categorical:
     """A Categorical with fixed categories from uint8 codes (MISSING -> <NA>)."""
     c = codes.astype(np.int16)
@@ -185,15 +167,18 @@ def flows_dataframe(records: FlowRecords) -> pd.DataFrame:
     """
     r = records
     service, port_class = _services(r)
+    every = np.ones(len(r.orig_hi), dtype=bool)
+    orig_addr, resp_addr = address_categoricals([(r.orig_hi, r.orig_lo, every),
+                                                 (r.resp_hi, r.resp_lo, every)])
     cols = {
         "flow_id": r.flow_id.astype(np.int64),
         "first_ts": _utc(r.first_ts),
         "last_ts": _utc(r.last_ts),
         "duration": pd.to_timedelta((r.last_ts - r.first_ts).view("timedelta64[ns]")),
         "proto": _by_unique(r.proto, PROTO_NAMES),
-        "orig_addr": _addresses(r.orig_hi, r.orig_lo),
+        "orig_addr": orig_addr,
         "orig_port": r.orig_port.astype(np.int32),
-        "resp_addr": _addresses(r.resp_hi, r.resp_lo),
+        "resp_addr": resp_addr,
         "resp_port": r.resp_port.astype(np.int32),
         "vlan": pd.arrays.IntegerArray(r.vlan.astype(np.int32), r.vlan < 0),
         "service": service,
