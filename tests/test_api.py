@@ -88,3 +88,13 @@ def test_summary_counts_statuses() -> None:
     summary = df.attrs["summary"]
     assert summary.frames == 4 and summary.status["FRAGMENT"] == 3 and summary.status["OK"] == 1
     assert summary.flows == 2
+
+
+def test_fragments_get_their_flow_across_batches(monkeypatch: pytest.MonkeyPatch) -> None:
+    import tracker.api
+    from tracker.sources.files import open_capture
+
+    # One frame per batch: the datagram completes two batches after its first fragment.
+    monkeypatch.setattr(tracker.api, "open_capture", lambda src: open_capture(src, batch_bytes=1))
+    packets = tracker.read_packets(CAPTURES / "ipv4-fragments.pcap")
+    assert packets["flow_id"].tolist() == [0, 1, 1, 1]

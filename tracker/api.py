@@ -163,10 +163,15 @@ def read_packets(source: Source, *, flow_ids: bool = True, options: FlowOptions 
         df.attrs["summary"] = summary
         return df
     run = FlowRun(source, flow_options(options, **kw))
-    batches, ids = [], []
+    batches, ids, late = [], [], []
     for packets, fids, _ in run:
         batches.append(packets)
         ids.append(fids.copy())
-    df = packets_dataframe(PacketBatch.concat(batches), np.concatenate(ids))
+        late.append(run.table.earlier_flow_ids)
+    pb = PacketBatch.concat(batches)
+    fid = np.concatenate(ids)
+    for records, flows in late:  # fragments whose datagram completed in a later batch
+        fid[np.searchsorted(pb.record, records)] = flows
+    df = packets_dataframe(pb, fid)
     df.attrs["summary"] = run.summary
     return df

@@ -107,6 +107,8 @@ class FlowTable:
     """Open flows keyed by socket pair; ``update`` per batch, ``flush`` at the end.
 
     Attributes:
+        earlier_flow_ids: (record numbers, flow ids) of fragments from EARLIER
+            batches whose datagram completed in the last batch.
         flow_ids: int64 per row of the last batch given to ``update``: the flow
             of that packet, -1 for rows in no flow (not IP, malformed, ...).
         evicted: flows ended by the ``max_open_flows`` cap so far.
@@ -124,6 +126,7 @@ class FlowTable:
         self._checksums = _optional("tracker.flows.checksums")
         self._alloc(max(16, initial_slots))
         self.flow_ids = np.zeros(0, dtype=np.int64)
+        self.earlier_flow_ids = (np.zeros(0, np.int64), np.zeros(0, np.int64))
 
     def _alloc(self, n: int) -> None:
         self._conn = np.zeros((n, L.C_N), dtype=np.int64)
@@ -171,23 +174,28 @@ class FlowTable:
         out_fid[rows] = fids
         ok = positions >= 0
         self.flow_ids[positions[ok]] = out_fid[ok]
-        if members is not None:
-            pos, of = members
-            self.flow_ids[pos] = out_fid[of]
+        self.earlier_flow_ids = (np.zeros(0, np.int64), np.zeros(0, np.int64))
+        if members is not None:  # every fragment of a completed datagram joins its flow
+            pos, of, records = members
+            here = pos >= 0
+            self.flow_ids[pos[here]] = out_fid[of[here]]
+            self.earlier_flow_ids = (records[~here], out_fid[of[~here]])
         return FlowRecords.concat(parts)
 
     def _reassemble(self, pb: PacketBatch, fb: FrameBatch | None
-                    ) -> tuple[PacketBatch, np.ndarray, tuple[np.ndarray, np.ndarray] | None]:
-        """Rows for the flow table, their positions in pb (-1: none), and fragment members."""
+                    ) -> tuple[PacketBatch, np.ndarray,
+                               tuple[np.ndarray, np.ndarray, np.ndarray] | None]:
+        """Rows for the flow table, their positions in pb (-1: none), and fragment members
+        (position in pb or -1 for an earlier batch, datagram row, record number)."""
         if self._reasm is None:
             return pb, np.arange(len(pb), dtype=np.int64), None
         r = self._reasm.push(pb, fb)
         if r.packets is pb:  # no fragments in this batch: rows are the input rows
             return pb, np.arange(len(pb), dtype=np.int64), None
         positions = _positions(pb.record, r.row)
-        mpos = _positions(pb.record, r.member_records)
-        keep = mpos >= 0
-        return r.packets, positions, (mpos[keep], np.asarray(r.member_of)[keep])
+        records = np.asarray(r.member_records, dtype=np.int64)
+        mpos = _positions(pb.record, records)
+        return r.packets, positions, (mpos, np.asarray(r.member_of), records)
 
     def _good(self, pb: PacketBatch, fb: FrameBatch | None, packets: PacketBatch,
               own_frame: np.ndarray) -> np.ndarray:
