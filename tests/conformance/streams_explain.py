@@ -1,0 +1,200 @@
+"""Why a socket pair's totals differ from tshark's or NFStream's, from the frames.
+
+For a pair that differs, streams_frames tells which frames each tool counts in
+it. The evidence is the frames that one tool counts in the pair and the other
+does not, plus the fragments and tunnel frames that both count (their lengths
+differ per tool). Each evidence frame gets one reason from ``REASONS`` by its
+own fields (``frame_reasons``); a pair's reason is its evidence's reasons
+joined by "+", and "unexplained" when a frame fits no reason or when the pair
+differs without any evidence frame.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from dataclasses import dataclass
+from functools import cache, lru_cache
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from tests.conformance.streams_compare import (
+    NFSTREAM,
+    TSHARK,
+    Tool,
+    merge,
+    nfstream,
+    ours,
+    tshark,
+)
+from tests.conformance.streams_frames import frames, key_text, read_tsv, stack_table
+
+# Why the tools count a frame differently; each is a documented design choice of a tool.
+REASONS: dict[str, str] = {
+    "tso-zero-length": "IPv4 total length 0 (TCP segmentation offload capture): tshark takes "
+    "the length from the frame; Zeek, NFStream and we drop the packet (ZEEK-FACTS 4.1, IP.cc "
+    "L67-79)",
+    "ip-fragments": "IP fragments: we count a reassembled datagram as Zeek does (one packet, "
+    "the reassembled IP length, every fragment's frame bytes; nothing for a datagram that "
+    "never completes or whose first fragment is malformed); tshark counts it with the "
+    "completing frame's lengths only; NFStream does not reassemble (a first fragment alone "
+    "with its own lengths, ports 0 without a whole transport header, later fragments dropped)",
+    "bad-tcp-data-offset": "TCP data offset below 5 words or past the IP payload: Zeek does "
+    "not count the packet (ZEEK-FACTS 4.1, TCP.cc L86-90) and neither do we; tshark and "
+    "NFStream do",
+    "ip-len-beyond-frame": "IP total length longer than the frame (not a snaplen cut): Zeek "
+    "drops the packet (ZEEK-FACTS 4.1, IP.cc L81-84) and so do we; tshark and NFStream count it",
+    "icmp-error-quote": "an ICMP error quoting a TCP/UDP header: tshark counts it in the "
+    "quoted stream; Zeek, NFStream and we count it in an ICMP flow",
+    "tunnel": "a tunnelled packet (IP-in-IP, GRE, VXLAN, GTP-U, CAPWAP, Teredo): tshark and "
+    "NFStream count the inner flow, we count the outer one (SEMANTICS.md 1)",
+    "qinq-inner-vlan": "802.1ad QinQ: NFStream keys on the inner VLAN tag, we report the outer "
+    "one (SEMANTICS.md 1, as Zeek's vlan column)",
+    "fabricpath": "Cisco FabricPath: the capture holds each packet bare and wrapped; Zeek, "
+    "tshark and we count both copies, NFStream does not decode the wrapped one (it reads "
+    "some as IPv4 protocol 80 between made-up addresses)",
+    "mpls-pw-control-word": "Ethernet pseudowire with a control word under MPLS: tshark finds "
+    "it heuristically; Zeek and we decode only IP under MPLS",
+    "nfstream-reads-non-ip": "NFStream reads an IP header where tshark and we find none: a "
+    "fuzzed DLT_NULL frame with a bogus address family, or 802.11 frames that are not IP in "
+    "a CAPWAP data tunnel (its flows of protocol 0 between random addresses)",
+    "nfstream-link-type": "a link type NFStream cannot decode (PPI, 802.15.4): it reports no "
+    "flows",
+}
+NFSTREAM_LINKS = ("ppi", "wpan-nofcs")  # corpus/README.md caveat 10: 0 flows there
+_BOTH_COUNTED = ("ip-fragments", "tunnel")  # counted by both tools, with other lengths
+_NONE = np.zeros(0, np.int64)
+
+
+def _int(col: pd.Series, fill: int) -> np.ndarray:
+    return col.astype("Int64").fillna(fill).to_numpy(np.int64)
+
+
+def frame_reasons(f: pd.DataFrame) -> np.ndarray:
+    """The REASONS name of each frame from its own fields, "unexplained" when none fits."""
+    status = f["status"].to_numpy()
+    malformed = status == "MALFORMED"
+    fragment_fields = (_int(f["frag_offset"], 0) > 0) | \
+        f["more_fragments"].astype("boolean").fillna(False).to_numpy(dtype=bool)
+    protocols = f["protocols"].fillna("")
+    rules = [
+        ("tso-zero-length", malformed & (_int(f["ip_version"], 0) == 4)
+         & (_int(f["ip_len"], -1) == 0)),
+        ("ip-fragments", (status == "FRAGMENT") | (malformed & fragment_fields)),
+        ("bad-tcp-data-offset", malformed & (_int(f["proto"], -1) == 6)),
+        ("ip-len-beyond-frame", (status == "TRUNCATED")
+         & (f["caplen"].to_numpy() == f["wire_len"].to_numpy())),
+        ("tunnel", (f["ip_layers"].fillna(0) >= 2) | f["tunnel"].fillna(False).astype(bool)),
+        ("icmp-error-quote", f["icmp_quote"].fillna(False).astype(bool)),
+        ("qinq-inner-vlan", f["vlans"].fillna(0) >= 2),
+        ("fabricpath", protocols.str.contains(":cfp:", regex=False)),
+        ("mpls-pw-control-word", protocols.str.contains("pwethcw", regex=False)),
+    ]
+    return np.select([np.asarray(c, dtype=bool) for _, c in rules], [n for n, _ in rules],
+                     default="unexplained")
+
+
+def _members(keys: pd.Series) -> dict[str, np.ndarray]:
+    """Pair key -> positions of the frames counted in it."""
+    known = keys.notna().to_numpy()
+    positions = np.flatnonzero(known)
+    groups = pd.Series(positions).groupby(keys.to_numpy()[known].astype(str)).indices
+    return {k: positions[v] for k, v in groups.items()}
+
+
+@lru_cache(maxsize=1)
+def _frame_ms(trace: Path) -> np.ndarray:
+    """Each frame's time in whole milliseconds, from tshark's exact text."""
+    sec, _, frac = read_tsv(trace)["frame.time_epoch"].str.partition(".").values.T
+    # The fraction is nanoseconds, 9 digits, or more when a file stores a value >= 1e9.
+    ns = pd.Series(frac).str.ljust(9, "0").astype(np.int64).to_numpy()
+    return np.asarray(sec.astype(np.int64) * 1000 + ns // 1_000_000)
+
+
+def _misread(trace: Path, first_ms: int) -> list[str]:
+    """Reasons of a flow that only NFStream reports, from the frames at its first packet's
+    millisecond: frames where tshark finds no IP but NFStream reads one (a DLT_NULL frame
+    with a bogus address family, a tunnel payload that is not IP as CAPWAP's 802.11) or
+    FabricPath-wrapped frames, which NFStream reads as IPv4 at the wrong offset."""
+    t = read_tsv(trace)
+    protocols = t["frame.protocols"][np.abs(_frame_ms(trace) - first_ms) <= 1]
+    stacks = stack_table(protocols)
+    found = []
+    if protocols.str.contains(":cfp:", regex=False).any():
+        found.append("fabricpath")
+    if (protocols == "null:data").any() or (stacks["tunnel"] & (stacks["ip_layers"] < 2)).any():
+        found.append("nfstream-reads-non-ip")
+    return found
+
+
+def explain(trace: Path, tool: Tool, diff: pd.DataFrame) -> list[str]:
+    """One reason per differing pair (rows of streams_compare.merge), in row order."""
+    if diff.empty:
+        return []
+    addresses = set(diff["lo_addr"]) | set(diff["hi_addr"])
+    f = frames(trace, tool, addresses)
+    reason = frame_reasons(f)
+    both_counted = np.isin(reason, _BOTH_COUNTED)
+    ours, theirs = _members(f["ours"]), _members(f["theirs"])
+    linktype = json.loads((trace.parent / "info.json").read_text())["linktype"]
+    out = []
+    first = diff["first_ms"] if "first_ms" in diff else pd.Series(0, index=diff.index)
+    gap = (diff["tot_pkts_t"] - diff["tot_pkts"]).to_numpy()
+    for i, (key, side) in enumerate(zip(key_text(diff), diff["side"], strict=True)):
+        mine, their = ours.get(key, _NONE), theirs.get(key, _NONE)
+        both = np.intersect1d(mine, their)
+        evidence = np.concatenate([np.setxor1d(mine, their), both[both_counted[both]]])
+        reasons = sorted(set(reason[evidence]))
+        # Without fragments one frame is one packet for every tool: the evidence must
+        # account for the whole packet difference.
+        if "ip-fragments" not in reasons and evidence.size and \
+                len(np.setdiff1d(their, mine)) - len(np.setdiff1d(mine, their)) != gap[i]:
+            reasons.append("unaccounted")
+        if not reasons and tool is NFSTREAM:
+            if side == "ours_only" and linktype in NFSTREAM_LINKS:
+                reasons = ["nfstream-link-type"]
+            elif side == "theirs_only":
+                reasons = _misread(trace, int(first.iloc[i]))
+        out.append("+".join(reasons) or "unexplained")
+    return out
+
+
+@dataclass(frozen=True)
+class PairResult:
+    """One trace against one tool: pairs compared, pairs agreeing, reasons of the others."""
+
+    pairs: int
+    agree: int
+    reasons: dict[str, int]  # reason -> socket pairs
+    differing: pd.DataFrame  # the differing pairs (streams_compare.merge rows) and "reason"
+
+
+@cache
+def compare_trace(trace: Path, tool: Tool) -> PairResult:
+    """Sum both sides per socket pair, compare, and explain every pair that differs."""
+    theirs = tshark(trace) if tool is TSHARK else nfstream(trace)
+    merged = merge(ours(trace, tool), theirs)
+    differing = merged[(merged["diff"] != "") | (merged["side"] != "both")].copy()
+    differing["reason"] = explain(trace, tool, differing)
+    return PairResult(len(merged), len(merged) - len(differing),
+                      dict(Counter(differing["reason"])), differing)
+
+
+def main() -> None:
+    """Print each trace's differing pairs by reason, and the agreement rate per tool."""
+    corpus = Path(__file__).resolve().parents[2].parent / "shared" / "corpus"
+    for tool in (TSHARK, NFSTREAM):
+        pairs = agree = 0
+        for trace in sorted(corpus.glob("*/*/trace.pcap*")):
+            r = compare_trace(trace, tool)
+            pairs, agree = pairs + r.pairs, agree + r.agree
+            if r.reasons:
+                print(f"{tool.name} {trace.parent.relative_to(corpus)}: {r.pairs} pairs, "
+                      f"{r.reasons}")
+        print(f"{tool.name}: {agree} of {pairs} socket pairs agree ({100 * agree / pairs:.2f} %)")
+
+
+if __name__ == "__main__":
+    main()
