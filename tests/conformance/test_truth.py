@@ -79,7 +79,7 @@ def first_senders(pcap: Path) -> dict[tuple[int, str, int, str, int], tuple[str,
 
 
 def read(pcap: Path) -> pd.DataFrame:
-    """The tracker's flows of the capture, default options (as Zeek's defaults)."""
+    """The tracker's flows of the capture with the default options."""
     import tracker
 
     return tracker.read_flows(pcap)
