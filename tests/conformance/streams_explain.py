@@ -33,10 +33,9 @@ from tests.conformance.streams_frames import frames, key_text, read_tsv, stack_t
 
 # Why the tools count a frame differently; each is a documented design choice of a tool.
 REASONS: dict[str, str] = {
-    "tso-zero-length": "IPv4 total length 0 (TCP segmentation offload capture): tshark takes "
-    "the length from the frame; NFStream and we drop the packet, as default Zeek does (it "
-    "checks checksums); Zeek with -C, the mode our default matches, takes the length from "
-    "the capture instead (ZEEK-FACTS 4.1, IP.cc L67-79): an open question for the flow engine",
+    "tso-zero-length": "IPv4 total length 0 (TCP segmentation offload capture): tshark, Zeek "
+    "with -C (the mode our default matches: ZEEK-FACTS 4.1, IP.cc L67-79) and we take the "
+    "length from the frame; NFStream drops the packet",
     "ip-fragments": "IP fragments: we count a reassembled datagram as Zeek does (one packet, "
     "the reassembled IP length, every fragment's frame bytes; nothing for a datagram that "
     "never completes or whose first fragment is malformed); tshark counts it with the "
@@ -81,8 +80,7 @@ def frame_reasons(f: pd.DataFrame) -> np.ndarray:
         f["more_fragments"].astype("boolean").fillna(False).to_numpy(dtype=bool)
     protocols = f["protocols"].fillna("")
     rules = [
-        ("tso-zero-length", malformed & (_int(f["ip_version"], 0) == 4)
-         & (_int(f["ip_len"], -1) == 0)),
+        ("tso-zero-length", f["tso"].to_numpy(dtype=bool)),
         ("ip-fragments", (status == "FRAGMENT") | (malformed & fragment_fields)),
         ("bad-tcp-data-offset", malformed & (_int(f["proto"], -1) == 6)),
         ("ip-len-beyond-frame", (status == "TRUNCATED")

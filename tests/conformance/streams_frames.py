@@ -172,11 +172,27 @@ def flow_keys(flows: pd.DataFrame, tool: Tool) -> pd.Series:
     return pd.Series(text, index=flows["flow_id"].to_numpy())
 
 
+@lru_cache(maxsize=4)
+def tso_frames(trace: Path) -> frozenset[int]:
+    """Frames (1-based) whose IPv4 total length field is 0, read from the raw bytes: the
+    decoder reports the frame's length there (TSO captures), so the field is gone."""
+    from tracker.api import iter_decoded
+
+    found: list[int] = []
+    for fb, pb in iter_decoded(trace):
+        v4 = (pb.ip_version == 4) & (pb.l3_offset >= 0)
+        at = pb.l3_offset[v4]
+        zero = (fb.data[at + 2] == 0) & (fb.data[at + 3] == 0)
+        found.extend((pb.record[v4][zero] + 1).tolist())
+    return frozenset(found)
+
+
 def our_frames(pk: pd.DataFrame, trace: Path, tool: Tool) -> pd.DataFrame:
     """Our packet rows with the pair of each frame's flow (``ours``)."""
     out = pk[["frame", "status", "ip_version", "proto", "ip_len", "caplen", "wire_len",
               "frag_offset", "more_fragments"]].reset_index(drop=True)
     out["status"] = out["status"].astype(str)
+    out["tso"] = out["frame"].isin(tso_frames(trace)).to_numpy()
     out["ours"] = np.full(len(out), None, dtype=object)
     counted = pk["flow_id"].notna().to_numpy()
     if counted.any():
@@ -217,6 +233,7 @@ def nfstream_members(f: pd.DataFrame) -> np.ndarray:
     keep = ~f["protocols"].str.contains(":cfp:", regex=False).to_numpy()
     keep &= ~(f["tunnel"].to_numpy(dtype=bool) & ~tunnel)  # a tunnel payload that is not IP
     keep &= ~(frag & (f["frag_offset"].astype("Int64").fillna(0).to_numpy() > 0))
+    keep &= ~f["tso"].to_numpy(dtype=bool)  # NFStream drops IPv4 packets of total length 0
     keep &= pd.notna(src) & pd.notna(dst) & (src != "")
     out = np.full(len(f), None, dtype=object)
     if keep.any():

@@ -20,12 +20,9 @@ from tests.conformance.tshark_packets import compare_trace
 # trace dir -> {reason: frames}; the reasons are documented in tshark_packets.explain().
 KNOWN_DIFFERENCES: dict[str, dict[str, int]] = {
     "misc/tcpreplay-test": {"mpls-pw-control-word": 10},
-    "ndpi/anydesk": {"tso-zero-length": 1},
     "ndpi/reasm_crash_anon": {"bad-tcp-data-offset": 1},
-    "nfstream/anydesk-2": {"tso-zero-length": 438},
     "nfstream/dhcp_big_endian-pcapng": {"nat-timestamp": 4},
     "nfstream/dhcp_little_endian-pcapng": {"nat-timestamp": 4},
-    "perf/merged-real-ether": {"tso-zero-length": 442},
 }
 
 

@@ -153,10 +153,6 @@ def compare_trace(trace: Path) -> TraceResult:
 def explain(tshark: pd.Series, ours: pd.Series) -> str:
     """Why a frame differs from tshark by design, or "unexplained".
 
-    - tso-zero-length: IPv4 total length 0, as captures of TCP segmentation
-      offload show. tshark takes the length from the frame; Zeek drops such
-      packets and so does NFStream (nfstream/anydesk-2 counts 509 packets where
-      tshark has 947), and we follow them: MALFORMED, no transport fields.
     - mpls-pw-control-word: an Ethernet pseudowire (with control word) under an
       MPLS stack; tshark finds it heuristically, Zeek decodes only IPv4/IPv6
       directly under the stack, and so do we (NOT_IP).
@@ -165,8 +161,6 @@ def explain(tshark: pd.Series, ours: pd.Series) -> str:
     - bad-tcp-data-offset: a TCP data offset below 5 words; tshark stops and shows
       no flags, we keep the flags byte and mark the row MALFORMED.
     """
-    if ours["status"] == "MALFORMED" and ours["ip_version"] == 4 and ours["ip_len"] == 0:
-        return "tso-zero-length"
     if "pwethcw" in tshark["protocols"]:
         return "mpls-pw-control-word"
     if tshark["ts_sec"] > np.iinfo(np.int64).max / 1e9 and pd.isna(ours["ts"]):

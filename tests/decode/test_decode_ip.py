@@ -95,10 +95,18 @@ def test_ipv4_nonsense_is_malformed(ver_ihl: int, total: int) -> None:
                   src_lo=V4_SRC_LO, **NO_L4)
 
 
-def test_ipv4_total_length_zero_is_malformed_and_kept() -> None:
-    # TSO/LRO captures write 0 here; the decoder reports it as it is.
+def test_ipv4_total_length_zero_takes_the_frame_length() -> None:
+    # TSO captures write 0 here (the NIC fills it in later); like Wireshark and Zeek -C the
+    # length comes from the frame: 54 on the wire - 14 Ethernet = 40 = 20 IPv4 + 20 TCP.
     got = row(ETH_IPV4 + ipv4(0, 6) + TCP_SYN)
-    assert_fields(got, status=Status.MALFORMED, ip_len=0, payload_len=-1, **NO_L4)
+    assert_fields(got, status=Status.OK, ip_len=40, payload_len=0, src_port=50000, dst_port=80)
+
+
+def test_ipv4_total_length_zero_with_padding_uses_the_wire_length() -> None:
+    # A snaplen cut does not change it: the wire length still says 40 bytes of IP.
+    frame = ETH_IPV4 + ipv4(0, 6) + TCP_SYN
+    got = row(frame[:40], wire_len=len(frame))
+    assert_fields(got, status=Status.TRUNCATED, ip_len=40)
 
 
 @pytest.mark.parametrize(("cut", "kept", "gone"), [

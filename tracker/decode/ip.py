@@ -94,7 +94,7 @@ def ipv4(bv: ByteView, cur: Cursor, out: PacketBatch) -> Segment:
     head = bv.records(p, IPV4)
     v_hl = column(head, "v_hl")
     hdr_len = (v_hl & 0xF) * 4
-    total = column(head, "len")
+    total = _tso_length(out, cur, column(head, "len"))
     proto = column(head, "p")
     put(out.ip_version, r, 4)
     put(out.l3_offset, r, p)
@@ -121,6 +121,22 @@ def ipv4(bv: ByteView, cur: Cursor, out: PacketBatch) -> Segment:
     later = segment.fragment & ((off & IPV4_OFFSET) != 0)  # no transport header in it
     put(out.payload_len, r, payload, later)  # all of it is transport payload
     return segment.select(~(bad | cut | later))
+
+
+def _tso_length(out: PacketBatch, cur: Cursor, total: np.ndarray) -> np.ndarray:
+    """IPv4 total length, or the frame's length from the IP header on when it is 0.
+
+    Captures taken before TCP segmentation offload (TSO) hold a total length of
+    0: the NIC fills it in later. Wireshark and Zeek with -C (checksums off, our
+    default too) then take the length from the frame, so we do as well (the
+    frame's wire length, so a snaplen cut still counts right).
+    """
+    tso = total == 0
+    if not tso.any():
+        return total
+    start = cur.end - out.caplen[cur.rows]
+    on_wire = out.wire_len[cur.rows] - (cur.pos - start)
+    return np.where(tso, on_wire, total)
 
 
 def _fragment_status(out: PacketBatch, rows: Rows, bad: np.ndarray, cut: np.ndarray,
