@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import CORPUS, corpus_traces, need_corpus
 from tests.conformance.tshark_packets import compare_trace
+from tests.conftest import CORPUS, corpus_traces, need_corpus
 
 # trace dir -> {reason: frames}; the reasons are documented in tshark_packets.explain().
 KNOWN_DIFFERENCES: dict[str, dict[str, int]] = {
