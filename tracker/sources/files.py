@@ -305,7 +305,7 @@ class CaptureReader:
 
 
 def open_capture(
-    source: str | os.PathLike[str] | BinaryIO, *, batch_bytes: int = 8 << 20
+    source: str | os.PathLike[str] | BinaryIO, *, batch_bytes: int = 4 << 20
 ) -> CaptureReader:
     """Open a pcap, pcapng or gzip capture for streaming, telling the format by content.
 

@@ -25,7 +25,7 @@ class _NamedBytesIO(io.BytesIO):
 
 
 def open_bytes(
-    data: bytes | bytearray | memoryview, *, name: str = "<memory>", batch_bytes: int = 8 << 20
+    data: bytes | bytearray | memoryview, *, name: str = "<memory>", batch_bytes: int = 4 << 20
 ) -> CaptureReader:
     """Read a whole capture file (pcap, pcapng or gzip) held in memory.
 
