@@ -124,3 +124,12 @@ def test_progress_bar_only_on_a_terminal() -> None:
 def test_piped_stderr_gets_no_progress_bar() -> None:
     r = tracker("read", "captures/tcp-handshake-fin.pcap")
     assert "reading" not in r.stderr and "%|" not in r.stderr
+
+
+def test_csv_times_are_iso_utc_and_duration_seconds() -> None:
+    r = tracker("read", "--format", "csv", "captures/nanosecond.pcap")
+    row = next(csv.DictReader(io.StringIO(r.stdout)))
+    # captures/README.md: request at 1700000000.000000001, response at .123456789.
+    assert row["first_ts"] == "2023-11-14T22:13:20.000000001Z"
+    assert row["last_ts"] == "2023-11-14T22:13:20.123456789Z"
+    assert float(row["duration"]) == pytest.approx(0.123456788)

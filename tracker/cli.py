@@ -49,7 +49,8 @@ def _add_read(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg
     )
     p.add_argument("capture", help="pcap or pcapng file (optionally gzip-compressed), or -")
     p.add_argument("--format", choices=("table", "csv"), default="table",
-                   help="table: one aligned line per flow (default); csv: every column")
+                   help="table: one aligned line per flow (default); csv: every column, "
+                   "times in ISO 8601 UTC, duration in seconds")
     p.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of stdout")
     p.add_argument("--vlan-key", action="store_true",
                    help="put the outer VLAN id in the flow key (Zeek's vlan_fivetuple)")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TextIO
 
+import numpy as np
 import pandas as pd
 
 from tracker.api import FlowRun
@@ -35,6 +36,18 @@ def _table_lines(df: pd.DataFrame) -> list[str]:
             for i, p, o, r, c, h, s, n, b, e in rows]
 
 
+def csv_frame(df: pd.DataFrame) -> pd.DataFrame:
+    """The flows as written to CSV: times as ISO 8601 UTC with nanoseconds, duration in
+    seconds (as Zeek's conn.log). Vectorized: pandas formats these per cell otherwise."""
+    out = df.copy(deep=False)
+    for col in ("first_ts", "last_ts"):
+        ns = df[col].dt.tz_localize(None).to_numpy()
+        text = np.char.add(np.datetime_as_string(ns, unit="ns"), "Z")
+        out[col] = np.where(np.isnat(ns), "", text)
+    out["duration"] = df["duration"].to_numpy().view(np.int64) / 1e9
+    return out
+
+
 def write_flows(run: FlowRun, out: TextIO, *, fmt: str = "table") -> None:
     """Write each batch's finished flows to ``out`` as soon as the batch is done."""
     header = True
@@ -45,7 +58,7 @@ def write_flows(run: FlowRun, out: TextIO, *, fmt: str = "table") -> None:
             continue
         df = flows_dataframe(ended if len(ended) else FlowRecords.empty())
         if fmt == "csv":
-            df.to_csv(out, index=False, header=header, date_format="%Y-%m-%dT%H:%M:%S.%fZ")
+            csv_frame(df).to_csv(out, index=False, header=header)
         elif len(df):
             out.write("\n".join(_table_lines(df)) + "\n")
         header = False
