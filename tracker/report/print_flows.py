@@ -1,7 +1,10 @@
-"""Writing flows for ``tracker read`` as they finish, batch by batch."""
+"""Writing flows for ``tracker read`` as they finish, in chunks of flows."""
 
 from __future__ import annotations
 
+import io
+import time
+from collections.abc import Iterator
 from typing import TextIO
 
 import numpy as np
@@ -45,20 +48,60 @@ def csv_frame(df: pd.DataFrame) -> pd.DataFrame:
         text = np.char.add(np.datetime_as_string(ns, unit="ns"), "Z")
         out[col] = np.where(np.isnat(ns), "", text)
     out["duration"] = df["duration"].to_numpy().view(np.int64) / 1e9
+    out.attrs = {}
     return out
 
 
-def write_flows(run: FlowRun, out: TextIO, *, fmt: str = "table") -> None:
-    """Write each batch's finished flows to ``out`` as soon as the batch is done."""
-    header = True
+def write_csv(df: pd.DataFrame, out: TextIO, *, header: bool) -> None:
+    """CSV through pyarrow's writer (C++, about 5x pandas' per-row Python writer).
+
+    Values are never quoted: addresses, names and states hold no comma or quote.
+    A value that would need quotes makes pyarrow refuse, and pandas writes it.
+    """
+    import pyarrow as pa
+    import pyarrow.csv as pa_csv
+
+    table = pa.Table.from_pandas(df, preserve_index=False)
+    sink = io.BytesIO()
+    try:  # the header is ours: pyarrow quotes header names whatever the quoting style
+        pa_csv.write_csv(table, sink, pa_csv.WriteOptions(include_header=False,
+                                                          quoting_style="none"))
+    except pa.ArrowInvalid:
+        df.to_csv(out, index=False, header=header)
+        return
+    if header:
+        out.write(",".join(df.columns) + "\n")
+    out.write(sink.getvalue().decode("utf-8"))
+
+
+def _chunks(run: FlowRun, *, rows: int, seconds: float) -> Iterator[FlowRecords]:
+    """The run's finished flows, gathered until ``rows`` flows or ``seconds`` of wall
+    time: one DataFrame per chunk instead of per batch (pandas costs ~5 ms a frame)."""
+    parts: list[FlowRecords] = []
+    pending, last = 0, time.monotonic()
+    first = True
     for _, _, ended in run:
+        parts.append(ended)
+        pending += len(ended)
+        if first or pending >= rows or time.monotonic() - last >= seconds:
+            yield FlowRecords.concat(parts)
+            parts, pending, last, first = [], 0, time.monotonic(), False
+    if parts:
+        yield FlowRecords.concat(parts)
+
+
+def write_flows(run: FlowRun, out: TextIO, *, fmt: str = "table", rows: int = 50_000,
+                seconds: float = 1.0) -> None:
+    """Write finished flows to ``out`` as they finish: every ``rows`` flows or ``seconds``."""
+    header = True
+    for records in _chunks(run, rows=rows, seconds=seconds):
         if header and fmt == "table":  # after the first batch: a bad file prints no header
             out.write(_HEADER + "\n")
-        if not len(ended) and not header:
+        if not len(records) and not header:
             continue
-        df = flows_dataframe(ended if len(ended) else FlowRecords.empty())
+        df = flows_dataframe(records)
         if fmt == "csv":
-            csv_frame(df).to_csv(out, index=False, header=header)
+            write_csv(csv_frame(df), out, header=header)
         elif len(df):
             out.write("\n".join(_table_lines(df)) + "\n")
         header = False
