@@ -66,13 +66,15 @@ class _Progress(Protocol):
     def update(self, bytes_read: int, size: int | None, frames: int) -> None: ...
 
 
-def iter_decoded(source: Source, progress: _Progress | None = None
-                 ) -> Iterator[tuple[FrameBatch, PacketBatch]]:
+def iter_decoded(source: Source, progress: _Progress | None = None, *,
+                 batch_bytes: int | None = None) -> Iterator[tuple[FrameBatch, PacketBatch]]:
     """Each batch of a capture with its decoded headers, streaming.
 
-    ``progress.update(bytes_read, size, frames)`` is called after each batch.
+    ``progress.update(bytes_read, size, frames)`` is called after each batch;
+    ``batch_bytes`` sets how much of the file one batch reads (the reader's default).
     """
-    with open_capture(source) as reader:
+    with (open_capture(source) if batch_bytes is None
+          else open_capture(source, batch_bytes=batch_bytes)) as reader:
         for frames in reader:
             packets = decode(frames)
             if progress is not None:
@@ -90,14 +92,16 @@ class FlowRun:
     """
 
     def __init__(self, source: Source, options: FlowOptions,
-                 progress: _Progress | None = None) -> None:
+                 progress: _Progress | None = None, *, batch_bytes: int | None = None) -> None:
         self.source = source
         self.progress = progress
+        self.batch_bytes = batch_bytes
         self.table = FlowTable(options)
         self.summary = RunSummary()
 
     def __iter__(self) -> Iterator[tuple[PacketBatch, np.ndarray, FlowRecords]]:
-        for frames, packets in iter_decoded(self.source, self.progress):
+        for frames, packets in iter_decoded(self.source, self.progress,
+                                            batch_bytes=self.batch_bytes):
             ended = self.table.update(packets, frames)
             self.summary.add(packets)
             self.summary.flows += len(ended)
