@@ -133,3 +133,13 @@ def test_csv_times_are_iso_utc_and_duration_seconds() -> None:
     assert row["first_ts"] == "2023-11-14T22:13:20.000000001Z"
     assert row["last_ts"] == "2023-11-14T22:13:20.123456789Z"
     assert float(row["duration"]) == pytest.approx(0.123456788)
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in CAPTURES.glob("*.pcap*")))
+@pytest.mark.parametrize("command", ["packets", "read"])
+def test_every_scenario_capture_prints(name: str, command: str,
+                                       capsys: pytest.CaptureFixture[str]) -> None:
+    from tracker.cli import main  # in-process: a subprocess per capture costs seconds
+
+    assert main([command, str(CAPTURES / name)]) == 0
+    assert len(capsys.readouterr().out.splitlines()) >= 2  # header and at least one row

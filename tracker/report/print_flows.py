@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import io
 import time
 from collections.abc import Iterator
 from typing import TextIO
 
-import numpy as np
 import pandas as pd
 
 from tracker.api import FlowRun
 from tracker.flows import FlowRecords
+from tracker.report.export import csv_frame, write_csv
 from tracker.report.flow_columns import flows_dataframe
 
 # The table view: the columns a person reads first; csv has every column.
@@ -37,47 +36,6 @@ def _table_lines(df: pd.DataFrame) -> list[str]:
                df["end_reason"].astype(str))
     return [f"{i:>6} {p:<5} {o:<23} {r:<23} {c:<6} {h:<10} {s:<11} {n:>11} {b:>17} {e}"
             for i, p, o, r, c, h, s, n, b, e in rows]
-
-
-def csv_frame(df: pd.DataFrame) -> pd.DataFrame:
-    """The flows as written to CSV: times as ISO 8601 UTC with nanoseconds, duration in
-    seconds (as Zeek's conn.log). Vectorized: pandas formats these per cell otherwise."""
-    out = df.copy(deep=False)
-    for col in ("first_ts", "last_ts"):
-        ns = df[col].dt.tz_localize(None).to_numpy()
-        text = np.char.add(np.datetime_as_string(ns, unit="ns"), "Z")
-        out[col] = np.where(np.isnat(ns), "", text)
-    out["duration"] = df["duration"].to_numpy().view(np.int64) / 1e9
-    out.attrs = {}
-    return out
-
-
-def write_csv(df: pd.DataFrame, out: TextIO, *, header: bool) -> None:
-    """CSV through pyarrow's writer (C++, about 5x pandas' per-row Python writer).
-
-    Values are never quoted: addresses, names and states hold no comma or quote.
-    A value that would need quotes makes pyarrow refuse, and pandas writes it.
-    """
-    import pyarrow as pa
-    import pyarrow.csv as pa_csv
-
-    # The system allocator: arrow's default pool (jemalloc/mimalloc) keeps freed pages,
-    # which added tens of MB to the peak RSS of a long run. (Process-wide, but only
-    # the CLI writes CSV through arrow.)
-    pool = pa.system_memory_pool()
-    pa.set_memory_pool(pool)
-    table = pa.Table.from_pandas(df, preserve_index=False)
-    sink = io.BytesIO()
-    try:  # the header is ours: pyarrow quotes header names whatever the quoting style
-        pa_csv.write_csv(table, sink, pa_csv.WriteOptions(include_header=False,
-                                                          quoting_style="none"),
-                         memory_pool=pool)
-    except pa.ArrowInvalid:
-        df.to_csv(out, index=False, header=header)
-        return
-    if header:
-        out.write(",".join(df.columns) + "\n")
-    out.write(sink.getvalue().decode("utf-8"))
 
 
 def _chunks(run: FlowRun, *, rows: int, seconds: float) -> Iterator[FlowRecords]:

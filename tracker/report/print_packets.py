@@ -9,6 +9,7 @@ import pandas as pd
 
 from tracker.api import FlowRun
 from tracker.flows import FlowOptions
+from tracker.report.export import csv_frame, write_csv
 from tracker.report.packets import packets_dataframe
 
 _FLAG_LETTERS = "FSRPAUECN"  # bit 0 FIN ... bit 8 NS (RFC 9293 section 3.1, RFC 3540)
@@ -23,7 +24,7 @@ def _flags_text(flags: pd.Series) -> pd.Series:
     # Few distinct flag values exist, so map over the unique ones only.
     uniq = flags.dropna().unique()
     table = {v: letters(v) for v in uniq}
-    return flags.map(table).fillna("")
+    return flags.astype(object).map(table).fillna("")
 
 
 def _table_lines(df: pd.DataFrame) -> list[str]:
@@ -33,7 +34,7 @@ def _table_lines(df: pd.DataFrame) -> list[str]:
     dport = df["dst_port"].astype("string").fillna("")
     src = (src + ":" + sport).str.rstrip(":")
     dst = (dst + ":" + dport).str.rstrip(":")
-    ts = df["ts"].dt.strftime("%Y-%m-%d %H:%M:%S.%f").fillna("NaT")
+    ts = csv_frame(df[["ts"]])["ts"].str.replace("T", " ").str.rstrip("Z").replace("", "NaT")
     proto = df["proto"].astype("string").fillna("-")
     flags = _flags_text(df["tcp_flags"])
     length = df["ip_len"].astype("string").fillna("-")
@@ -54,13 +55,13 @@ def print_packets(source: str | os.PathLike[str] | BinaryIO, out: TextIO, *, fmt
         if not len(packets):
             continue
         if header and fmt == "table":
-            out.write(f"{'frame':>7} {'time (UTC)':<26} {'source':>21}   {'destination':<21} "
+            out.write(f"{'frame':>7} {'time (UTC)':<29} {'source':>21}   {'destination':<21} "
                       f"{'ip':>3} {'tcp':<4} {'iplen':>5} {'flow':>6} status\n")
         df = packets_dataframe(packets, flow_ids)
         if count is not None:
             df = df.iloc[: count - written]
         if fmt == "csv":
-            df.to_csv(out, index=False, header=header)
+            write_csv(csv_frame(df), out, header=header)
         else:
             out.write("\n".join(_table_lines(df)) + ("\n" if len(df) else ""))
         header = False
