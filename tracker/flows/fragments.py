@@ -35,9 +35,9 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 
 import numpy as np
-from numba import njit
 
 from tracker.errors import OptionError
+from tracker.flows.jit import compiled
 from tracker.frames import NAT_NS, FrameBatch
 from tracker.packets import PROTO_ICMP, PROTO_ICMPV6, PROTO_TCP, PROTO_UDP, PacketBatch, Status
 
@@ -400,7 +400,7 @@ def _datagram_rows(work: PacketBatch, data_start: np.ndarray, upper: np.ndarray,
     return dg
 
 
-@njit(cache=True)
+@compiled
 def _insert(lo: np.ndarray, hi: np.ndarray, m: int, a: int, b: int) -> int:
     """Merge [a, b) into the sorted, disjoint, non-touching intervals lo/hi[:m]."""
     i = 0
@@ -426,7 +426,7 @@ def _insert(lo: np.ndarray, hi: np.ndarray, m: int, a: int, b: int) -> int:
     return m + shift
 
 
-@njit(cache=True)
+@compiled
 def _assign_sets(new_group, off, upper, mf, now, start_ts, timeout):  # type: ignore[no-untyped-def]
     """Walk fragments sorted by key then arrival; sequential by nature.
 
