@@ -54,6 +54,11 @@ def write_csv(df: pd.DataFrame, out: TextIO, *, header: bool) -> None:
         return
     if header:
         out.write(",".join(df.columns) + "\n")
-    out.write(sink.getvalue().decode("utf-8"))
+    raw = getattr(out, "buffer", None)
+    if raw is None:
+        out.write(sink.getvalue().decode("utf-8"))
+    else:  # a real file: hand over the bytes, without a decoded copy
+        out.flush()
+        raw.write(sink.getbuffer())
 
 

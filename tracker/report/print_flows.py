@@ -54,7 +54,7 @@ def _chunks(run: FlowRun, *, rows: int, seconds: float) -> Iterator[FlowRecords]
         yield FlowRecords.concat(parts)
 
 
-def write_flows(run: FlowRun, out: TextIO, *, fmt: str = "table", rows: int = 20_000,
+def write_flows(run: FlowRun, out: TextIO, *, fmt: str = "table", rows: int = 10_000,
                 seconds: float = 1.0) -> None:
     """Write finished flows to ``out`` as they finish: every ``rows`` flows or ``seconds``."""
     header = True
