@@ -8,7 +8,6 @@ string is made per row.
 from __future__ import annotations
 
 import ipaddress
-import socket
 
 import numpy as np
 import pandas as pd
@@ -28,14 +27,26 @@ def format_address(hi: int, lo: int) -> str:
     return str(ipaddress.IPv6Address((hi << 64) | lo))
 
 
+_OCTETS = np.array([str(i) for i in range(256)])  # "0" .. "255"
+
+
+def _ipv4_text(v4: np.ndarray) -> np.ndarray:
+    """Dotted quads of uint32 values, built with numpy string ufuncs (no loop per address)."""
+    text = _OCTETS[(v4 >> np.uint64(24)).astype(np.intp)]
+    for shift in (16, 8, 0):
+        octet = _OCTETS[((v4 >> np.uint64(shift)) & np.uint64(0xFF)).astype(np.intp)]
+        text = np.strings.add(np.strings.add(text, "."), octet)
+    return text
+
+
 def format_addresses(hi: np.ndarray, lo: np.ndarray) -> list[str]:
-    """Many addresses as text: IPv4-mapped ones through inet_ntoa (what ipaddress
-    prints, ten times faster), the others through format_address."""
+    """Many addresses as text, as ipaddress prints them: IPv4-mapped ones as dotted
+    quads (vectorized), the others through format_address."""
     v4 = (hi == 0) & ((lo >> np.uint64(32)) == np.uint64(0xFFFF))
-    packed = (lo & np.uint64(0xFFFFFFFF)).astype(">u4").tobytes()
-    return [socket.inet_ntoa(packed[4 * i:4 * i + 4]) if is_v4
-            else format_address(int(h), int(low))
-            for i, (is_v4, h, low) in enumerate(zip(v4, hi, lo, strict=True))]
+    out = np.empty(len(hi), dtype=object)
+    out[v4] = _ipv4_text(lo[v4] & np.uint64(0xFFFFFFFF))
+    out[~v4] = [format_address(int(h), int(x)) for h, x in zip(hi[~v4], lo[~v4], strict=True)]
+    return out.tolist()
 
 
 def address_codes(hi: np.ndarray, lo: np.ndarray) -> tuple[np.ndarray, pd.Index]:
