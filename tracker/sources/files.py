@@ -372,7 +372,9 @@ def _detect(
         try:
             head = src.peek(PEEK)
         except (OSError, EOFError, zlib.error) as err:
-            raise CaptureError(f"{name}: broken gzip stream: {err}") from err
+            raise CaptureError(
+                f"{name}: broken gzip stream after compressed byte {raw.count}: {err}"
+            ) from err
     fmt = _format(name, head, compressed)
     return CaptureReader(
         name,

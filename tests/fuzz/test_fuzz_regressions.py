@@ -1,0 +1,92 @@
+"""Every input the fuzzers found a bug with, replayed through its target (tests/fuzz/regressions).
+
+``regressions/<target>/<name>.bin`` is a minimized input of ``fuzz_<target>.py``;
+``regressions/README.md`` says what each one broke and what fixed it. An input
+listed in KNOWN still breaks the flow table (which this work may not change):
+its test is xfail(strict=True), so that it fails loudly once the bug is fixed
+and the mark must go. Inputs run in a subprocess with a time limit, because a
+hang inside numba-compiled code cannot be interrupted from Python.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+HERE = Path(__file__).resolve().parent
+REGRESSIONS = HERE / "regressions"
+TIME_LIMIT_S = 10  # an input takes under a second once numba's on-disk cache is warm
+HANG, CRASH = pytest.fail.Exception, AssertionError  # how test_regression_input fails
+# name -> (why it is still expected to fail, how): flow-table bugs for the lead to assign.
+KNOWN: dict[str, tuple[str, type[BaseException]]] = {
+    "flows/hang-session-timer-zero.bin": (
+        ("flow table hangs: with tcp_session_timer=0 Zeek's expire check re-arms at the "
+         "same network time forever (tracker/flows/lifecycle.py _run_one/_wake)"), HANG),
+    "flows/hang-time-int64-max.bin": (
+        ("flow table hangs: a TCP packet at exactly 2**63-1 ns with tcp_inactivity=0: "
+         "next_timer's NEVER equals the network time, so _wake runs timer kind -1 "
+         "forever (tracker/flows/lifecycle.py)"), HANG),
+}
+# The fuzz_program guard that each known flows input needs lifted to show its bug.
+LIFT = {"flows/hang-session-timer-zero.bin": ("session-timer-zero",),
+        "flows/hang-time-int64-max.bin": ("time-int64-max",)}
+# A runner that replays one input with one target, in a fresh interpreter.
+RUNNER = """
+import sys
+sys.path.insert(0, {here!r})
+import importlib
+target = importlib.import_module("fuzz_" + {target!r})
+data = open({path!r}, "rb").read()
+if {lift!r}:
+    target.regression_input(data, {lift!r})
+else:
+    target.one_input(data)
+"""
+
+
+def cases() -> list[Any]:
+    """One pytest param per regression input, xfail-marked when it is in KNOWN."""
+    out = []
+    for path in sorted(REGRESSIONS.glob("*/*.bin")):
+        name = f"{path.parent.name}/{path.name}"
+        marks = []
+        if name in KNOWN:
+            reason, how = KNOWN[name]
+            marks = [pytest.mark.xfail(strict=True, reason=reason, raises=how)]
+        out.append(pytest.param(path, id=name, marks=marks))
+    return out
+
+
+@pytest.fixture(scope="module")
+def warm_numba_cache() -> None:
+    """Compile (or load) the flow table's and the walkers' code here, once, and cache it
+    on disk, so that no subprocess spends its time limit compiling."""
+    sys.path.insert(0, str(HERE))
+    import fuzz_flows
+    import fuzz_readers
+
+    for data in (*fuzz_flows.WARMUP, *fuzz_readers.WARMUP):
+        (fuzz_flows if data in fuzz_flows.WARMUP else fuzz_readers).one_input(data)
+
+
+def test_every_known_input_exists() -> None:
+    missing = [name for name in KNOWN if not (REGRESSIONS / name).is_file()]
+    assert not missing
+
+
+@pytest.mark.parametrize("path", cases())
+def test_regression_input(path: Path, warm_numba_cache: None) -> None:
+    """The input keeps the contract of fuzz_contract.py, within the time limit."""
+    name = f"{path.parent.name}/{path.name}"
+    code = RUNNER.format(here=str(HERE), target=path.parent.name, path=str(path),
+                         lift=LIFT.get(name, ()))
+    try:
+        res = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True, text=True,
+                             timeout=TIME_LIMIT_S, cwd=HERE.parents[1])
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"{path.name} did not finish within {TIME_LIMIT_S} s (a hang)")
+    assert res.returncode == 0, res.stderr[-3000:]
