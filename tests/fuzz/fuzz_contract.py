@@ -298,6 +298,8 @@ def run_table(batches: list[FrameBatch], options: FlowOptions
     check_records(rec, options, table.evicted)
     flow_of = np.concatenate(ids) if ids else np.zeros(0, np.int64)
     expect(bool(np.isin(flow_of[flow_of >= 0], rec.flow_id).all()), "packet of an unknown flow")
+    counted = int(rec.orig_pkts.sum() + rec.resp_pkts.sum())  # a datagram counts once
+    expect(counted <= len(flow_of), f"flows count {counted} packets of {len(flow_of)} frames")
     return rec, flow_of
 
 
