@@ -96,7 +96,7 @@ def reader_seeds(raw: bytes) -> Iterator[bytes]:
     cut = cut_pcapng(image, CUT) if image[:4] == b"\x0a\x0d\x0d\x0a" else cut_pcap(image, CUT)
     yield b"\x00" + cut
     yield b"\x01" + cut  # the target gzips it
-    yield b"\x30" + cut  # decode every batch, compare the compiled walkers
+    yield b"\x10" + cut  # compare the compiled walkers
     if raw is not image and len(raw) <= 4 * CUT:
         yield b"\x00" + raw
 
@@ -191,7 +191,7 @@ def hostile_seeds() -> dict[str, list[bytes]]:
         b"\x00" + head[:20] + struct.pack("<I", 0xBEEF) + rec,  # unknown link type
         b"\x00" + head + struct.pack("<IIII", 0xFFFFFFFF, 999999, 54, 54) + eth_syn,  # 2106
     ]
-    seq = b"\x30" + bytes(3)  # options: zero timers + cap, batches of 0
+    seq = b"\x30" + bytes(3)  # options: checksums verified, 1 s timers; one batch
     flows = [seq + bytes.fromhex("00100101" "0200" "0000" "00" "00" "0000")
              + bytes.fromhex("08100101" "1200" "0000" "01" "00" "0001"),
              bytes([0x11, 1, 0, 0]) + bytes.fromhex("10100101" "0200" "0000" "00" "08" "8000")
