@@ -234,6 +234,7 @@ def test_out_of_order_packets_do_not_move_time_back() -> None:
     ({"udp_inactivity": -1}, "udp_inactivity"), ({"tcp_close_delay": "5"}, "tcp_close_delay"),
     ({"max_open_flows": 0}, "max_open_flows"), ({"likely_server_tcp": {70000}}, "70000"),
     ({"active_timeout": 0}, "active_timeout"), ({"vlan_in_key": 1}, "vlan_in_key"),
+    ({"tcp_session_timer": 0}, "tcp_session_timer"),  # a fuzz find: re-armed forever
 ])
 def test_bad_options_are_named(kw: dict, text: str) -> None:
     with pytest.raises(OptionError, match=text):

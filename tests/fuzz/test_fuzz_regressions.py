@@ -23,15 +23,10 @@ TIME_LIMIT_S = 30  # an input takes under a second once numba's on-disk cache is
 KNOWN_HANG_LIMIT_S = 6  # enough to start Python and load the cache: the suite waits this long
 HANG, CRASH = pytest.fail.Exception, AssertionError  # how test_regression_input fails
 # name -> (why it is still expected to fail, how): flow-table bugs for the lead to assign.
-KNOWN: dict[str, tuple[str, type[BaseException]]] = {
-    "flows/hang-session-timer-zero.bin": (
-        ("flow table hangs: with tcp_session_timer=0 Zeek's expire check re-arms at the "
-         "same network time forever (tracker/flows/lifecycle.py _run_one/_wake)"), HANG),
-    "flows/hang-time-int64-max.bin": (
-        ("flow table hangs: a TCP packet at exactly 2**63-1 ns with tcp_inactivity=0: "
-         "next_timer's NEVER equals the network time, so _wake runs timer kind -1 "
-         "forever (tracker/flows/lifecycle.py)"), HANG),
-}
+KNOWN: dict[str, tuple[str, type[BaseException]]] = {}
+# Inputs whose options the tracker now refuses: they must end in that one clear error.
+REFUSED = {"flows/hang-session-timer-zero.bin":
+           "OptionError: tcp_session_timer must be > 0 seconds, got 0"}
 # The fuzz_program guard that each known flows input needs lifted to show its bug.
 LIFT = {"flows/hang-session-timer-zero.bin": ("session-timer-zero",),
         "flows/hang-time-int64-max.bin": ("time-int64-max",)}
@@ -92,4 +87,7 @@ def test_regression_input(path: Path, warm_numba_cache: None) -> None:
                              text=True, timeout=limit, cwd=HERE.parents[1])
     except subprocess.TimeoutExpired:
         pytest.fail(f"{path.name} did not finish within {limit} s (a hang)")
+    if name in REFUSED:
+        assert res.returncode != 0 and REFUSED[name] in res.stderr, res.stderr[-3000:]
+        return
     assert res.returncode == 0, res.stderr[-3000:]

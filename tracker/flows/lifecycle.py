@@ -227,7 +227,10 @@ def _run_one(conn: np.ndarray, ep: np.ndarray, opt: np.ndarray, slot: int, kind:
         return -1  # an inactive adapter's expire timer neither acts nor re-arms
     reason = _expire_check(conn, ep, slot, t, opt[O_LINGER])
     if reason < 0:
-        conn[slot, C_EXPIRE + idx] = t + opt[O_SESSION]  # re-arm (t + session > t)
+        # Re-arm later than now (FlowOptions keeps the period > 0), unless time is at its
+        # int64 end: then there is no later, and the check ends.
+        conn[slot, C_EXPIRE + idx] = t + opt[O_SESSION] if t <= NEVER - opt[O_SESSION] \
+            else NEVER
     return reason
 
 
@@ -237,9 +240,10 @@ def _wake(conn: np.ndarray, ep: np.ndarray, heap: np.ndarray, g: np.ndarray, opt
     """Run the flow's timers due by t, in time order; an end reason or -1."""
     while True:
         due, kind, idx = next_timer(conn, slot)
+        if kind < 0:  # no timer pending (also when t itself is NEVER: 2**63-1 ns)
+            return -1
         if due > t:
-            if due != NEVER:
-                wake_by(conn, heap, g, slot, due)
+            wake_by(conn, heap, g, slot, due)
             return -1
         reason = _run_one(conn, ep, opt, slot, kind, idx, t)
         if reason >= 0:

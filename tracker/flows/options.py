@@ -10,7 +10,7 @@ default ``zeek -r`` run.
 >>> FlowOptions(udp_inactivity=-1)
 Traceback (most recent call last):
 ...
-tracker.errors.OptionError: udp_inactivity must be a number of seconds >= 0, got -1
+tracker.errors.OptionError: udp_inactivity must be a number of seconds from 0 to 1576800000 (50 years), got -1
 """
 
 from __future__ import annotations
@@ -95,13 +95,19 @@ def bare_mode_ports(scripts: Iterable[str] = ()) -> tuple[frozenset[int], frozen
     return frozenset(tcp), frozenset(udp)
 
 
+# Longest time option: 50 years. Packet time plus a timeout then fits int64 ns
+# (table.TS_MAX keeps packet times 2**61 ns below the int64 end).
+MAX_SECONDS = 50 * 365 * 86400
+
+
 def _seconds(name: str, value: float | None, *, allow_none: bool = False) -> int | None:
     """Seconds -> int64 ns, or OptionError naming the option and the value."""
     if value is None and allow_none:
         return None
     ok = isinstance(value, int | float) and not isinstance(value, bool)
-    if not ok or not math.isfinite(value) or value < 0:  # type: ignore[operator,arg-type]
-        raise OptionError(f"{name} must be a number of seconds >= 0, got {value!r}")
+    if not ok or not math.isfinite(value) or not 0 <= value <= MAX_SECONDS:  # type: ignore[operator,arg-type]
+        raise OptionError(f"{name} must be a number of seconds from 0 to {MAX_SECONDS} "
+                          f"(50 years), got {value!r}")
     return round(float(value) * NS)  # type: ignore[arg-type]
 
 
@@ -164,6 +170,8 @@ class FlowOptions:
                      "tcp_attempt_delay", "tcp_close_delay", "tcp_syn_timeout",
                      "tcp_session_timer", "tcp_connection_linger", "long_inactivity"):
             self._ns[name] = _seconds(name, getattr(self, name)) or 0
+        if self._ns["tcp_session_timer"] == 0:  # Zeek re-arms its expire check this far ahead
+            raise OptionError("tcp_session_timer must be > 0 seconds, got 0")
         active = _seconds("active_timeout", self.active_timeout, allow_none=True)
         if active == 0:
             raise OptionError("active_timeout must be > 0 seconds or None, got 0")

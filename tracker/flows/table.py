@@ -81,6 +81,12 @@ def dns_qr(pb: PacketBatch, fb: FrameBatch | None, positions: np.ndarray) -> np.
     return qr
 
 
+# Packet times past this (2189-06-23) count as this: the kernel adds timeouts of up to
+# MAX_SECONDS (FlowOptions) to packet times, and int64 nanoseconds must not overflow.
+# Real captures are far from it; fuzzed or corrupt ones reach 2262 (a fuzz find).
+TS_MAX = np.iinfo(np.int64).max - (1 << 61)
+
+
 def packet_columns(pb: PacketBatch, good: np.ndarray, qr: np.ndarray, vlan_in_key: bool
                    ) -> tuple[np.ndarray, np.ndarray]:
     """(keys (n, 5) uint64, inputs (P_N, n) int64: one contiguous row per column)."""
@@ -92,7 +98,7 @@ def packet_columns(pb: PacketBatch, good: np.ndarray, qr: np.ndarray, vlan_in_ke
                         (pb.proto == PROTO_ICMP) | (pb.proto == PROTO_ICMPV6)],
                        [payload, np.maximum(pb.udp_len.astype(np.int64) - 8, 0),
                         np.maximum(icmp_len, 0)], 0)
-    for col, values in ((L.P_TS, pb.ts_ns), (L.P_PROTO, pb.proto), (L.P_SPORT, kb.sport),
+    for col, values in ((L.P_TS, np.minimum(pb.ts_ns, TS_MAX)), (L.P_PROTO, pb.proto), (L.P_SPORT, kb.sport),
                         (L.P_DPORT, kb.dport), (L.P_FLAGS, pb.tcp_flags), (L.P_SEQ, pb.seq),
                         (L.P_ACK, pb.ack), (L.P_WIN, pb.window), (L.P_LEN, length),
                         (L.P_PAYLOAD, payload), (L.P_IP_LEN, np.maximum(pb.ip_len, 0)),
