@@ -15,6 +15,7 @@ from __future__ import annotations
 import gzip
 import struct
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -229,3 +230,37 @@ def test_flow_table_programs(data: bytes) -> None:
 @given(st.binary(max_size=400))
 def test_decoder_frames(data: bytes) -> None:
     fuzz_decode.one_input(data)
+
+
+# --- work that must stay linear in the input ---------------------------------------
+
+
+def read_seconds(image: bytes) -> float:
+    """Seconds to read a capture image, best of two (a shared machine is noisy)."""
+    times = []
+    for _ in range(2):
+        start = time.perf_counter()
+        out = fc.check_reader(image)
+        times.append(time.perf_counter() - start)
+        assert out.error is None
+    return min(times)
+
+
+def interfaces(n: int, *, distinct_times: bool) -> bytes:
+    """A pcapng of ``n`` interface blocks (distinct if_tsoffset if asked), one packet each."""
+    idbs = b"".join(pb.idb(1, tsoffset=i if distinct_times else None) for i in range(n))
+    return pb.shb() + idbs + b"".join(pb.epb(i, i, bytes(60)) for i in range(n))
+
+
+def test_many_interface_blocks_cost_linear_time() -> None:
+    """32 times the interfaces: about 32 times the time (it was quadratic: np.append per
+    interface block, 11 s for 160 000 of them, 4 s for these 80 000)."""
+    small = read_seconds(interfaces(2_500, distinct_times=False))
+    big = read_seconds(interfaces(80_000, distinct_times=False))
+    assert big < 60 * max(small, 0.01), (small, big)
+
+
+def test_many_time_resolutions_cost_linear_time() -> None:
+    """20 000 interfaces, each with its own if_tsoffset, packets interleaved: it took one
+    pass over all interfaces per distinct resolution (minutes), now one sort."""
+    assert read_seconds(interfaces(20_000, distinct_times=True)) < 10

@@ -123,9 +123,14 @@ class PcapngWalk:
         self._new_section()
 
     def _new_section(self) -> None:
-        self._link = np.empty(0, np.int64)
-        self._snap = np.empty(0, np.int64)
-        self._res: list[Resolution] = []
+        # The section's interfaces, in arrays that double when full: a file of
+        # many interface blocks must not copy all earlier ones per block.
+        self._n_if = 0
+        self._if_link = np.empty(8, np.int64)
+        self._if_snap = np.empty(8, np.int64)
+        self._if_res = np.empty(8, np.int64)  # index into self._res of each interface
+        self._res: list[Resolution] = []  # distinct resolutions of the section
+        self._res_code: dict[Resolution, int] = {}
 
     def step(self, ch: _Chunk, first: int) -> tuple[FrameBatch | None, int, int]:
         """Walk from ``ch.pos``; return (batch or None, status, extra)."""
@@ -133,7 +138,8 @@ class PcapngWalk:
         out = np.empty((6, (ch.end - ch.pos) // 64 + 16), np.int64)
         buf = ch.buf if compiled else ch.buf.data
         n, pos, status, extra, blocks, link = walk(
-            buf, ch.pos, ch.end, self.big, self._link, self._snap, -1, *out
+            buf, ch.pos, ch.end, self.big, self._if_link[: self._n_if],
+            self._if_snap[: self._n_if], -1, *out,
         )
         ch.pos = int(pos)
         self.blocks += int(blocks)
@@ -148,16 +154,17 @@ class PcapngWalk:
         )
 
     def _times(self, hi: np.ndarray, lo: np.ndarray, ifid: np.ndarray) -> np.ndarray:
-        """Convert ticks per interface resolution (one pass per distinct resolution)."""
-        kinds = set(self._res)
-        if len(kinds) == 1:
+        """Convert ticks per interface resolution (one pass per resolution in the batch)."""
+        if len(self._res) == 1:
             ns, bad = ticks_to_ns(hi, lo, self._res[0])
             self.nat += bad
             return ns
+        codes = self._if_res[ifid]
+        order = np.argsort(codes, kind="stable")  # one group per resolution, in linear time
+        cuts = np.flatnonzero(np.diff(codes[order])) + 1
         ns = np.empty_like(hi)
-        for r in kinds:
-            mask = np.isin(ifid, [i for i, x in enumerate(self._res) if x == r])
-            ns[mask], bad = ticks_to_ns(hi[mask], lo[mask], r)
+        for rows in np.split(order, cuts):
+            ns[rows], bad = ticks_to_ns(hi[rows], lo[rows], self._res[codes[rows[0]]])
             self.nat += bad
         return ns
 
@@ -219,10 +226,21 @@ class PcapngWalk:
             elif code == OPT_TSOFFSET and olen >= 8:
                 (tsoffset,) = struct.unpack_from(order + "q", b, p)
             p += (olen + 3) & ~3  # options are padded to 32 bits (3.5)
-        self._link = np.append(self._link, link)
-        self._snap = np.append(self._snap, snap)
-        self._res.append(resolution(tsresol, tsoffset))
+        self._add_interface(link, snap, resolution(tsresol, tsoffset))
         self.linktypes.add(int(link))
+
+    def _add_interface(self, link: int, snap: int, res: Resolution) -> None:
+        n = self._n_if
+        if n == len(self._if_link):  # full: double (amortized O(1) per interface)
+            self._if_link, self._if_snap, self._if_res = (
+                np.concatenate([a, np.empty_like(a)])
+                for a in (self._if_link, self._if_snap, self._if_res)
+            )
+        code = self._res_code.setdefault(res, len(self._res))
+        if code == len(self._res):
+            self._res.append(res)
+        self._if_link[n], self._if_snap[n], self._if_res[n] = link, snap, code
+        self._n_if = n + 1
 
     def where(self, ch: _Chunk, records: int) -> str:
         return f"block {self.blocks} at byte {ch.offset}"
@@ -237,7 +255,7 @@ class PcapngWalk:
         if status == _walk.BAD_TRAILER:
             return f"trailing block total length {extra} differs from the leading one"
         if status == _walk.BAD_INTERFACE:
-            n = len(self._res)
+            n = self._n_if
             known = f"interfaces 0 to {n - 1}" if n else "no interface"
             return f"packet of interface {extra}, but the section describes {known}"
         if status == _walk.BAD_CAPLEN:
