@@ -28,8 +28,7 @@ KNOWN: dict[str, tuple[str, type[BaseException]]] = {}
 REFUSED = {"flows/hang-session-timer-zero.bin":
            "OptionError: tcp_session_timer must be > 0 seconds, got 0"}
 # The fuzz_program guard that each known flows input needs lifted to show its bug.
-LIFT = {"flows/hang-session-timer-zero.bin": ("session-timer-zero",),
-        "flows/hang-time-int64-max.bin": ("time-int64-max",)}
+LIFT = {"flows/hang-session-timer-zero.bin": ("session-timer-zero",)}
 # A runner that replays one input with one target, in a fresh interpreter.
 RUNNER = """
 import sys
