@@ -109,10 +109,12 @@ def check_frames(fb: FrameBatch, first: int) -> None:
 def read_all(data: bytes, batch_bytes: int) -> tuple[list[FrameBatch], str | None]:
     """Every batch of the capture, and the error message if reading stopped on one."""
     batches: list[FrameBatch] = []
+    frames = 0
     try:
         with open_bytes(data, name=NAME, batch_bytes=batch_bytes) as reader:
             for fb in reader:
-                check_frames(fb, sum(len(b) for b in batches))
+                check_frames(fb, frames)
+                frames += len(fb)
                 batches.append(fb)
     except CaptureError as err:
         return batches, check_error(err)
