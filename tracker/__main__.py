@@ -1,5 +1,5 @@
 """``python -m tracker`` runs the command-line interface."""
 
-from tracker.cli import main
+from tracker.cli import console
 
-raise SystemExit(main())
+raise SystemExit(console())

@@ -84,9 +84,16 @@ def _seconds(text: str) -> float:
 SMALL_INPUT = 512 << 10
 
 
-def _interpret_small_input(capture: str) -> None:
-    """Turn numba off for this process when the input is a small regular file."""
-    if "numba" in sys.modules or capture == "-" or not os.path.isfile(capture):
+def _interpret_small_input(args: argparse.Namespace) -> None:
+    """Turn numba off for this process when the input is a small regular file.
+
+    Only in a ``tracker`` process of its own (``console``): a library caller's
+    process and environment are left alone.
+    """
+    capture = args.capture
+    if not getattr(args, "standalone", False) or "numba" in sys.modules:
+        return
+    if capture == "-" or not os.path.isfile(capture):
         return
     if os.path.getsize(capture) < SMALL_INPUT:
         os.environ.setdefault("NUMBA_DISABLE_JIT", "1")
@@ -95,7 +102,7 @@ def _interpret_small_input(capture: str) -> None:
 
 
 def _run_read(args: argparse.Namespace, out: TextIO) -> None:
-    _interpret_small_input(args.capture)
+    _interpret_small_input(args)
     from tracker.api import FlowRun, flow_options
     from tracker.report.print_flows import write_flows
 
@@ -142,7 +149,7 @@ def _positive_int(text: str) -> int:
 
 
 def _run_packets(args: argparse.Namespace, out: TextIO) -> None:
-    _interpret_small_input(args.capture)
+    _interpret_small_input(args)
     from tracker.report.print_packets import print_packets
 
     print_packets(args.capture, out, fmt=args.format, count=args.count)
@@ -153,8 +160,15 @@ def _show_warning(message, category, filename, lineno, file=None, line=None) -> 
     print(f"tracker: warning: {message}", file=sys.stderr)
 
 
-def main(argv: list[str] | None = None) -> int:
+def console() -> int:
+    """The ``tracker`` command and ``python -m tracker``: main() in a process of its own."""
+    return main(standalone=True)
+
+
+def main(argv: list[str] | None = None, *, standalone: bool = False) -> int:
+    """Run the command line; ``standalone`` only when this process is the command itself."""
     args = build_parser().parse_args(argv)
+    args.standalone = standalone
     warnings.showwarning = _show_warning
     from tracker.errors import TrackerError
 
