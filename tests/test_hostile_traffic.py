@@ -42,6 +42,13 @@ SUMMARY = re.compile(r"tracker: (\d+) frames \(all decoded\), (\d+) flows, "
                      r"(\d+) evicted by the open-flow cap")
 
 
+def child_env() -> dict[str, str]:
+    """The environment of a measured child: the work tree, and numba as users get it (an
+    in-process ``tracker.cli.main`` call in another test may have set NUMBA_DISABLE_JIT)."""
+    env = {k: v for k, v in os.environ.items() if k != "NUMBA_DISABLE_JIT"}
+    return {**env, "PYTHONPATH": str(REPO)}
+
+
 def synth(tmp: Path, name: str, *args: str) -> tuple[Path, Path]:
     """Run the generator; returns the pcap and its truth CSV."""
     pcap, truth = tmp / f"{name}.pcap", tmp / f"{name}.csv"
@@ -108,7 +115,7 @@ def test_syn_flood_cli_summary(flood: Path, tmp_path: Path) -> None:
     res = subprocess.run([sys.executable, "-m", "tracker", "read", "--max-open-flows", "500",
                           "--format", "csv", "-o", str(tmp_path / "f.csv"), str(flood)],
                          check=False, capture_output=True, text=True, cwd=REPO, timeout=120,
-                         env={**os.environ, "PYTHONPATH": str(REPO)})
+                         env=child_env())
     assert res.returncode == 0, res.stderr
     got = SUMMARY.search(res.stderr)
     assert got, res.stderr
@@ -116,13 +123,24 @@ def test_syn_flood_cli_summary(flood: Path, tmp_path: Path) -> None:
     assert len((tmp_path / "f.csv").read_text().splitlines()) == 20_000 + 1
 
 
+# Runs the command and prints its peak RSS. A child's ru_maxrss also counts the memory of
+# the process it was forked from before exec (Linux keeps the high-water mark across
+# exec), so the measured command must come from this small process, not from pytest's.
+_MEASURE = """
+import os, subprocess, sys
+proc = subprocess.Popen(sys.argv[1:], stdout=subprocess.DEVNULL)
+_, status, usage = os.wait4(proc.pid, 0)
+print(os.waitstatus_to_exitcode(status), usage.ru_maxrss)
+"""
+
+
 def peak_rss_mb(cmd: list[str]) -> float:
-    """Peak RSS of a child process (ru_maxrss from wait4, KB on Linux)."""
-    proc = subprocess.Popen(cmd, cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)},
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(proc.pid, 0)
-    assert os.waitstatus_to_exitcode(status) == 0, proc.stderr.read() if proc.stderr else ""
-    return usage.ru_maxrss / 1024
+    """Peak RSS of a command (ru_maxrss from wait4, KB on Linux), in MB."""
+    res = subprocess.run([sys.executable, "-c", _MEASURE, *cmd], cwd=REPO, env=child_env(),
+                         capture_output=True, text=True, check=True, timeout=300)
+    code, kb = map(int, res.stdout.split())
+    assert code == 0, res.stderr
+    return kb / 1024
 
 
 @pytest.mark.skipif(sys.platform != "linux", reason="ru_maxrss is in KB on Linux only")
