@@ -108,14 +108,27 @@ class Measured:
         return {}
 
 
+# A small launcher runs each job and reports its peak RSS. Measured from this process
+# directly, a child's ru_maxrss would start at this process's own RSS: Linux keeps the
+# memory high-water mark of the forked copy across exec, and this process holds the big
+# truth tables (that made tracker read on std-20M look 60 MB bigger than it is).
+_LAUNCHER = (
+    "import os, subprocess, sys\n"
+    "p = subprocess.Popen(sys.argv[2:])\n"
+    "_, status, usage = os.wait4(p.pid, 0)\n"
+    "open(sys.argv[1], 'w').write(f'{os.waitstatus_to_exitcode(status)} {usage.ru_maxrss}')\n"
+)
+
+
 def measure(
     cmd: list[str], timeout: float, cwd: Path | None = None, extra_env: dict[str, str] | None = None
 ) -> Measured:
     """Run ``cmd`` and take its wall time and peak RSS (ru_maxrss from wait4 covers its children)."""
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err, \
+            tempfile.NamedTemporaryFile("r") as usage_file:
         start = time.perf_counter()
         proc = subprocess.Popen(
-            cmd,
+            [sys.executable, "-c", _LAUNCHER, usage_file.name, *cmd],
             stdout=out,
             stderr=err,
             stdin=subprocess.DEVNULL,
@@ -124,15 +137,18 @@ def measure(
         )
         killer = threading.Timer(timeout, proc.kill)
         killer.start()
-        _, status, usage = os.wait4(proc.pid, 0)
+        _, status, _ = os.wait4(proc.pid, 0)
         wall = time.perf_counter() - start
         killer.cancel()
-        proc.returncode = os.waitstatus_to_exitcode(status)
+        reported = usage_file.read().split()
+        code, kb = (int(reported[0]), int(reported[1])) if len(reported) == 2 \
+            else (os.waitstatus_to_exitcode(status) or 1, 0)
+        proc.returncode = code
         out.seek(0)
         err.seek(0)
         return Measured(
             wall,
-            usage.ru_maxrss / 1024,
+            kb / 1024,
             proc.returncode,
             out.read().decode(errors="replace"),
             err.read().decode(errors="replace"),
