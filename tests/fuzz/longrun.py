@@ -13,7 +13,9 @@ hung (``artifacts/<target>/``) and the logs. libFuzzer stops at the first
 crash; this script then starts the target again (from its corpus) until the
 executions are done or ``--max-restarts`` crashes were seen, and sums the
 executions over the restarts. At the end it prints one line per target and
-writes ``summary.json``.
+writes ``summary.json``. A target named twice with a suffix (``readers.2=N``)
+runs as a second job with a corpus of its own, so that a cheap target can have
+both cores once the slower ones are done.
 """
 
 from __future__ import annotations
@@ -52,7 +54,7 @@ class Job:
 
 def command(job: Job, out: Path, remaining: int) -> tuple[list[str], dict[str, str]]:
     """The libFuzzer command line of one attempt and its environment."""
-    target = job.name.removesuffix("-python")
+    target = job.name.split(".")[0].removesuffix("-python")
     env = {**os.environ, "NUMBA_DISABLE_JIT": "1" if job.name.endswith("-python") else "0"}
     cmd = ["nice", "-n", "10", sys.executable, str(HERE / f"fuzz_{target}.py"),
            str(out / "corpus" / job.name), str(out / "seeds" / target), f"-runs={remaining}",
@@ -91,7 +93,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("out", type=Path, help="directory for seeds, corpora, artifacts and logs")
     p.add_argument("targets", nargs="+", metavar="TARGET=RUNS",
-                   help="readers, decode, flows or flows-python, with executions")
+                   help="readers, decode, flows or flows-python (a suffix .K for a second "
+                        "job of the same target), with executions")
     p.add_argument("--jobs", type=int, default=2, help="targets at once (default 2)")
     p.add_argument("--max-restarts", type=int, default=20, help="crashes before giving up")
     return p.parse_args(argv)
