@@ -154,4 +154,4 @@ def test_syn_flood_memory_bounded_by_the_cap(tmp_path: Path) -> None:
     rss_small, rss_big = peak_rss_mb([*read, str(small)]), peak_rss_mb([*read, str(big)])
     # Uncapped, 300 000 open flows already peak at 813 MB (benchmarks/hostile.py --uncapped).
     assert rss_big < rss_small + 40, (rss_small, rss_big)
-    assert rss_big < 512, rss_big
+    assert rss_big < 300, rss_big  # issue 4's bound for `tracker read` on any file

@@ -192,6 +192,21 @@ def test_open_flow_cap_evicts_the_least_recently_active() -> None:
     assert (table.evicted, table.open_flows) == (1, 2)
 
 
+@pytest.mark.parametrize("cap", [1, 3, 100, 1000])
+def test_open_flow_cap_of_any_size(cap: int) -> None:
+    """The capped table is sized from the cap (not a power of two): every flow still ends
+    once, all but the last ``cap`` evicted (an odd size once made the hash probe loop)."""
+    n = 3000
+    table = FlowTable(FlowOptions(max_open_flows=cap))
+    segs = [udp(i * 1e-3, f"10.0.{i // 250}.{i % 250 + 1}:5000 > 10.1.0.1:53") for i in range(n)]
+    ended = FlowRecords.concat([table.update(batch(segs[i:i + 700])) for i in range(0, n, 700)]
+                               + [table.flush()])
+    df = flows_dataframe(ended)
+    assert len(df) == n and df["flow_id"].is_unique
+    assert (table.evicted, int((df["end_reason"] == "evicted").sum())) == (n - cap, n - cap)
+    assert len(table._conn) <= 2 * cap + 16  # slots follow the cap, not the flows
+
+
 def test_active_timeout_cuts_long_flows() -> None:
     segs = [udp(t, "10.0.0.1:5000 > 10.0.0.2:6000") for t in (0, 5, 11)]
     df = flows(segs, FlowOptions(active_timeout=10))

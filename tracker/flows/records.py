@@ -106,10 +106,13 @@ class FlowRecords:
         """All flows of ``parts``, in order."""
         if not parts:
             return _from_slots_empty()
+        if len(parts) == 1:  # no copy: a flood ends a batch's worth of flows at once
+            return parts[0]
         return cls(**{f.name: np.concatenate([getattr(p, f.name) for p in parts])
                       for f in fields(cls)})
 
-    def take(self, index: np.ndarray) -> FlowRecords:
+    def take(self, index: np.ndarray | slice) -> FlowRecords:
+        """The flows at ``index`` (a slice gives views, not copies)."""
         return FlowRecords(**{f.name: getattr(self, f.name)[index] for f in fields(self)})
 
 

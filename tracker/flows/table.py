@@ -130,6 +130,9 @@ class FlowTable:
         self._frag = _optional("tracker.flows.fragments")
         self._reasm = self._frag.Reassembler() if self._frag else None
         self._checksums = _optional("tracker.flows.checksums")
+        cap = self.options.max_open_flows
+        if cap is not None:  # open flows never outnumber the cap: _run grows below 4/3 of it
+            initial_slots = min(initial_slots, cap + cap // 2 + 16)
         self._alloc(max(16, initial_slots))
         self.flow_ids = np.zeros(0, dtype=np.int64)
         self.earlier_flow_ids = (np.zeros(0, np.int64), np.zeros(0, np.int64))
@@ -140,7 +143,8 @@ class FlowTable:
         self._keys = np.zeros((n, 5), dtype=np.uint64)
         self._hist = np.zeros((n, L.HIST_MAX), dtype=np.uint8)
         self._free = np.arange(n - 1, -1, -1, dtype=np.int64)
-        self._table = np.full(4 * n, -1, dtype=np.int64)
+        # Linear probing masks positions with size - 1: the size is a power of two.
+        self._table = np.full(1 << (4 * n - 1).bit_length(), -1, dtype=np.int64)
         self._heap = np.zeros((2 * n, 4), dtype=np.int64)
         self._ended = np.zeros(n, dtype=np.int64)
         self._g = np.zeros(L.G_N, dtype=np.int64)
