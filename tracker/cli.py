@@ -97,8 +97,6 @@ def _interpret_small_input(args: argparse.Namespace) -> None:
         return
     if os.path.getsize(capture) < SMALL_INPUT:
         os.environ.setdefault("NUMBA_DISABLE_JIT", "1")
-        # Compiled code wraps integers silently; numpy scalars in Python warn instead.
-        warnings.filterwarnings("ignore", "overflow encountered", RuntimeWarning)
 
 
 def _run_read(args: argparse.Namespace, out: TextIO) -> None:

@@ -282,8 +282,10 @@ def check_records(rec: FlowRecords, options: FlowOptions, evicted: int) -> None:
 def run_table(batches: list[FrameBatch], options: FlowOptions
               ) -> tuple[FlowRecords, np.ndarray]:
     """Decode and run ``batches`` through a fresh FlowTable; its flows and every row's flow."""
-    table = FlowTable(options, initial_slots=16)  # small: the growth paths run too
     cap = options.max_open_flows
+    # Small, so that the growth paths run; a capped table sizes itself from the cap
+    # (1.5 slots per allowed flow: sizes that are not powers of two).
+    table = FlowTable(options) if cap is not None else FlowTable(options, initial_slots=16)
     parts, ids = [], []
     for fb in batches:
         pb = decode(fb)

@@ -9,6 +9,7 @@ halves the time per packet (measured on gen_pcap captures).
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -17,10 +18,14 @@ F = TypeVar("F", bound=Callable[..., Any])
 _OPTIONS: dict[str, Any] = {"cache": True, "_nrt": False}
 
 
-def _njit(fn: F, **options: Any) -> F:
+def _interpreted() -> bool:
     # With NUMBA_DISABLE_JIT=1 (the CLI sets it for small inputs) the functions stay
     # plain Python and numba is never imported: that saves its import (~0.15 s) too.
-    if os.environ.get("NUMBA_DISABLE_JIT") == "1":
+    return os.environ.get("NUMBA_DISABLE_JIT") == "1"
+
+
+def _njit(fn: F, **options: Any) -> F:
+    if _interpreted():
         return fn
     from numba import njit
 
@@ -40,3 +45,21 @@ def kernel_inline(fn: F) -> F:
 def compiled(fn: F) -> F:
     """Compile ``fn`` (cached on disk) with numba's defaults, runtime included."""
     return _njit(fn, cache=True)
+
+
+def kernel_wrapping(fn: F) -> F:
+    """As ``kernel_inline``, for arithmetic that wraps modulo 2**64 on purpose (hashing).
+
+    Compiled, it wraps silently; as plain Python, numpy's uint64 scalars warn
+    "overflow encountered" on every wrap, so there it runs with those warnings off.
+    """
+    if not _interpreted():
+        return kernel_inline(fn)
+    import numpy as np
+
+    @functools.wraps(fn)
+    def quiet(*args: Any) -> Any:
+        with np.errstate(over="ignore"):
+            return fn(*args)
+
+    return quiet  # type: ignore[return-value]

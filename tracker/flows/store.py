@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from tracker.flows.jit import kernel, kernel_inline
+from tracker.flows.jit import kernel, kernel_inline, kernel_wrapping
 from tracker.flows.layout import G_HEAP_N, G_HEAP_SEQ, G_HT_N
 
 _M1 = np.uint64(0x9E3779B97F4A7C15)  # 2^64 / golden ratio (Fibonacci hashing)
@@ -23,7 +23,7 @@ _M2 = np.uint64(0xBF58476D1CE4E5B9)  # splitmix64 finalizer constants (Vigna)
 _M3 = np.uint64(0x94D049BB133111EB)
 
 
-@kernel_inline
+@kernel_wrapping
 def key_hash(k: np.ndarray, row: int) -> np.uint64:
     """A 64-bit hash of the 5 key words in row ``row`` of k."""
     h = np.uint64(0)
