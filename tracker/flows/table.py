@@ -131,7 +131,9 @@ class FlowTable:
         self._reasm = self._frag.Reassembler() if self._frag else None
         self._checksums = _optional("tracker.flows.checksums")
         cap = self.options.max_open_flows
-        if cap is not None:  # open flows never outnumber the cap: _run grows below 4/3 of it
+        if cap is not None:
+            # Open flows never outnumber the cap, and _run grows the slots when fewer than a
+            # quarter are free after collecting: 1.5 slots per allowed flow never grow.
             initial_slots = min(initial_slots, cap + cap // 2 + 16)
         self._alloc(max(16, initial_slots))
         self.flow_ids = np.zeros(0, dtype=np.int64)
