@@ -2,9 +2,9 @@
 
 A batch holds thousands of frames without one Python object per frame: the
 frames stay where the reader found them in one ``uint8`` buffer, and
-``start``/``caplen`` locate each one. ARCHITECTURE.md sketches the frames back
-to back with ``offsets`` (n+1); we keep per-frame ``start`` instead because the
-buffer is the file chunk itself, with record headers between the frames, so no
+``start``/``caplen`` locate each one. Frames are not packed back to back
+with ``offsets`` (n+1): per-frame ``start`` lets the buffer be the file chunk
+itself, with record headers between the frames, so no
 copy is needed.
 """
 
@@ -33,6 +33,7 @@ LINKTYPE_LINUX_SLL2 = 276
 
 # int64 nanoseconds cannot hold this; numpy's NaT has the same bit pattern.
 NAT_NS = np.iinfo(np.int64).min
+NS_PER_S = 1_000_000_000  # times are int64 nanoseconds everywhere
 
 
 @dataclass(frozen=True, slots=True)

@@ -56,8 +56,12 @@ def install_compiled_walkers() -> None:
     assert spec is not None and spec.loader is not None
     copy = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(copy)
-    copy.walkers(1 << 40)
-    _walk._compiled = copy._compiled
+    from numba import njit
+
+    # No disk cache: the copy has the same file and function names as the real
+    # module, and its cached code would be loaded by the real module later
+    # (numba then fails to import the copy's module name).
+    _walk._compiled = (njit(copy.walk_pcap), njit(copy.walk_pcapng))
 
 
 # A pcap and a pcapng file of one empty Ethernet frame each: flag 16 (compare

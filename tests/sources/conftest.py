@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from tracker import jit
 from tracker.sources import _walk
 
 
@@ -12,8 +13,8 @@ def walk_mode(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -
     """Run a test with the interpreted walkers, then with the numba-compiled ones."""
     if request.param == "compiled":
         _walk.walkers(1 << 40)  # load (or compile) once; later tests reuse it
-        monkeypatch.setattr(_walk, "SMALL_INPUT", 0)
+        monkeypatch.setattr(jit, "SMALL_INPUT", 0)
     else:
         monkeypatch.setattr(_walk, "_compiled", None)
-        monkeypatch.setattr(_walk, "SMALL_INPUT", 1 << 62)
+        monkeypatch.setattr(jit, "SMALL_INPUT", 1 << 62)
     return str(request.param)

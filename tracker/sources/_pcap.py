@@ -7,16 +7,12 @@ reads the file header and turns each record's time into int64 nanoseconds.
 from __future__ import annotations
 
 import struct
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from tracker.frames import FrameBatch
 from tracker.sources import _walk
-from tracker.sources._pcapng import BlockError
-
-if TYPE_CHECKING:
-    from tracker.sources.files import _Chunk
+from tracker.sources.base import BlockError, Chunk
 
 # Classic pcap magics (draft-ietf-opsawg-pcap section 4; modified pcap from
 # libpcap's sf-pcap.c): magic -> (nanosecond timestamps, record header length).
@@ -47,7 +43,7 @@ class PcapWalk:
         self.linktypes = {self.linktype}
         self.nat = 0  # classic pcap times always fit int64 ns
 
-    def step(self, ch: _Chunk, first: int) -> tuple[FrameBatch | None, int, int]:
+    def step(self, ch: Chunk, first: int) -> tuple[FrameBatch | None, int, int]:
         """Walk from ``ch.pos``; return (batch or None, status, extra)."""
         walk, _, compiled = _walk.walkers(ch.end - ch.pos)
         out = np.empty((5, (ch.end - ch.pos) // 64 + 16), np.int64)
@@ -61,10 +57,10 @@ class PcapWalk:
         batch = FrameBatch(ch.frozen(), start, caplen, wire, ts, self.linktype, first)
         return batch, int(status), int(extra)
 
-    def parse_block(self, ch: _Chunk) -> int:  # pragma: no cover - pcap has no blocks
+    def parse_block(self, ch: Chunk) -> int:  # pragma: no cover - pcap has no blocks
         raise AssertionError("pcap walker never stops at a block")
 
-    def where(self, ch: _Chunk, records: int) -> str:
+    def where(self, ch: Chunk, records: int) -> str:
         return f"record {records} at byte {ch.offset}"
 
     def corrupt(self, status: int, extra: int) -> str:
@@ -72,7 +68,7 @@ class PcapWalk:
         limit = _walk.MAX_RECORD >> 20
         return f"captured length {extra} exceeds the {limit} MiB limit; expected a record header"
 
-    def cut(self, ch: _Chunk, need: int) -> str:
+    def cut(self, ch: Chunk, need: int) -> str:
         """Explain a record cut by the end of file; raise if it is rather corrupt."""
         have = ch.end - ch.pos
         if have >= self.hdr_len and need - self.hdr_len > max(self.snaplen, LIBPCAP_MAX_SNAPLEN):

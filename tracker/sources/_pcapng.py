@@ -11,15 +11,12 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import numpy as np
 
-from tracker.frames import NAT_NS, FrameBatch
+from tracker.frames import NAT_NS, NS_PER_S, FrameBatch
 from tracker.sources import _walk
-
-if TYPE_CHECKING:
-    from tracker.sources.files import _Chunk
+from tracker.sources.base import BlockError, Chunk
 
 # Byte-order magic of a section header, as it reads in each byte order (4.1).
 BOM_LITTLE = b"\x4d\x3c\x2b\x1a"
@@ -29,12 +26,7 @@ IDB_MIN_LEN = 20  # 4.2: type, length, link type, reserved, snaplen, length
 OPT_ENDOFOPT, OPT_TSRESOL, OPT_TSOFFSET = 0, 9, 14  # 3.5 and 4.2
 DEFAULT_TSRESOL = 6  # 4.2: microseconds when if_tsresol is absent
 LIM = (1 << 63) - 1  # largest int64; NAT_NS is -LIM - 1
-NS = 1_000_000_000
 MUL, DIV, SHIFT, ZERO = range(4)
-
-
-class BlockError(Exception):
-    """A block is broken; the reader adds the file name and position."""
 
 
 @dataclass(frozen=True)
@@ -61,7 +53,7 @@ def resolution(tsresol: int, tsoffset: int) -> Resolution:
         kind, val = DIV, 10 ** (tsresol - 9)
     else:
         kind, val = ZERO, 0
-    off = tsoffset * NS
+    off = tsoffset * NS_PER_S
     return Resolution(kind, val, off if -LIM <= off <= LIM else None)
 
 
@@ -77,7 +69,7 @@ def _scaled(hi: np.ndarray, lo: np.ndarray, r: Resolution) -> tuple[np.ndarray, 
         return 2 * (half // r.val) + (2 * (half % r.val) + (lo & 1)) // r.val, ok
     if r.kind == ZERO:
         return np.zeros_like(hi), ok
-    a, b = hi * NS, lo * NS  # both < 2**62
+    a, b = hi * NS_PER_S, lo * NS_PER_S  # both < 2**62
     if r.val >= 32:  # floor((a * 2**32 + b) / 2**k) = (a + b >> 32) >> (k - 32)
         s = r.val - 32
         return ((a + (b >> 32)) >> s) if s < 63 else np.zeros_like(hi), ok
@@ -132,7 +124,7 @@ class PcapngWalk:
         self._res: list[Resolution] = []  # distinct resolutions of the section
         self._res_code: dict[Resolution, int] = {}
 
-    def step(self, ch: _Chunk, first: int) -> tuple[FrameBatch | None, int, int]:
+    def step(self, ch: Chunk, first: int) -> tuple[FrameBatch | None, int, int]:
         """Walk from ``ch.pos``; return (batch or None, status, extra)."""
         _, walk, compiled = _walk.walkers(ch.end - ch.pos)
         out = np.empty((6, (ch.end - ch.pos) // 64 + 16), np.int64)
@@ -168,7 +160,7 @@ class PcapngWalk:
             self.nat += bad
         return ns
 
-    def parse_block(self, ch: _Chunk) -> int:
+    def parse_block(self, ch: Chunk) -> int:
         """Parse the SHB or IDB at ``ch.pos``; return bytes needed (0 when done)."""
         b = ch.buf[ch.pos : ch.end]
         if bytes(b[:4]) != _walk.SHB_TYPE.to_bytes(4, "big"):
@@ -242,7 +234,7 @@ class PcapngWalk:
         self._if_link[n], self._if_snap[n], self._if_res[n] = link, snap, code
         self._n_if = n + 1
 
-    def where(self, ch: _Chunk, records: int) -> str:
+    def where(self, ch: Chunk, records: int) -> str:
         return f"block {self.blocks} at byte {ch.offset}"
 
     def corrupt(self, status: int, extra: int) -> str:
@@ -262,7 +254,7 @@ class PcapngWalk:
             return f"captured length {extra} runs past the end of its block"
         return f"block total length {extra} exceeds the {_walk.MAX_RECORD >> 20} MiB limit"
 
-    def cut(self, ch: _Chunk, need: int) -> str:
+    def cut(self, ch: Chunk, need: int) -> str:
         """Explain a block cut by the end of the file."""
         what = "block header" if need <= 12 else f"block of {need} bytes"
         return f"the file ends {ch.end - ch.pos} bytes into a {what}"

@@ -23,6 +23,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from tracker import jit
+
 # Why a walker stopped. `extra` in the returned tuple depends on the status.
 NEED_MORE = 0  # the record at pos runs past `end`; extra = bytes it needs from pos
 FULL = 1  # the output arrays are full; call again with new ones
@@ -34,7 +36,7 @@ BAD_INTERFACE = 6  # pcapng packet names an interface with no IDB; extra = its i
 BAD_CAPLEN = 7  # pcapng captured length runs past the block; extra = caplen
 TOO_BIG = 8  # record or block longer than MAX_RECORD; extra = its claimed length
 
-# Project limit on one record (the brief): far above libpcap's MAXIMUM_SNAPLEN
+# Project limit on one record: far above libpcap's MAXIMUM_SNAPLEN
 # (262144, pcap-int.h) yet small enough that one bad length cannot make us
 # allocate gigabytes.
 MAX_RECORD = 256 << 20
@@ -206,9 +208,6 @@ def walk_pcapng(
 
 
 _compiled: tuple[Callable[..., Any], Callable[..., Any]] | None = None
-# Below this many bytes the interpreted walk (about 2.5 us per record here)
-# beats loading numba and its cache, unless numba is loaded already.
-SMALL_INPUT = 1 << 20
 
 
 def walkers(nbytes: int) -> tuple[Callable[..., Any], Callable[..., Any], bool]:
@@ -218,7 +217,9 @@ def walkers(nbytes: int) -> tuple[Callable[..., Any], Callable[..., Any], bool]:
     the ``uint8`` array itself.
     """
     global _compiled
-    if _compiled is None and nbytes < SMALL_INPUT:
+    # Below jit.SMALL_INPUT the interpreted walk (about 2.5 us per record here)
+    # beats loading numba and its cache, unless numba is loaded already.
+    if _compiled is None and (nbytes < jit.SMALL_INPUT or jit.interpreted()):
         return walk_pcap, walk_pcapng, False
     if _compiled is None:
         from numba import njit

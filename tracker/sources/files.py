@@ -47,13 +47,13 @@ from tracker.errors import (
 from tracker.frames import FrameBatch
 from tracker.sources import _walk
 from tracker.sources._pcap import PCAP_HEADER_LEN, PCAP_MAGICS, PcapWalk
-from tracker.sources._pcapng import BOM_BIG, BOM_LITTLE, BlockError, PcapngWalk
+from tracker.sources._pcapng import BOM_BIG, BOM_LITTLE, SHB_MIN_LEN, PcapngWalk
+from tracker.sources.base import BlockError, FormatWalk
 
 __all__ = ["CaptureReader", "open_capture"]
 
 GZIP_MAGIC = b"\x1f\x8b"  # RFC 1952 section 2.3.1
 PCAPNG_MAGIC = b"\x0a\x0d\x0d\x0a"  # SHB block type, draft-ietf-opsawg-pcapng 4.1
-SHB_MIN_LEN = 28  # smallest section header block, draft-ietf-opsawg-pcapng 4.1
 PEEK = 32  # bytes looked at to tell the format
 EXPECTED = (
     "expected a pcap magic (a1b2c3d4 or a1b23c4d, either byte order), "
@@ -162,6 +162,9 @@ class _Chunk:
 class CaptureReader:
     """Iterator of FrameBatch over one capture file; use it as a context manager.
 
+    A ``FrameSource`` (tracker/sources/base.py): nothing is dropped from a
+    file, and only packet time counts.
+
     Attributes:
         name: the path as given, ``"<stdin>"`` for ``-``, or the file object's name.
         format: ``"pcap"`` or ``"pcapng"`` (told by content).
@@ -178,7 +181,7 @@ class CaptureReader:
         name: str,
         raw: _Counted,
         src: _Counted,
-        fmt: Any,
+        fmt: FormatWalk,
         *,
         compressed: bool,
         size: int | None,
@@ -199,7 +202,16 @@ class CaptureReader:
 
     @property
     def nanosecond(self) -> bool | None:
-        return getattr(self._fmt, "nanosecond", None)
+        return self._fmt.nanosecond
+
+    @property
+    def dropped(self) -> None:
+        """A file drops nothing."""
+        return None
+
+    def now_ns(self) -> None:
+        """Files have no wall clock: idle flows expire by packet time only."""
+        return
 
     @property
     def linktypes(self) -> set[int]:

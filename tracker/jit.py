@@ -1,4 +1,11 @@
-"""The numba decorators of the flow table's compiled code, in one place.
+"""numba in one place: the decorators of the compiled loops, and when not to compile.
+
+Two loops are sequential by nature and compiled: walking the records of a
+capture file (sources/_walk.py) and the per-packet flow table (flows/).
+Below ``SMALL_INPUT`` bytes of capture both run as plain Python: loading
+numba and its cached machine code costs about 0.4 s, more than interpreting
+a few thousand packets. The results are the same either way (the tests run
+the scenario captures both ways).
 
 ``_nrt=False`` compiles without numba's reference-counting runtime: the
 kernel never allocates, and without the runtime a call between compiled
@@ -16,16 +23,21 @@ from typing import Any, TypeVar
 
 F = TypeVar("F", bound=Callable[..., Any])
 _OPTIONS: dict[str, Any] = {"cache": True, "_nrt": False}
+SMALL_INPUT = 512 << 10
 
 
-def _interpreted() -> bool:
-    # With NUMBA_DISABLE_JIT=1 (the CLI sets it for small inputs) the functions stay
-    # plain Python and numba is never imported: that saves its import (~0.15 s) too.
+def interpreted() -> bool:
+    """Whether compiled code stays plain Python in this process.
+
+    With NUMBA_DISABLE_JIT=1 (the CLI sets it for small inputs) the functions
+    stay plain Python and numba is never imported: that saves its import
+    (~0.15 s) too.
+    """
     return os.environ.get("NUMBA_DISABLE_JIT") == "1"
 
 
 def _njit(fn: F, **options: Any) -> F:
-    if _interpreted():
+    if interpreted():
         return fn
     from numba import njit
 
@@ -53,7 +65,7 @@ def kernel_wrapping(fn: F) -> F:
     Compiled, it wraps silently; as plain Python, numpy's uint64 scalars warn
     "overflow encountered" on every wrap, so there it runs with those warnings off.
     """
-    if not _interpreted():
+    if not interpreted():
         return kernel_inline(fn)
     import numpy as np
 
