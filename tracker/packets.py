@@ -12,8 +12,9 @@ Addresses are 128-bit, held as two big-endian uint64 halves so that sorting
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from enum import IntEnum
+from typing import Any
 
 import numpy as np
 
@@ -37,45 +38,93 @@ PROTO_TCP = 6
 PROTO_UDP = 17
 PROTO_ICMPV6 = 58
 
+# The checksum column (decode(..., checksums=True) verifies; tracker/decode/checksums.py).
+CHECKSUM_UNCHECKED = -1  # decoded without verifying
+CHECKSUM_BAD = 0
+CHECKSUM_GOOD = 1  # good, or nothing to check (a fragment, a cut frame, a row not OK)
+
+
+def _column(dtype: type, none: object) -> dict[str, Any]:
+    """A PacketBatch field's metadata: a numpy column of ``dtype`` whose NONE value is ``none``."""
+    return {"dtype": np.dtype(dtype), "none": none}
+
 
 @dataclass(slots=True)
 class PacketBatch:
     """Decoded headers of one FrameBatch (see the module docstring).
 
-    The packets DataFrame documents each column for users (report/columns.py);
-    these are the raw arrays behind it.
+    Each field is one numpy column; its dtype and NONE value are declared
+    once, here, and ``empty``, the decoder and every copy take them from these
+    declarations. The packets DataFrame documents the columns for users
+    (report/columns.py); these are the raw arrays behind it.
     """
 
-    record: np.ndarray  # int64: record number of the frame in its source (0-based)
-    ts_ns: np.ndarray  # int64: ns since the epoch, UTC; NAT_NS when unknown
-    wire_len: np.ndarray  # int64: frame length on the wire
-    caplen: np.ndarray  # int64: captured length
-    status: np.ndarray  # uint8: Status
-    vlan: np.ndarray  # int32: outermost 802.1Q/802.1ad VLAN id, -1 when untagged
-    l3_offset: np.ndarray  # int64: offset of the IP header in FrameBatch.data, -1 if none
-    ip_version: np.ndarray  # uint8: 4, 6, or 0 when not IP
-    proto: np.ndarray  # int16: transport protocol number (after IPv6 ext headers), -1 if none
-    ip_hdr_len: np.ndarray  # int32: IPv4 IHL*4, or 40 + IPv6 extension headers; -1 if none
-    ip_len: np.ndarray  # int64: IPv4 total length, IPv6 payload length + 40; -1 if none
-    src_hi: np.ndarray  # uint64: source address, high 64 bits
-    src_lo: np.ndarray  # uint64: source address, low 64 bits
-    dst_hi: np.ndarray  # uint64: destination address, high 64 bits
-    dst_lo: np.ndarray  # uint64: destination address, low 64 bits
-    ip_id: np.ndarray  # int64: IPv4 identification or IPv6 fragment id; -1 if none
-    frag_offset: np.ndarray  # int32: fragment offset in bytes; 0 when not a fragment
-    more_fragments: np.ndarray  # bool: the MF flag (IPv4) or M flag (IPv6 fragment header)
-    l4_offset: np.ndarray  # int64: offset of the transport header in FrameBatch.data, -1 if none
-    src_port: np.ndarray  # int32: TCP/UDP source port, -1 if none
-    dst_port: np.ndarray  # int32: TCP/UDP destination port, -1 if none
-    tcp_flags: np.ndarray  # uint16: the 9 TCP flag bits (NS..FIN), 0 if not TCP
-    seq: np.ndarray  # uint32: TCP sequence number
-    ack: np.ndarray  # uint32: TCP acknowledgment number
-    window: np.ndarray  # int32: TCP window (unscaled), -1 if not TCP
-    tcp_hdr_len: np.ndarray  # int16: TCP data offset * 4, -1 if not TCP
-    udp_len: np.ndarray  # int32: the UDP length field, -1 if not UDP
-    payload_len: np.ndarray  # int64: transport payload bytes from the IP lengths, -1 if unknown
-    icmp_type: np.ndarray  # int16: ICMP / ICMPv6 type, -1 if none
-    icmp_code: np.ndarray  # int16: ICMP / ICMPv6 code, -1 if none
+    record: np.ndarray = field(metadata=_column(np.int64, 0))
+    """Record number of the frame in its source (0-based)"""
+    ts_ns: np.ndarray = field(metadata=_column(np.int64, 0))
+    """Nanoseconds since the epoch, UTC; NAT_NS when unknown"""
+    wire_len: np.ndarray = field(metadata=_column(np.int64, 0))
+    """Frame length on the wire"""
+    caplen: np.ndarray = field(metadata=_column(np.int64, 0))
+    """Captured length"""
+    status: np.ndarray = field(metadata=_column(np.uint8, int(Status.OK)))
+    """Status: OK, or why the row is not a normal packet"""
+    vlan: np.ndarray = field(metadata=_column(np.int32, -1))
+    """Outermost 802.1Q/802.1ad VLAN id, -1 when untagged"""
+    l3_offset: np.ndarray = field(metadata=_column(np.int64, -1))
+    """Offset of the IP header in FrameBatch.data, -1 if none"""
+    ip_version: np.ndarray = field(metadata=_column(np.uint8, 0))
+    """4, 6, or 0 when not IP"""
+    proto: np.ndarray = field(metadata=_column(np.int16, -1))
+    """Transport protocol number (after IPv6 ext headers), -1 if none"""
+    ip_hdr_len: np.ndarray = field(metadata=_column(np.int32, -1))
+    """IPv4 IHL*4, or 40 + IPv6 extension headers; -1 if none"""
+    ip_len: np.ndarray = field(metadata=_column(np.int64, -1))
+    """IPv4 total length, IPv6 payload length + 40; -1 if none"""
+    src_hi: np.ndarray = field(metadata=_column(np.uint64, 0))
+    """Source address, high 64 bits"""
+    src_lo: np.ndarray = field(metadata=_column(np.uint64, 0))
+    """Source address, low 64 bits"""
+    dst_hi: np.ndarray = field(metadata=_column(np.uint64, 0))
+    """Destination address, high 64 bits"""
+    dst_lo: np.ndarray = field(metadata=_column(np.uint64, 0))
+    """Destination address, low 64 bits"""
+    ip_id: np.ndarray = field(metadata=_column(np.int64, -1))
+    """IPv4 identification or IPv6 fragment id; -1 if none"""
+    frag_offset: np.ndarray = field(metadata=_column(np.int32, 0))
+    """Fragment offset in bytes; 0 when not a fragment"""
+    more_fragments: np.ndarray = field(metadata=_column(np.bool_, False))
+    """The MF flag (IPv4) or M flag (IPv6 fragment header)"""
+    l4_offset: np.ndarray = field(metadata=_column(np.int64, -1))
+    """Offset of the transport header in FrameBatch.data, -1 if none"""
+    src_port: np.ndarray = field(metadata=_column(np.int32, -1))
+    """TCP/UDP source port, -1 if none"""
+    dst_port: np.ndarray = field(metadata=_column(np.int32, -1))
+    """TCP/UDP destination port, -1 if none"""
+    tcp_flags: np.ndarray = field(metadata=_column(np.uint16, 0))
+    """The 9 TCP flag bits (NS..FIN), 0 if not TCP"""
+    seq: np.ndarray = field(metadata=_column(np.uint32, 0))
+    """TCP sequence number"""
+    ack: np.ndarray = field(metadata=_column(np.uint32, 0))
+    """TCP acknowledgment number"""
+    window: np.ndarray = field(metadata=_column(np.int32, -1))
+    """TCP window (unscaled), -1 if not TCP"""
+    tcp_hdr_len: np.ndarray = field(metadata=_column(np.int16, -1))
+    """TCP data offset * 4, -1 if not TCP"""
+    udp_len: np.ndarray = field(metadata=_column(np.int32, -1))
+    """The UDP length field, -1 if not UDP"""
+    payload_len: np.ndarray = field(metadata=_column(np.int64, -1))
+    """Transport payload bytes from the IP lengths, -1 if unknown"""
+    icmp_type: np.ndarray = field(metadata=_column(np.int16, -1))
+    """ICMP / ICMPv6 type, -1 if none"""
+    icmp_code: np.ndarray = field(metadata=_column(np.int16, -1))
+    """ICMP / ICMPv6 code, -1 if none"""
+    ip_caplen: np.ndarray = field(metadata=_column(np.int64, -1))
+    """Bytes of the IP packet in the capture (IP header to frame end), -1 if none"""
+    dns_qr: np.ndarray = field(metadata=_column(np.int8, -1))
+    """DNS QR bit (RFC 1035 4.1.1) of an OK UDP packet with 12+ payload bytes captured, or -1"""
+    checksum: np.ndarray = field(metadata=_column(np.int8, CHECKSUM_UNCHECKED))
+    """CHECKSUM_GOOD, CHECKSUM_BAD, or CHECKSUM_UNCHECKED (decoded without verifying)"""
 
     def __len__(self) -> int:
         return int(self.record.shape[0])
@@ -83,52 +132,21 @@ class PacketBatch:
     @classmethod
     def empty(cls, n: int) -> PacketBatch:
         """A batch of n rows holding the NONE value of every column."""
-        return cls(**{name: np.full(n, fill, dtype) for name, dtype, fill in _COLUMNS})
+        return cls(**{name: np.full(n, none, dtype) for name, dtype, none in SCHEMA})
 
     @classmethod
     def concat(cls, batches: list[PacketBatch]) -> PacketBatch:
         """One batch with the rows of all, in order."""
         if not batches:
             return cls.empty(0)
-        return cls(**{f.name: np.concatenate([getattr(b, f.name) for b in batches])
-                      for f in fields(cls)})
+        return cls(**{name: np.concatenate([getattr(b, name) for b in batches])
+                      for name, _, _ in SCHEMA})
 
     def take(self, index: np.ndarray) -> PacketBatch:
         """The rows at ``index`` (an integer or boolean array)."""
-        return PacketBatch(**{f.name: getattr(self, f.name)[index] for f in fields(self)})
+        return PacketBatch(**{name: getattr(self, name)[index] for name, _, _ in SCHEMA})
 
 
-# (name, dtype, NONE value) for every PacketBatch column, in field order.
-_COLUMNS: list[tuple[str, type, int]] = [
-    ("record", np.int64, 0),
-    ("ts_ns", np.int64, 0),
-    ("wire_len", np.int64, 0),
-    ("caplen", np.int64, 0),
-    ("status", np.uint8, int(Status.OK)),
-    ("vlan", np.int32, -1),
-    ("l3_offset", np.int64, -1),
-    ("ip_version", np.uint8, 0),
-    ("proto", np.int16, -1),
-    ("ip_hdr_len", np.int32, -1),
-    ("ip_len", np.int64, -1),
-    ("src_hi", np.uint64, 0),
-    ("src_lo", np.uint64, 0),
-    ("dst_hi", np.uint64, 0),
-    ("dst_lo", np.uint64, 0),
-    ("ip_id", np.int64, -1),
-    ("frag_offset", np.int32, 0),
-    ("more_fragments", np.bool_, False),
-    ("l4_offset", np.int64, -1),
-    ("src_port", np.int32, -1),
-    ("dst_port", np.int32, -1),
-    ("tcp_flags", np.uint16, 0),
-    ("seq", np.uint32, 0),
-    ("ack", np.uint32, 0),
-    ("window", np.int32, -1),
-    ("tcp_hdr_len", np.int16, -1),
-    ("udp_len", np.int32, -1),
-    ("payload_len", np.int64, -1),
-    ("icmp_type", np.int16, -1),
-    ("icmp_code", np.int16, -1),
-]
-assert [c[0] for c in _COLUMNS] == [f.name for f in fields(PacketBatch)]
+# (name, dtype, NONE value) of every column, in field order, from the declarations above.
+SCHEMA: list[tuple[str, np.dtype, object]] = [
+    (f.name, f.metadata["dtype"], f.metadata["none"]) for f in fields(PacketBatch)]

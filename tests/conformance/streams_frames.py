@@ -176,10 +176,13 @@ def flow_keys(flows: pd.DataFrame, tool: Tool) -> pd.Series:
 def tso_frames(trace: Path) -> frozenset[int]:
     """Frames (1-based) whose IPv4 total length field is 0, read from the raw bytes: the
     decoder reports the frame's length there (TSO captures), so the field is gone."""
-    from tracker.api import iter_decoded
+    from tracker.decode import decode
+    from tracker.sources.files import open_capture
 
     found: list[int] = []
-    for fb, pb in iter_decoded(trace):
+    with open_capture(trace) as reader:
+        batches = [(fb, decode(fb, checksums=False)) for fb in reader]
+    for fb, pb in batches:
         v4 = (pb.ip_version == 4) & (pb.l3_offset >= 0)
         at = pb.l3_offset[v4]
         zero = (fb.data[at + 2] == 0) & (fb.data[at + 3] == 0)

@@ -88,6 +88,7 @@ def batch(segs: list[Seg], *, first_record: int = 0) -> PacketBatch:
         pb.ip_hdr_len[i] = hdr
         pb.ip_len[i] = hdr + l4 + s.length
         pb.wire_len[i] = pb.caplen[i] = 14 + pb.ip_len[i]
+        pb.ip_caplen[i] = pb.ip_len[i]
         pb.src_hi[i], pb.src_lo[i] = _addr(s.src)
         pb.dst_hi[i], pb.dst_lo[i] = _addr(s.dst)
         pb.vlan[i] = s.vlan

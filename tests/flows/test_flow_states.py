@@ -135,11 +135,11 @@ def _frames_run(frames: list[bytes], ts: list[float]) -> pd.DataFrame:
     from tracker.decode import decode
     from tracker.flows import FlowRecords, FlowTable
     from tracker.frames import FrameBatch
-    from tracker.report.flow_columns import flows_dataframe
+    from tracker.report.flows import flows_dataframe
 
     fb = FrameBatch.from_frames(frames, ts_ns=[round(t * 1e9) for t in ts])
     table = FlowTable(FlowOptions(verify_checksums=True))
-    return flows_dataframe(FlowRecords.concat([table.update(decode(fb), fb), table.flush()]))
+    return flows_dataframe(FlowRecords.concat([table.update(decode(fb)), table.flush()]))
 
 
 def test_bad_checksum_letter_and_no_count() -> None:

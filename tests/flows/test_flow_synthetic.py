@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 
 from tracker.flows import FlowOptions, FlowRecords, FlowTable
-from tracker.report.flow_columns import flows_dataframe
+from tracker.report.flows import flows_dataframe
 
 GEN = Path(__file__).resolve().parents[2].parent / "shared" / "tools" / "gen_pcap.py"
 STATES_BY_KIND = {  # gen_pcap.py tcp_flow kinds and its UDP kinds (10 DNS, 11 streams)
@@ -42,7 +42,7 @@ def _flows(path: Path) -> pd.DataFrame:
 
     table = FlowTable(FlowOptions())
     with open_capture(path) as reader:
-        parts = [table.update(decode(fb), fb) for fb in reader]
+        parts = [table.update(decode(fb)) for fb in reader]
     return flows_dataframe(FlowRecords.concat([*parts, table.flush()]))
 
 

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field, fields
 
 import numpy as np
 
+from tracker import jit
 from tracker.api import FlowRun
 from tracker.decode import decode
 from tracker.errors import CaptureError, NotACaptureError, TrackerWarning
@@ -131,18 +132,18 @@ def frames_of(batches: list[FrameBatch]) -> list[tuple[int, int, int, int, bytes
 @contextmanager
 def walkers(compiled: bool) -> Iterator[None]:
     """Force the numba-compiled or the interpreted record walkers (tracker/sources/_walk.py)."""
-    saved = _walk._compiled, _walk.SMALL_INPUT
+    saved = _walk._compiled, jit.SMALL_INPUT
     if compiled:
         if _walk._compiled is None:  # compile once per process (or load numba's disk cache)
             _walk.walkers(1 << 40)
             saved = _walk._compiled, saved[1]
-        _walk.SMALL_INPUT = 0
+        jit.SMALL_INPUT = 0
     else:
-        _walk._compiled, _walk.SMALL_INPUT = None, 1 << 62
+        _walk._compiled, jit.SMALL_INPUT = None, 1 << 62
     try:
         yield
     finally:
-        _walk._compiled, _walk.SMALL_INPUT = saved
+        _walk._compiled, jit.SMALL_INPUT = saved
 
 
 def check_reader(data: bytes, *, batch_bytes: int = 1 << 16, compare_compiled: bool = False
@@ -289,7 +290,7 @@ def run_table(batches: list[FrameBatch], options: FlowOptions
     parts, ids = [], []
     for fb in batches:
         pb = decode(fb)
-        parts.append(table.update(pb, fb))
+        parts.append(table.update(pb))
         expect(len(table.flow_ids) == len(pb), "flow_ids and packets differ in length")
         expect(cap is None or table.open_flows <= cap, f"{table.open_flows} open, cap {cap}")
         ids.append(table.flow_ids.copy())

@@ -6,7 +6,12 @@ Layers, one module each, one short function per header:
     encap.py      VLAN, MPLS, PPPoE, LLC/SNAP, PPP protocol, FabricPath: a bounded walk
     ip.py         IPv4, IPv6 and its extension header chain
     transport.py  TCP, UDP, ICMP/ICMPv6, other protocols
+    payload.py    the few payload bits the flow table needs (the DNS QR bit)
+    checksums.py  IPv4, TCP, UDP, ICMP checksums of whole batches (decode(..., checksums=True))
     _bytes.py     header tables as numpy dtypes, safe gathers, row helpers
+
+Whatever the flow table needs from the raw bytes is a PacketBatch column made
+here, so that the table works from the PacketBatch alone.
 
 Every function works on whole arrays of frame positions; the only Python
 loops are over header kinds and encapsulation depth. A frame never raises:
@@ -39,17 +44,17 @@ what cannot be decoded gets a ``Status`` (see tracker/packets.py):
 
 from __future__ import annotations
 
-from dataclasses import fields
-
 import numpy as np
 
 from tracker.decode._bytes import ByteView, Cursor
+from tracker.decode.checksums import verify
 from tracker.decode.encap import resolve
 from tracker.decode.ip import ipv4, ipv6
 from tracker.decode.link import link_header
+from tracker.decode.payload import dns_qr
 from tracker.decode.transport import decode_transport
 from tracker.frames import FrameBatch
-from tracker.packets import PacketBatch
+from tracker.packets import CHECKSUM_BAD, CHECKSUM_GOOD, SCHEMA, PacketBatch, Status
 
 __all__ = ["decode"]
 
@@ -59,11 +64,14 @@ __all__ = ["decode"]
 CHUNK_FRAMES = 32768
 
 
-def decode(batch: FrameBatch) -> PacketBatch:
+def decode(batch: FrameBatch, *, checksums: bool = True) -> PacketBatch:
     """Decode the headers of every frame of ``batch``; one row per frame, in order.
 
     ``record`` is ``batch.first_record`` + the frame's index; ``ts_ns``,
     ``wire_len`` and ``caplen`` are copied. Never raises on frame contents.
+    ``checksums=False`` skips verifying checksums (about as costly as the rest
+    of decoding): the ``checksum`` column is then CHECKSUM_UNCHECKED, and a
+    flow table that verifies checksums refuses the batch.
     """
     n = len(batch)
     out = _new_batch(batch)
@@ -77,13 +85,23 @@ def decode(batch: FrameBatch) -> PacketBatch:
     for lo in range(0, n, CHUNK_FRAMES):
         hi = min(lo + CHUNK_FRAMES, n)
         _decode_chunk(bv, start[lo:hi], end[lo:hi], batch.linktype, _rows(out, lo, hi))
+    _from_frame_bytes(batch, end, out, checksums)
     return out
 
 
-# dtype and NONE value of every PacketBatch column, from PacketBatch itself.
-_EMPTY = PacketBatch.empty(1)
-_LAYOUT = [(f.name, getattr(_EMPTY, f.name).dtype, getattr(_EMPTY, f.name)[0])
-           for f in fields(PacketBatch)]
+def _from_frame_bytes(batch: FrameBatch, end: np.ndarray, out: PacketBatch,
+                      checksums: bool) -> None:
+    """The columns that need the frame's bytes or its end, for the flow table."""
+    has_ip = out.l3_offset >= 0
+    out.ip_caplen[has_ip] = end[has_ip] - out.l3_offset[has_ip]
+    out.dns_qr[:] = dns_qr(batch.data, out, end)
+    if checksums:
+        # Only OK rows are judged: a fragment's transport checksum covers the
+        # whole datagram, and a row that is not OK never reaches a flow as it is.
+        good = verify(batch, out) | (out.status != Status.OK)
+        out.checksum[:] = np.where(good, CHECKSUM_GOOD, CHECKSUM_BAD)
+
+
 _COPIED = ("record", "ts_ns", "wire_len", "caplen")
 
 
@@ -95,7 +113,7 @@ def _new_batch(batch: FrameBatch) -> PacketBatch:
     the cost of a fresh batch).
     """
     n = len(batch)
-    columns = {name: np.full(n, none, dtype) for name, dtype, none in _LAYOUT
+    columns = {name: np.full(n, none, dtype) for name, dtype, none in SCHEMA
                if name not in _COPIED}
     record = np.arange(batch.first_record, batch.first_record + n, dtype=np.int64)
     return PacketBatch(record=record, ts_ns=np.array(batch.ts_ns, np.int64),
@@ -105,7 +123,7 @@ def _new_batch(batch: FrameBatch) -> PacketBatch:
 
 def _rows(out: PacketBatch, lo: int, hi: int) -> PacketBatch:
     """A PacketBatch of views on rows lo..hi of ``out`` (writes go to ``out``)."""
-    return PacketBatch(**{f.name: getattr(out, f.name)[lo:hi] for f in fields(PacketBatch)})
+    return PacketBatch(**{name: getattr(out, name)[lo:hi] for name, _, _ in SCHEMA})
 
 
 def _decode_chunk(bv: ByteView, start: np.ndarray, end: np.ndarray, linktype: int,

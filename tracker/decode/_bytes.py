@@ -155,12 +155,6 @@ class Cursor:
             return self
         return Cursor(subset(self.rows, mask), self.pos[mask], self.end[mask])
 
-    def moved(self, mask: np.ndarray, pos: np.ndarray) -> Cursor:
-        """The frames where ``mask`` is true, now at ``pos`` (given for every frame)."""
-        if mask.all():
-            return Cursor(self.rows, pos, self.end)
-        return Cursor(subset(self.rows, mask), pos[mask], self.end[mask])
-
     def avail(self) -> np.ndarray:
         """Captured bytes from the current header to the frame's end (may be < 0)."""
         return self.end - self.pos

@@ -221,8 +221,3 @@ _LINKS: dict[int, LinkDecoder] = {
 def link_header(bv: ByteView, cur: Cursor, linktype: int) -> tuple[np.ndarray, np.ndarray]:
     """Position and next-header code after the link header of every frame."""
     return _LINKS.get(linktype, unsupported)(bv, cur)
-
-
-def supported(linktype: int) -> bool:
-    """Whether frames of this link type are decoded (others are UNSUPPORTED_LINK)."""
-    return linktype in _LINKS

@@ -1,6 +1,6 @@
 """IP fragment accounting: one packet per reassembled datagram, as Zeek counts it.
 
-SEMANTICS.md section 1 and ZEEK-FACTS.md section 4.2 define the rules; in short:
+docs/flow-record.md section 1 and Zeek's ``Frag.cc`` and ``IP.cc`` give the rules; in short:
 
 - Fragments (rows with ``Status.FRAGMENT``, and first fragments that the decoder
   marked MALFORMED or TRUNCATED for their transport header: Zeek reassembles
@@ -37,8 +37,8 @@ from dataclasses import dataclass, fields
 import numpy as np
 
 from tracker.errors import OptionError
-from tracker.flows.jit import compiled
-from tracker.frames import NAT_NS, FrameBatch
+from tracker.frames import NAT_NS
+from tracker.jit import compiled
 from tracker.packets import PROTO_ICMP, PROTO_ICMPV6, PROTO_TCP, PROTO_UDP, PacketBatch, Status
 
 # Zeek's frag_timeout (scripts/base/init-bare.zeek L1993): 5 min of packet time.
@@ -150,13 +150,8 @@ class Reassembler:
         values.update(pending_datagrams=p.datagrams, pending_fragments=p.fragments)
         return FragmentStats(**values)
 
-    def push(self, pb: PacketBatch, frames: FrameBatch | None = None) -> Reassembled:
-        """Account the fragments of ``pb``; see ``Reassembled`` for the result.
-
-        ``frames`` (the FrameBatch that ``pb`` was decoded from) makes the
-        "fully captured" test exact; without it a fragment counts as cut when
-        its caplen is below its wire length.
-        """
+    def push(self, pb: PacketBatch) -> Reassembled:
+        """Account the fragments of ``pb``; see ``Reassembled`` for the result."""
         clock_before = self._clock
         if len(pb):
             self._clock = max(self._clock, int(pb.ts_ns.max()))
@@ -165,15 +160,13 @@ class Reassembler:
             if len(self._pend):
                 self._expire_pending()
             return Reassembled(pb, pb.record, np.zeros(0, np.int64), np.zeros(0, np.int64))
-        return self._push_fragments(pb, _fragment_rows(pb, is_frag), frames, clock_before)
+        return self._push_fragments(pb, _fragment_rows(pb, is_frag), clock_before)
 
-    def _push_fragments(
-        self, pb: PacketBatch, is_frag: np.ndarray, frames: FrameBatch | None, clock: int
-    ) -> Reassembled:
+    def _push_fragments(self, pb: PacketBatch, is_frag: np.ndarray, clock: int) -> Reassembled:
         """The batch has fragments: run the sets, then build the output rows."""
         fi = np.flatnonzero(is_frag)
         now_new = np.maximum(np.maximum.accumulate(pb.ts_ns)[fi], clock)
-        passed, cand = self._classify(pb, fi, frames)
+        passed, cand = self._classify(pb, fi)
         work, pos, arrival, now = self._candidates(pb, fi[cand], now_new[cand])
         new_group = _new_group(work)
         data_start = _data_start(work, new_group)
@@ -192,14 +185,12 @@ class Reassembler:
         return Reassembled(out, out.record, work.record[members],
                            dest[np.searchsorted(done, set_id[members])])
 
-    def _classify(
-        self, pb: PacketBatch, fi: np.ndarray, frames: FrameBatch | None
-    ) -> tuple[np.ndarray, np.ndarray]:
+    def _classify(self, pb: PacketBatch, fi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Masks over ``fi``: first fragments passed alone, reassembly candidates."""
         hdr = pb.ip_hdr_len[fi].astype(np.int64)
         min_hdr = np.where(pb.ip_version[fi] == 6, IPV6_FRAGMENT_DATA_MIN, IPV4_MIN_HEADER)
         malformed = (hdr < min_hdr) | (pb.ip_len[fi] < hdr)
-        full = _fully_captured(pb, fi, frames)
+        full = pb.ip_caplen[fi] >= pb.ip_len[fi]  # the whole datagram is captured (Zeek IP.cc)
         first = pb.frag_offset[fi] == 0
         passed = ~malformed & ~full & first
         self._stats.fragments += len(fi)
@@ -282,16 +273,6 @@ def _fragment_rows(pb: PacketBatch, maybe: np.ndarray) -> np.ndarray:
     transport_trouble = ((pb.status == Status.MALFORMED) | (pb.status == Status.TRUNCATED)) & (
         pb.l4_offset >= 0)
     return maybe & ((pb.status == Status.FRAGMENT) | transport_trouble)
-
-
-def _fully_captured(pb: PacketBatch, fi: np.ndarray, frames: FrameBatch | None) -> np.ndarray:
-    """Whether each fragment's whole IP datagram is in the capture (Zeek IP.cc)."""
-    if frames is None:
-        return pb.caplen[fi] >= pb.wire_len[fi]
-    i = pb.record[fi] - frames.first_record
-    frame_end = frames.start[i] + frames.caplen[i]
-    l3 = pb.l3_offset[fi]
-    return (l3 >= 0) & (frame_end - l3 >= pb.ip_len[fi])
 
 
 def _new_group(work: PacketBatch) -> np.ndarray:
@@ -396,6 +377,7 @@ def _datagram_rows(work: PacketBatch, data_start: np.ndarray, upper: np.ndarray,
     dg.more_fragments[:] = False
     dg.l3_offset[:] = -1  # the datagram is in no single frame of this batch
     dg.l4_offset[:] = -1
+    dg.ip_caplen = dg.ip_len.copy()  # every byte of it was captured, in its fragments
     dg.payload_len = _payload_len(dg)
     return dg
 

@@ -2,39 +2,38 @@
 
 >>> table = FlowTable(FlowOptions())                       # doctest: +SKIP
 >>> for frames in reader:                                   # doctest: +SKIP
-...     ended = table.update(decode(frames), frames)        # flows that ended
+...     ended = table.update(decode(frames))                # flows that ended
 ...     ids = table.flow_ids                                # flow of every packet row
 >>> rest = table.flush()                                    # doctest: +SKIP
 
 Python prepares each batch with numpy (eligible rows, keys, one int64 column
-block) and runs the compiled walk (kernel.py). Memory follows the open flows:
+block) and runs the compiled walk (packet_loop.py). Memory follows the open flows:
 ended flows leave the state arrays at the end of each call.
 """
 
 from __future__ import annotations
 
-import importlib
-from types import ModuleType
-
 import numpy as np
 
+from tracker.errors import OptionError
 from tracker.flows import layout as L
-from tracker.flows.kernel import run_batch, run_timers
+from tracker.flows.fragments import Reassembler
 from tracker.flows.key import flow_keys
-from tracker.flows.lifecycle import live_entries
 from tracker.flows.options import FlowOptions
+from tracker.flows.packet_loop import run_batch, run_timers
 from tracker.flows.records import END_REASONS, FlowRecords, extract
 from tracker.flows.store import ht_rebuild
-from tracker.frames import FrameBatch
-from tracker.packets import PROTO_ICMP, PROTO_ICMPV6, PROTO_TCP, PROTO_UDP, PacketBatch, Status
-
-
-def _optional(name: str) -> ModuleType | None:
-    """A sibling module that another engineer provides, or None until it exists."""
-    try:
-        return importlib.import_module(name)
-    except ImportError:
-        return None
+from tracker.flows.timers import live_entries
+from tracker.packets import (
+    CHECKSUM_BAD,
+    CHECKSUM_UNCHECKED,
+    PROTO_ICMP,
+    PROTO_ICMPV6,
+    PROTO_TCP,
+    PROTO_UDP,
+    PacketBatch,
+    Status,
+)
 
 
 def _options_array(o: FlowOptions) -> np.ndarray:
@@ -63,22 +62,6 @@ def eligible(pb: PacketBatch) -> np.ndarray:
     udp_ok = (pb.proto != PROTO_UDP) | (pb.src_port >= 0)
     icmp = (pb.proto == PROTO_ICMP) | (pb.proto == PROTO_ICMPV6)
     return ok & tcp_ok & udp_ok & (~icmp | (pb.icmp_type >= 0))
-
-
-def dns_qr(pb: PacketBatch, fb: FrameBatch | None, positions: np.ndarray) -> np.ndarray:
-    """The QR bit (RFC 1035 4.1.1) of UDP payloads of 12 bytes or more, -1 elsewhere.
-
-    Only read where the frame holds the byte; reassembled datagrams get -1.
-    """
-    qr = np.full(len(pb), -1, dtype=np.int64)
-    if fb is None or len(pb) == 0:
-        return qr
-    at = pb.l4_offset + 8 + 2  # UDP header, then the DNS flags byte
-    end = (fb.start + fb.caplen)[np.maximum(positions, 0)]  # the end of the row's own frame
-    ok = (pb.proto == PROTO_UDP) & (pb.payload_len >= 12) & (pb.l4_offset >= 0) \
-        & (positions >= 0) & (pb.status == Status.OK) & (at < end)
-    qr[ok] = fb.data[at[ok]] >> 7
-    return qr
 
 
 # Packet times past this (2189-06-23) count as this: the kernel adds timeouts of up to
@@ -127,9 +110,7 @@ class FlowTable:
                               _port_set(self.options.likely_server_udp),
                               _port_set(self.options.dns_ports)])
         self._long = _port_set(self.options.long_inactivity_ports)
-        self._frag = _optional("tracker.flows.fragments")
-        self._reasm = self._frag.Reassembler() if self._frag else None
-        self._checksums = _optional("tracker.flows.checksums")
+        self._reasm = Reassembler()
         cap = self.options.max_open_flows
         if cap is not None:
             # Open flows never outnumber the cap, and _run grows the slots when fewer than a
@@ -161,24 +142,20 @@ class FlowTable:
     def open_flows(self) -> int:
         return int(self._g[L.G_OPEN])
 
-    def update(self, pb: PacketBatch, fb: FrameBatch | None = None) -> FlowRecords:
+    def update(self, pb: PacketBatch) -> FlowRecords:
         """Process one batch in order; returns the flows that ended during it.
 
-        ``fb`` is the FrameBatch that ``pb`` was decoded from. Without it checksums
-        are not verified, DNS payloads are not read (no DNS flip) and fragments are
-        judged "fully captured" from caplen. ``self.flow_ids`` then holds the flow
-        of every row of ``pb`` (-1: in no flow).
+        ``self.flow_ids`` then holds the flow of every row of ``pb`` (-1: in no
+        flow). With ``verify_checksums`` the batch must come from
+        ``decode(frames)`` with its default ``checksums=True``; a batch decoded
+        without them is an OptionError, never quietly other flows.
         """
-        packets, positions, members = self._reassemble(pb, fb)
-        # The input frame holding each row's headers (-1: a reassembled datagram).
-        own_frame = np.where(pb.status[np.maximum(positions, 0)] == Status.FRAGMENT, -1,
-                             positions)
-        good = self._good(pb, fb, packets, own_frame)
+        packets, positions, members = self._reassemble(pb)
         rows = np.flatnonzero(eligible(packets))
         chosen = packets if len(rows) == len(packets) else packets.take(rows)
-        qr = dns_qr(packets, fb, own_frame) if self.options.dns_ports else \
-            np.full(len(packets), -1, dtype=np.int64)
-        pk, pi = packet_columns(chosen, good[rows], qr[rows], self.options.vlan_in_key)
+        good = self._good(chosen)
+        qr = chosen.dns_qr if self.options.dns_ports else np.full(len(chosen), -1, np.int8)
+        pk, pi = packet_columns(chosen, good, qr, self.options.vlan_in_key)
         fids = np.full(len(rows), -1, dtype=np.int64)
         parts = self._run(pk, pi, fids)
         self.flow_ids = np.full(len(pb), -1, dtype=np.int64)
@@ -194,14 +171,12 @@ class FlowTable:
             self.earlier_flow_ids = (records[~here], out_fid[of[~here]])
         return FlowRecords.concat(parts)
 
-    def _reassemble(self, pb: PacketBatch, fb: FrameBatch | None
+    def _reassemble(self, pb: PacketBatch
                     ) -> tuple[PacketBatch, np.ndarray,
                                tuple[np.ndarray, np.ndarray, np.ndarray] | None]:
         """Rows for the flow table, their positions in pb (-1: none), and fragment members
         (position in pb or -1 for an earlier batch, datagram row, record number)."""
-        if self._reasm is None:
-            return pb, np.arange(len(pb), dtype=np.int64), None
-        r = self._reasm.push(pb, fb)
+        r = self._reasm.push(pb)
         if r.packets is pb:  # no fragments in this batch: rows are the input rows
             return pb, np.arange(len(pb), dtype=np.int64), None
         positions = _positions(pb.record, r.row)
@@ -209,19 +184,18 @@ class FlowTable:
         mpos = _positions(pb.record, records)
         return r.packets, positions, (mpos, np.asarray(r.member_of), records)
 
-    def _good(self, pb: PacketBatch, fb: FrameBatch | None, packets: PacketBatch,
-              own_frame: np.ndarray) -> np.ndarray:
-        """Checksum verdict per row of ``packets`` (True when not verified).
+    def _good(self, rows: PacketBatch) -> np.ndarray:
+        """Checksum verdict per eligible row (True when checksums are not verified).
 
         A reassembled datagram counts as good: its fragments' checksums cover
-        only the pieces (checksums.py checks the IPv4 headers of whole frames).
+        only the pieces (the decoder judges OK rows only).
         """
-        good = np.ones(len(packets), dtype=np.bool_)
-        if self.options.verify_checksums and self._checksums is not None and fb is not None:
-            verdict = np.asarray(self._checksums.verify(fb, pb), dtype=np.bool_)
-            use = (own_frame >= 0) & (packets.status == Status.OK)
-            good[use] = verdict[own_frame[use]]
-        return good
+        if not self.options.verify_checksums:
+            return np.ones(len(rows), dtype=np.bool_)
+        if (rows.checksum == CHECKSUM_UNCHECKED).any():
+            raise OptionError("FlowOptions(verify_checksums=True) needs packets decoded with "
+                              "checksums (decode(frames), not decode(frames, checksums=False))")
+        return rows.checksum != CHECKSUM_BAD
 
     def _run(self, pk: np.ndarray, pi: np.ndarray, fids: np.ndarray) -> list[FlowRecords]:
         """Call the kernel until the batch is done, growing and collecting in between."""

@@ -1,4 +1,4 @@
-"""Checksum verification (tracker/flows/checksums.py).
+"""Checksum verification (tracker.decode.checksums.py).
 
 Good packets are built by scapy, which computes every checksum; bad ones are
 the same packets with one byte flipped. The rows are filled from scapy's own
@@ -19,9 +19,18 @@ from scapy.layers.inet6 import ICMPv6EchoRequest, IPv6, IPv6ExtHdrDestOpt
 from scapy.layers.l2 import Ether
 from scapy.packet import Packet
 
-from tracker.flows.checksums import verify
+from tracker.decode import decode
+from tracker.decode.checksums import verify
 from tracker.frames import FrameBatch
-from tracker.packets import V4_MAPPED, PacketBatch, Status
+from tracker.packets import (
+    CHECKSUM_BAD,
+    CHECKSUM_GOOD,
+    CHECKSUM_UNCHECKED,
+    V4_MAPPED,
+    PacketBatch,
+    Status,
+)
+from tracker.sources.files import open_capture
 
 ETH = 14
 MACS: dict[str, Any] = {"src": "02:00:00:00:00:01", "dst": "02:00:00:00:00:02"}
@@ -189,14 +198,16 @@ def test_corpus_zeek_localhost_bad_checksum() -> None:
     # history C (all 6 of its TCP checksums are bad: frames 1, 3, 4, 7, 8, 10),
     # while 35.221.46.9 has 4 good packets (frames 2, 5, 6, 9).
     _need_corpus()
-    try:
-        from tracker.decode import decode  # type: ignore[attr-defined]
-        from tracker.sources.files import open_capture
-    except ImportError as e:
-        pytest.skip(f"decoder or capture reader not available yet: {e}")
     with open_capture(CORPUS / "zeek/localhost-bad-chksum/trace.pcap") as reader:
-        got = np.concatenate([verify(fb, decode(fb)) for fb in reader])
+        batches = list(reader)
+    got = np.concatenate([verify(fb, decode(fb)) for fb in batches])
     assert np.flatnonzero(~got).tolist() == [0, 2, 3, 6, 7, 9]
+    # The decoder's checksum column says the same; unverified, it says so.
+    column = np.concatenate([decode(fb).checksum for fb in batches])
+    assert np.flatnonzero(column == CHECKSUM_BAD).tolist() == [0, 2, 3, 6, 7, 9]
+    assert set(column.tolist()) == {CHECKSUM_BAD, CHECKSUM_GOOD}
+    unchecked = np.concatenate([decode(fb, checksums=False).checksum for fb in batches])
+    assert (unchecked == CHECKSUM_UNCHECKED).all()
 
 
 def _scapy_verdict(p: Packet) -> bool:
