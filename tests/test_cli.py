@@ -12,7 +12,7 @@ import pytest
 
 from tests.conftest import CAPTURES, REPO
 from tracker import __version__
-from tracker.report.flow_columns import FLOW_COLUMNS
+from tracker.report.columns import FLOW_COLUMNS
 
 
 def tracker(*args: str, stdin: bytes | None = None) -> subprocess.CompletedProcess[str]:

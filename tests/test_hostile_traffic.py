@@ -29,6 +29,7 @@ from pathlib import Path
 import pytest
 
 import tracker
+from tracker.report.summary import RunSummary
 
 REPO = Path(__file__).resolve().parents[1]
 SYNTH = REPO / "benchmarks" / "synth.py"
@@ -88,7 +89,7 @@ def test_port_scan_flows(scan: tuple[Path, list[dict[str, str]]]) -> None:
     assert got == want
     states = Counter(df["conn_state"])
     assert states["REJ"] > 1000 and states["S0"] > 100 and states["RSTO"] > 0
-    assert df.attrs["summary"].evicted == 0
+    assert df.attrs["summary"]["evicted"] == 0
 
 
 @pytest.fixture(scope="module")
@@ -105,7 +106,7 @@ def test_syn_flood_evictions_counted(flood: Path) -> None:
     assert len(df) == pairs
     assert set(df["conn_state"]) == {"S0"} and set(df["history"]) == {"S"}
     assert Counter(df["end_reason"]) == {"evicted": pairs - cap, "eof": cap}
-    summary = df.attrs["summary"]
+    summary = RunSummary(**df.attrs["summary"])
     assert (summary.evicted, summary.flows) == (pairs - cap, pairs)
     assert f"{pairs - cap} evicted by the open-flow cap" in summary.line()
 

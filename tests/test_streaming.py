@@ -12,9 +12,9 @@ import pandas as pd
 import pytest
 
 from tests.conftest import REPO
-from tracker.api import FlowRun
 from tracker.flows import FlowOptions, FlowRecords
-from tracker.report.flow_columns import flows_dataframe
+from tracker.pipeline import FlowRun
+from tracker.report.flows import flows_dataframe
 
 
 @pytest.fixture(scope="module")

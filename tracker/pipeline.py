@@ -1,0 +1,123 @@
+"""The streaming driver every source shares: source -> decode -> FlowTable -> finished flows.
+
+>>> run = FlowRun("captures/tcp-handshake-fin.pcap", FlowOptions())
+>>> [len(ended) for _, _, ended in run]         # one batch, then the flows open at the end
+[0, 1]
+>>> run.summary.line()
+'11 frames (all decoded), 1 flows'
+
+Sources are ``FrameSource``s (tracker/sources/base.py): the capture files
+now; live capture, memory and many-file sources plug in the same way. A
+source with a wall clock (live capture) lets idle flows expire while no
+packets arrive, and its kernel drops land in the summary. A run can start
+from a table carried over from an earlier part of a capture and end without
+flushing it, so that a cluster driver stitches parts into the sequential
+result. The printers in tracker/report/ take what a run yields, never the run.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from typing import BinaryIO, Protocol
+
+import numpy as np
+
+from tracker.decode import decode
+from tracker.flows import FlowOptions, FlowRecords, FlowTable
+from tracker.packets import PacketBatch
+from tracker.report.summary import RunSummary
+from tracker.sources.base import FrameSource
+from tracker.sources.files import open_capture
+
+# What the public functions read: a path, "-" for standard input, a binary file
+# object, or any FrameSource.
+Source = str | os.PathLike[str] | BinaryIO | FrameSource
+
+
+class Progress(Protocol):
+    """Told after each batch how far the source is (tracker/report/progress.py)."""
+
+    def update(self, bytes_read: int, size: int | None, frames: int) -> None: ...
+
+
+def open_source(source: Source, *, batch_bytes: int | None = None) -> FrameSource:
+    """A FrameSource for ``source``: a FrameSource as it is, anything else a capture file."""
+    if isinstance(source, (str, os.PathLike)) or hasattr(source, "read"):
+        if batch_bytes is None:
+            return open_capture(source)  # type: ignore[arg-type]
+        return open_capture(source, batch_bytes=batch_bytes)  # type: ignore[arg-type]
+    return source
+
+
+def iter_decoded(source: Source, progress: Progress | None = None, *,
+                 batch_bytes: int | None = None, checksums: bool = True
+                 ) -> Iterator[PacketBatch]:
+    """The decoded headers of each batch of a capture, streaming.
+
+    ``progress.update(bytes_read, size, frames)`` is called after each batch;
+    ``batch_bytes`` sets how much of a file one batch reads (the reader's
+    default); ``checksums=False`` skips verifying checksums.
+    """
+    src = open_source(source, batch_bytes=batch_bytes)
+    try:
+        for frames in src:
+            yield decode(frames, checksums=checksums)
+            if progress is not None:
+                progress.update(src.bytes_read, src.size, src.records)
+    finally:
+        src.close()
+
+
+class FlowRun:
+    """One streaming pass: decoded batches through a FlowTable.
+
+    Iterating yields ``(packets, flow_ids, ended)`` per batch, where ``ended``
+    holds the flows that finished during it (by its packets, or by the
+    source's wall clock); the flows still open at the end come last, with an
+    empty packet batch, unless ``flush=False`` leaves them in ``table`` for the
+    next part of the capture. ``table`` starts the run from a table carried
+    over from an earlier part; ``summary`` counts as it goes.
+    """
+
+    def __init__(self, source: Source, options: FlowOptions, progress: Progress | None = None,
+                 *, batch_bytes: int | None = None, table: FlowTable | None = None,
+                 flush: bool = True) -> None:
+        self.source = source
+        self.progress = progress
+        self.batch_bytes = batch_bytes
+        self.table = table if table is not None else FlowTable(options)
+        self.flush = flush
+        self.summary = RunSummary()
+
+    def __iter__(self) -> Iterator[tuple[PacketBatch, np.ndarray, FlowRecords]]:
+        src = open_source(self.source, batch_bytes=self.batch_bytes)
+        checksums = self.table.options.verify_checksums  # costly: only when they count
+        try:
+            for frames in src:
+                packets = decode(frames, checksums=checksums)
+                ended = self.table.update(packets)
+                flow_ids = self.table.flow_ids
+                now = src.now_ns()
+                if now is not None:  # live: idle flows end while no packets come
+                    ended = FlowRecords.concat([ended, self.table.expire(now)])
+                self._count(packets, ended, src)
+                yield packets, flow_ids, ended
+        finally:
+            src.close()
+        rest = self.table.flush("eof") if self.flush else FlowRecords.empty()
+        self.summary.flows += len(rest)
+        self.summary.evicted = self.table.evicted
+        yield PacketBatch.empty(0), np.zeros(0, np.int64), rest
+
+    def _count(self, packets: PacketBatch, ended: FlowRecords, src: FrameSource) -> None:
+        self.summary.add(packets)
+        self.summary.flows += len(ended)
+        self.summary.dropped = src.dropped
+        if self.progress is not None:
+            self.progress.update(src.bytes_read, src.size, src.records)
+
+    def finished(self) -> Iterator[FlowRecords]:
+        """Only the finished flows of each batch, as the printers take them."""
+        for _, _, ended in self:
+            yield ended
