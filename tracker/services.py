@@ -27,8 +27,8 @@ from types import MappingProxyType
 import numpy as np
 
 SYSTEM_SERVICES = Path("/etc/services")  # services(5)
-# Package data (pyproject.toml). Read beside this file rather than through
-# importlib.resources, which fails on editable installs' namespace path hooks.
+# Package data (pyproject.toml). Read beside this file rather than through the
+# package-resources API, which fails on editable installs' namespace path hooks.
 BUNDLED_SERVICES = Path(__file__).with_name("data") / "services"
 # services(5) protocol names, as IP protocol numbers (IANA protocol numbers).
 PROTOCOL_NUMBERS = {"tcp": 6, "udp": 17, "dccp": 33, "sctp": 132}

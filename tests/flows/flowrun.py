@@ -6,7 +6,7 @@ import pandas as pd
 from segments import Seg, batch
 
 from tracker.flows import FlowOptions, FlowRecords, FlowTable
-from tracker.report.flow_columns import flows_dataframe
+from tracker.report.flows import flows_dataframe
 
 # A client and a server; 80/tcp is a likely server port in Zeek's default set.
 C = "10.0.0.1:40000 > 10.0.0.2:80"

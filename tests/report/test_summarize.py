@@ -142,7 +142,7 @@ def test_by_state_per_column_with_shares_and_meanings() -> None:
     assert list(zip(out["proto"], out["conn_state"], out["flows"])) == [
         ("tcp", "S0", 2), ("tcp", "SF", 1), ("udp", "S0", 1)]
     assert out["share"].tolist() == [0.5, 0.25, 0.25]
-    assert out["meaning"].iloc[0] == "attempt seen, no reply"
+    assert out["meaning"].iloc[0] == "connection attempt seen, no reply"
     orig = by_state(df, "orig_state")
     assert list(zip(orig["proto"], orig["orig_state"], orig["flows"])) == [
         ("tcp", "SYN_SENT", 2), ("tcp", "TIME_WAIT", 1), ("udp", "", 1)]

@@ -88,8 +88,3 @@ def address_categoricals(pairs: list[tuple[np.ndarray, np.ndarray, np.ndarray]]
         # Distinct (hi, lo) pairs give distinct strings, so categories are unique.
         out.append(pd.Categorical.from_codes(all_codes, categories=names))
     return out
-
-
-def address_categorical(hi: np.ndarray, lo: np.ndarray, present: np.ndarray) -> pd.Categorical:
-    """A Categorical of address strings; rows where ``present`` is False are missing."""
-    return address_categoricals([(hi, lo, present)])[0]

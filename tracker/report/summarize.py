@@ -1,6 +1,6 @@
 """Summaries of a flows DataFrame: per socket pair, host, service, state; top talkers.
 
-Every function takes the flows table (columns in ``tracker/report/flow_columns.py``)
+Every function takes the flows table (columns in ``tracker/report/columns.py``)
 and returns a new DataFrame with a fresh RangeIndex. An empty flows table gives
 an empty frame with the same columns. In every summary:
 
@@ -21,42 +21,9 @@ import ipaddress
 import numpy as np
 import pandas as pd
 
-from tracker.errors import OptionError
+from tracker.errors import OptionError, options_checked
+from tracker.report.columns import VALUES
 
-# One line per Zeek conn_state (Zeek base/protocols/conn/main.zeek documents
-# each; SEMANTICS.md section 4 gives the rules).
-CONN_STATE_MEANINGS = {
-    "S0": "attempt seen, no reply",
-    "S1": "established, not terminated",
-    "SF": "normal establishment and termination (UDP: both sides sent)",
-    "REJ": "attempt rejected",
-    "S2": "established, originator closed, no reply",
-    "S3": "established, responder closed, no reply",
-    "RSTO": "established, originator reset",
-    "RSTR": "responder reset",
-    "RSTOS0": "originator sent SYN then RST, no SYN-ACK",
-    "RSTRH": "responder sent SYN-ACK then RST, no SYN",
-    "SH": "originator sent SYN then FIN, no SYN-ACK",
-    "SHR": "responder sent SYN-ACK then FIN, no SYN (UDP: only the responder sent)",
-    "OTH": "no SYN seen: midstream traffic, or not TCP/UDP",
-}
-# netstat(8)'s states (orig_state, resp_state) and conntrack's (state).
-SOCKET_STATE_MEANINGS = {
-    "SYN_SENT": "actively trying to open a connection",
-    "SYN_RECV": "a connection request was received",
-    "ESTABLISHED": "open: data can flow both ways",
-    "FIN_WAIT": "a close was started (conntrack)",
-    "FIN_WAIT1": "closed here; shutting down",
-    "FIN_WAIT2": "closed here; waiting for the other side to close",
-    "CLOSE_WAIT": "the other side closed; waiting for this socket to close",
-    "CLOSING": "both closed at once; our FIN not yet acknowledged",
-    "LAST_ACK": "the other side closed, then this one; waiting for the last ACK",
-    "TIME_WAIT": "closed; waiting for stray packets",
-    "CLOSE": "closed (or reset)",
-    "UNREPLIED": "only one side sent (conntrack)",
-    "REPLIED": "both sides sent (conntrack)",
-    "ASSURED": "both sides sent, and traffic went on past 2 s (conntrack)",
-}
 STATE_COLUMNS = ("conn_state", "state", "orig_state", "resp_state")
 TOP_BY = ("bytes", "packets", "flows", "peers")
 
@@ -76,6 +43,7 @@ _TOP_COLUMNS = {"addr": "object", "flows": "int64", "packets": "int64", "bytes":
                 "bytes_sent": "int64", "bytes_received": "int64", "peers": "int64"}
 
 
+@options_checked
 def by_socket_pair(flows: pd.DataFrame) -> pd.DataFrame:
     """All flows of each unordered socket pair, one row per pair.
 
@@ -116,6 +84,7 @@ def by_socket_pair(flows: pd.DataFrame) -> pd.DataFrame:
     return _typed(out, _PAIR_COLUMNS)
 
 
+@options_checked
 def by_host(flows: pd.DataFrame) -> pd.DataFrame:
     """Per address: flows it originated and received, packets and bytes it
     sent and received, and how many distinct peers it talked to.
@@ -155,6 +124,7 @@ def by_host(flows: pd.DataFrame) -> pd.DataFrame:
     return _typed(out, _HOST_COLUMNS)
 
 
+@options_checked
 def by_service(flows: pd.DataFrame) -> pd.DataFrame:
     """Per (proto, service): flows, traffic, distinct clients (originators),
     servers (responders) and responder ports. The service is a port-based
@@ -181,6 +151,7 @@ def by_service(flows: pd.DataFrame) -> pd.DataFrame:
     return _typed(out, _SERVICE_COLUMNS)
 
 
+@options_checked
 def by_state(flows: pd.DataFrame, column: str = "conn_state") -> pd.DataFrame:
     """Flows per (proto, state value) of one state column, with its meaning.
 
@@ -198,11 +169,11 @@ def by_state(flows: pd.DataFrame, column: str = "conn_state") -> pd.DataFrame:
     2   udp         S0      1   0.25     70
     3   udp         SF      1   0.25    160
     >>> by_state(example_flows(), "state")[["state", "flows", "meaning"]]
-           state  flows                            meaning
-    0      CLOSE      1                  closed (or reset)
-    1  TIME_WAIT      1  closed; waiting for stray packets
-    2    REPLIED      1        both sides sent (conntrack)
-    3  UNREPLIED      1     only one side sent (conntrack)
+           state  flows                                  meaning
+    0      CLOSE      1                    TCP: reset, or closed
+    1  TIME_WAIT      1        TCP: both closed and acknowledged
+    2    REPLIED      1                not TCP: both sides sent
+    3  UNREPLIED      1             not TCP: only one side sent
     """
     if column not in STATE_COLUMNS:
         raise OptionError(f"by_state: column must be one of {STATE_COLUMNS}, got {column!r}")
@@ -216,11 +187,11 @@ def by_state(flows: pd.DataFrame, column: str = "conn_state") -> pd.DataFrame:
         bytes=("bytes", "sum")).reset_index()
     out["proto"], out[column] = protos[out["proto"]], values[out["value"]]
     out["share"] = out["flows"] / len(flows)
-    meanings = CONN_STATE_MEANINGS if column == "conn_state" else SOCKET_STATE_MEANINGS
-    out["meaning"] = [meanings.get(v, "") for v in out[column]]
+    out["meaning"] = [VALUES[column].get(v, "") for v in out[column]]
     return _typed(out, columns)
 
 
+@options_checked
 def top_talkers(flows: pd.DataFrame, n: int = 10, by: str = "bytes") -> pd.DataFrame:
     """The ``n`` addresses with the most traffic, sent plus received.
 
