@@ -21,11 +21,11 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
-# Modules with @njit functions (tracker/flows/jit.py users, fragments, the record walkers).
+# Modules with @njit functions (tracker/jit.py users, fragments, the record walkers).
 NUMBA_MODULES = (
-    "tracker.flows.history", "tracker.flows.tcp_machine", "tracker.flows.tcp",
-    "tracker.flows.lifecycle", "tracker.flows.fragments", "tracker.flows.store",
-    "tracker.flows.kernel", "tracker.flows.jit",
+    "tracker.flows.history", "tracker.flows.tcp_session", "tracker.flows.tcp_endpoint",
+    "tracker.flows.timers", "tracker.flows.fragments", "tracker.flows.store",
+    "tracker.flows.packet_loop", "tracker.jit",
 )
 
 

@@ -4,21 +4,31 @@
 >>> FlowTable(FlowOptions(max_open_flows=100_000)).open_flows
 0
 
-The table emulates Zeek 9.1 (ZEEK-FACTS.md) packet by packet: originator
-choice and flips, TCP endpoint states, history, sequence-space byte counts,
-timers and connection reuse; on the corpus baselines every conn.log row
-matches (tests/conformance/test_zeek.py). Known differences, none of which a
-corpus baseline exercises:
+The table emulates Zeek 9.1 packet by packet: originator choice and flips,
+TCP endpoint states, history, sequence-space byte counts, timers and
+connection reuse; on the corpus baselines every conn.log row matches
+(tests/conformance/test_zeek.py). docs/flow-record.md says what a row means
+and lists the few known differences from Zeek (section 8).
 
-- history never has ``G`` (content gap): that needs Zeek's TCP reassembly;
-- the NTP analyzer's role flip is not emulated (the DNS one is, from the QR bit);
-- a UDP or ICMP packet cut by the snaplen is counted (Zeek leaves it out of
-  pkts and ip_bytes), so counts stay right on short-snaplen captures;
-- a bad IPv4 header checksum is treated as a bad transport checksum (Zeek
-  drops such a packet before it reaches a connection);
-- the 1 hour timeout of ``inactivity.zeek`` follows the ports only, not an
-  SSH or FTP analyzer confirmation; ``max_timer_expires`` is not emulated;
-- ``vlan_in_key`` uses the outer VLAN id only (Zeek's vlan_fivetuple uses both).
+The package, from the outside in::
+
+    table.py         FlowTable: update(packets) per batch, expire(now), flush(reason)
+    options.py       FlowOptions: every knob, validated; Zeek's defaults and port sets
+    fragments.py     IP fragments reassembled into one packet per datagram, as Zeek counts
+    key.py           canonical socket-pair keys for a whole batch (numpy)
+    packet_loop.py   the compiled per-packet loop: find or create the flow, count, dispatch
+    tcp_session.py   the TCP session's state transitions (Zeek's TCPSessionAdapter)
+    tcp_endpoint.py  one TCP endpoint: sequence numbers, sizes, its history letters
+    history.py       Zeek's history string: when a letter is written
+    timers.py        Zeek's timers (inactivity, attempt, expire, delete), removal, LRU order
+    store.py         the compiled hash table (key -> slot) and timer heap
+    layout.py        column numbers of the state arrays that the compiled code shares
+    records.py       FlowRecords: finished flows as numpy columns
+    labels.py        the final state labels: conn_state, netstat and conntrack states
+
+Everything below table.py works on a few preallocated numpy arrays (layout.py),
+compiled by numba through tracker/jit.py; Python runs once per batch, never
+once per packet.
 """
 
 from tracker.flows.options import FlowOptions

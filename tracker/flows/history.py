@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from tracker.flows.jit import kernel, kernel_inline
 from tracker.flows.layout import C_HIST_LEN, C_HIST_SEEN, HIST_MAX
+from tracker.jit import kernel, kernel_inline
 
 HIST_TCP_RESP_SHIFT = 16  # TCP_Endpoint::CheckHistory: responder bits are shifted by 16
 

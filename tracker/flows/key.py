@@ -5,8 +5,7 @@ smaller socket first) and one ``meta`` word packing protocol, the two ports,
 a one-way bit and, optionally, the VLAN id. Both directions of a conversation
 get the same key; ``src_is_a`` says which side sent each packet.
 
-ICMP follows Zeek (``ICMP.cc`` L42-62, counterparts L815-872, ZEEK-FACTS.md
-2.4): the "source port" is the type, the "destination port" the counterpart
+ICMP follows Zeek (``ICMP.cc`` L42-62, counterparts L815-872): the "source port" is the type, the "destination port" the counterpart
 type of a request/reply pair, else the code; one-way types are not
 canonicalized, so each direction of an unreachable flow is its own flow.
 Other protocols have ports 0 (Zeek's unknown_transport).

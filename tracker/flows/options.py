@@ -1,8 +1,8 @@
 """FlowOptions: every knob of the flow table, frozen and validated.
 
 Times are given in seconds (floats are fine) and held as int64 nanoseconds.
-Defaults are Zeek's (``scripts/base/init-bare.zeek`` at zeek/zeek@a13de64fbb,
-line numbers in ZEEK-FACTS.md section 3.2), so that the default flows match a
+Defaults are Zeek's (``scripts/base/init-bare.zeek`` at zeek/zeek@a13de64fbb),
+so that the default flows match a
 default ``zeek -r`` run.
 
 >>> FlowOptions().tcp_inactivity_ns
@@ -17,13 +17,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
+from typing import Any
 
-from tracker.errors import OptionError
+from tracker.errors import OptionError, unknown_option
+from tracker.frames import NS_PER_S
 
-NS = 1_000_000_000
-
-# ZEEK-FACTS.md 1.2: the likely_server_ports of a default (not bare) Zeek run.
+# The likely_server_ports of a default (not bare) Zeek run: every port that the
+# scripts loaded by default register with Analyzer::register_for_ports.
 ZEEK_DEFAULT_TCP_PORTS: frozenset[int] = frozenset({
     21, 22, 25, 53, 79, 80, 81, 88, 135, 139, 143, 389, 443, 445, 465, 502, 514, 563, 585, 587,
     614, 631, 636, 989, 990, 992, 993, 995, 1080, 1434, 1883, 2811, 3128, 3268, 3306, 3389, 5222,
@@ -34,10 +35,10 @@ ZEEK_DEFAULT_UDP_PORTS: frozenset[int] = frozenset({
     5060, 5072, 5353, 5355, 6081, 20000,
 })
 
-# ZEEK-FACTS.md 1.3: the packet-protocol (tunnel) ports, loaded even in bare mode (`zeek -b`).
+# The packet-protocol (tunnel) ports, registered even in bare mode (`zeek -b`).
 ZEEK_TUNNEL_UDP_PORTS: frozenset[int] = frozenset({5072, 6081, 4754, 2152, 2123, 3544, 4789})
 
-# ZEEK-FACTS.md 1.3: server ports registered by each base/protocols/<name> script.
+# Server ports registered by each base/protocols/<name> script.
 ZEEK_SCRIPT_PORTS: dict[str, tuple[frozenset[int], frozenset[int]]] = {
     # name: (tcp ports, udp ports)
     "dce-rpc": (frozenset({135}), frozenset()),
@@ -108,7 +109,7 @@ def _seconds(name: str, value: float | None, *, allow_none: bool = False) -> int
     if not ok or not math.isfinite(value) or not 0 <= value <= MAX_SECONDS:  # type: ignore[operator,arg-type]
         raise OptionError(f"{name} must be a number of seconds from 0 to {MAX_SECONDS} "
                           f"(50 years), got {value!r}")
-    return round(float(value) * NS)  # type: ignore[arg-type]
+    return round(float(value) * NS_PER_S)  # type: ignore[arg-type]
 
 
 def _ports(name: str, ports: Iterable[int]) -> frozenset[int]:
@@ -195,11 +196,36 @@ class FlowOptions:
         return self._ns["tcp_inactivity"]
 
     @classmethod
+    def from_keywords(cls, options: FlowOptions | None = None, where: str = "FlowOptions",
+                      also: tuple[str, ...] = (), **kw: Any) -> FlowOptions:
+        """``options`` as it is, or FlowOptions from keywords; a misspelled name is an OptionError.
+
+        ``where`` names the caller in messages; ``also`` lists the caller's own
+        keywords, offered with the options when a name is misspelled.
+
+        >>> FlowOptions.from_keywords(tcp_inactivty=60)  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        tracker.errors.OptionError: FlowOptions: unknown option 'tcp_inactivty' (did you mean 'tcp_inactivity'?); known: ...
+        """
+        known = {f.name for f in fields(cls) if not f.name.startswith("_")}
+        for name in kw:
+            if name not in known:
+                raise unknown_option(name, known | set(also) | {"options"}, where)
+        if options is not None and kw:
+            raise OptionError(f"{where}: give either options=FlowOptions(...) or keyword "
+                              "options, not both")
+        if options is not None and not isinstance(options, FlowOptions):
+            raise OptionError(f"{where}: options must be a FlowOptions, got {options!r}")
+        return options if options is not None else cls(**kw)
+
+    @classmethod
     def zeek_bare(cls, scripts: Iterable[str] = (), **kw: object) -> FlowOptions:
         """Options as ``zeek -b`` with ``@load base/protocols/<script>`` for each script.
 
         Bare mode has only the tunnel UDP ports plus those of the loaded scripts
-        (ZEEK-FACTS.md section 0), which changes who is the originator.
+        (the scripts that ``zeek -b`` loads are the only ones), which changes who is
+        the originator.
         """
         tcp, udp = bare_mode_ports(scripts)
         dns = ZEEK_SCRIPT_PORTS["dns"][1] if "dns" in scripts else frozenset()

@@ -1,8 +1,8 @@
 """FlowRecords: finished flows as numpy columns (one entry per flow).
 
-The flows DataFrame (tracker/report/flow_columns.py) documents each column
+The flows DataFrame (tracker/report/columns.py) documents each column
 for users; these are the raw arrays behind it. Codes index the name tuples
-below and states.py; ``MISSING`` (255) marks an absent state.
+below and labels.py; ``MISSING`` (255) marks an absent state.
 """
 
 from __future__ import annotations
@@ -12,6 +12,15 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 
+from tracker.flows.labels import (
+    CONN_STATES,
+    MISSING,
+    conntrack_datagram_state,
+    conntrack_tcp_state,
+    datagram_conn_state,
+    netstat_state,
+    tcp_conn_state,
+)
 from tracker.flows.layout import (
     C_DACTIVE,
     C_DSIZE,
@@ -44,19 +53,10 @@ from tracker.flows.layout import (
     RESET,
     SYN_SENT,
 )
-from tracker.flows.states import (
-    CONN_STATES,
-    MISSING,
-    conntrack_datagram_state,
-    conntrack_tcp_state,
-    datagram_conn_state,
-    netstat_state,
-    tcp_conn_state,
-)
+from tracker.packets import PROTO_TCP, PROTO_UDP
 
 END_REASONS = ("fin", "rst", "idle", "reuse", "active", "evicted", "eof", "stopped")
 ORIG_REASONS = ("syn", "synack", "server_port", "first_packet")
-PROTO_TCP, PROTO_UDP = 6, 17
 _OTH = CONN_STATES.index("OTH")
 
 
@@ -127,7 +127,8 @@ def _from_slots_empty() -> FlowRecords:
 
 
 def endpoint_sizes(ep: np.ndarray, e: np.ndarray, p: np.ndarray) -> np.ndarray:
-    """TCP_Endpoint::Size for endpoint rows e with peers p (tcp.endpoint_size, vectorized)."""
+    """TCP_Endpoint::Size, vectorized: bytes of sequence space each endpoint e (peer p)
+    sent, without the SYN and FIN octets."""
     start = ep[e, E_START_SEQ]
     ack64 = (ep[e, E_ACK_WRAPS] << 32) + ep[e, E_ACK_SEQ]
     last64 = (ep[e, E_SEQ_WRAPS] << 32) + ep[e, E_LAST_SEQ]

@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from tracker.flows.jit import kernel, kernel_inline, kernel_wrapping
 from tracker.flows.layout import G_HEAP_N, G_HEAP_SEQ, G_HT_N
+from tracker.jit import kernel, kernel_inline, kernel_wrapping
 
 _M1 = np.uint64(0x9E3779B97F4A7C15)  # 2^64 / golden ratio (Fibonacci hashing)
 _M2 = np.uint64(0xBF58476D1CE4E5B9)  # splitmix64 finalizer constants (Vigna)

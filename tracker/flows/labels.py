@@ -1,7 +1,7 @@
 """The state columns of finished flows, vectorized: Zeek's conn_state, netstat, conntrack.
 
-conn_state follows ``base/protocols/conn/main.zeek`` ``conn_state()`` (SEMANTICS.md
-4) from the two Zeek endpoint states, the endpoint sizes and the history. The
+conn_state follows ``base/protocols/conn/main.zeek`` ``conn_state()`` (docs/flow-record.md
+section 4) from the two Zeek endpoint states, the endpoint sizes and the history. The
 netstat and conntrack views (beyond Zeek) are read from the NS_* evidence bits
 each side's packets left (layout.py); the rules are in the docstrings below.
 """

@@ -1,6 +1,6 @@
 """Compiled flow life cycle: Zeek's timers, removal, LRU order.
 
-Zeek's timer rules (ZEEK-FACTS.md 3, ``RunState.cc`` L220-258): before a
+Zeek's timer rules (``RunState.cc`` L220-258, docs/flow-record.md section 5): before a
 packet is processed, network time becomes max(network time, packet time) and
 every timer due at or before it fires, in time order, each seeing ``t`` =
 network time. The four timers that matter by default:
@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from tracker.flows.jit import kernel
 from tracker.flows.layout import (
     C_ATTEMPT_T,
     C_DELETE_T,
@@ -68,6 +67,7 @@ from tracker.flows.layout import (
     T_INACT,
 )
 from tracker.flows.store import heap_pop, heap_push, ht_delete
+from tracker.jit import kernel
 
 NEVER = np.iinfo(np.int64).max
 

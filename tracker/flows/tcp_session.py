@@ -1,4 +1,4 @@
-"""TCPSessionAdapter::Process and UpdateStateMachine, compiled (see tcp.py).
+"""TCPSessionAdapter::Process and UpdateStateMachine, compiled (see tcp_endpoint.py).
 
 ``is_orig`` below is the packet's role when it arrived, as in Zeek, where the
 state machine keeps using that value even after a flip inside the packet;
@@ -10,7 +10,6 @@ from __future__ import annotations
 import numpy as np
 
 from tracker.flows.history import add_history
-from tracker.flows.jit import kernel, kernel_inline
 from tracker.flows.layout import (
     C_FLAGS,
     C_LAST,
@@ -56,8 +55,7 @@ from tracker.flows.layout import (
     T_EXPIRE,
     WHY_SYN,
 )
-from tracker.flows.lifecycle import add_timer, cancel_analyzer_timers, set_inactivity
-from tracker.flows.tcp import (
+from tracker.flows.tcp_endpoint import (
     CARET,
     M32,
     TH_ACK,
@@ -75,6 +73,8 @@ from tracker.flows.tcp import (
     update_history,
     update_last_seq,
 )
+from tracker.flows.timers import add_timer, cancel_analyzer_timers, set_inactivity
+from tracker.jit import kernel, kernel_inline
 
 
 @kernel

@@ -20,7 +20,6 @@ from tracker.flows.history import (
     lower,
     scaled_entry,
 )
-from tracker.flows.jit import kernel, kernel_inline
 from tracker.flows.layout import (
     C_FLAGS,
     C_HIST_LEN,
@@ -28,8 +27,6 @@ from tracker.flows.layout import (
     C_ORIG_SIDE,
     E_ACK_SEQ,
     E_ACK_WRAPS,
-    E_DID_CLOSE,
-    E_FIN_CNT,
     E_H_FIN,
     E_H_RST,
     E_H_SYN,
@@ -49,6 +46,7 @@ from tracker.flows.layout import (
     SYN_SENT,
     WHY_SYNACK,
 )
+from tracker.jit import kernel, kernel_inline
 
 M32 = 0xFFFFFFFF
 TOO_LARGE_SEQ_DELTA = 1048576  # TCP.cc / TCPSessionAdapter.cc
@@ -86,23 +84,6 @@ def relative_seq(ep: np.ndarray, e: int, cur: int, last: int, wraps: int) -> tup
     return (wraps << 32) + cur - ep[e, E_START_SEQ], False
 
 
-@kernel
-def endpoint_size(ep: np.ndarray, e: int, p: int) -> int:
-    """TCP_Endpoint::Size: bytes of sequence space sent, without SYN and FIN octets."""
-    start = ep[e, E_START_SEQ]
-    ack64 = (ep[e, E_ACK_WRAPS] << 32) + ep[e, E_ACK_SEQ]
-    if (ep[e, E_PREV] == SYN_SENT and ep[e, E_STATE] == RESET and ep[p, E_STATE] == INACTIVE
-            and not (ack64 == start or ack64 == start + 1)):
-        return 0  # a half-open connection discovered and aborted
-    last64 = (ep[e, E_SEQ_WRAPS] << 32) + ep[e, E_LAST_SEQ]
-    size = (max(ack64, last64)) - start
-    if size != 0:
-        size -= 1
-    if ep[e, E_FIN_CNT] > 0 and size != 0:
-        size -= 1
-    return size
-
-
 @kernel_inline
 def init_endpoint(ep: np.ndarray, e: int, syn: bool, seq: int, seq1: int) -> None:
     """init_endpoint: set the ISN bookkeeping from this endpoint's packet."""
@@ -130,7 +111,7 @@ def tcp_check_history(conn: np.ndarray, hist: np.ndarray, slot: int, side: int,
                       mask: int, code: int) -> bool:
     """TCP_Endpoint::CheckHistory, with the late flip of a flow that began with a SYN-ACK.
 
-    ZEEK-FACTS.md 2.2 (TCP_Endpoint.cc L220-243): when the history is exactly
+    Zeek's TCP_Endpoint.cc L220-243: when the history is exactly
     "H" and this packet's letter is A or D (either side), the roles flip and the
     history becomes "^h"; the letter is then recorded with the new roles.
     """
@@ -229,11 +210,6 @@ def update_last_seq(conn: np.ndarray, ep: np.ndarray, hist: np.ndarray, slot: in
             ep[e, E_SEQ_WRAPS] += 1
         ep[e, E_LAST_SEQ] = seq1
     return delta
-
-
-@kernel
-def both_closed(conn: np.ndarray, ep: np.ndarray, slot: int) -> bool:
-    return ep[2 * slot, E_DID_CLOSE] != 0 and ep[2 * slot + 1, E_DID_CLOSE] != 0
 
 
 @kernel

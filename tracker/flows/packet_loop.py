@@ -1,6 +1,6 @@
 """The compiled per-packet walk of the flow table (one call per batch, resumable).
 
-For each packet, in order (ZEEK-FACTS.md section 5): advance network time,
+For each packet, in order (as Zeek's ``RunState.cc`` and ``Session.cc``): advance network time,
 fire due timers, find the flow by key, apply connection reuse (TCP) or the
 active timeout, create the flow if needed (with Zeek's originator rules and
 the open-flow cap), run the protocol's logic, count the packet, and write its
@@ -16,7 +16,6 @@ from __future__ import annotations
 import numpy as np
 
 from tracker.flows.history import add_history, check_history, scaled_entry
-from tracker.flows.jit import kernel, kernel_inline
 from tracker.flows.layout import (
     C_DACTIVE,
     C_DELETE_T,
@@ -99,7 +98,10 @@ from tracker.flows.layout import (
 from tracker.flows.layout import (
     E_CHK_THR as _E_CHK_THR,
 )
-from tracker.flows.lifecycle import (
+from tracker.flows.store import ht_find, ht_insert
+from tracker.flows.tcp_endpoint import C_, CARET, D_, M32, TH_ACK, TH_SYN, lower, scaled
+from tracker.flows.tcp_session import tcp_process
+from tracker.flows.timers import (
     add_timer,
     fire_timers,
     lru_append,
@@ -107,11 +109,9 @@ from tracker.flows.lifecycle import (
     remove_flow,
     set_inactivity,
 )
-from tracker.flows.store import ht_find, ht_insert
-from tracker.flows.tcp import C_, CARET, D_, M32, TH_ACK, TH_SYN, lower, scaled
-from tracker.flows.tcp_machine import tcp_process
+from tracker.jit import kernel, kernel_inline
+from tracker.packets import PROTO_ICMP, PROTO_ICMPV6, PROTO_TCP, PROTO_UDP
 
-PROTO_ICMP, PROTO_TCP, PROTO_UDP, PROTO_ICMPV6 = 1, 6, 17, 58  # IANA protocol numbers
 HIST_ORIG_DATA_PKT, HIST_RESP_DATA_PKT = 0x1, 0x2  # UDP.cc
 
 
@@ -132,7 +132,7 @@ def _room(free_n: int, ended: np.ndarray, g: np.ndarray, heap: np.ndarray,
 
 @kernel
 def is_reuse(conn: np.ndarray, ep: np.ndarray, slot: int, flags: int, seq: int) -> bool:
-    """TCPSessionAdapter::IsReuse for a SYN on an existing flow (ZEEK-FACTS.md 3.5)."""
+    """TCPSessionAdapter::IsReuse for a SYN on an existing flow (TCPSessionAdapter.cc)."""
     o = 2 * slot + conn[slot, C_ORIG_SIDE]
     r = 2 * slot + 1 - conn[slot, C_ORIG_SIDE]
     ref = o
