@@ -18,21 +18,24 @@ result. The printers in tracker/report/ take what a run yields, never the run.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import BinaryIO, Protocol
 
 import numpy as np
 
 from tracker.decode import decode
+from tracker.errors import CaptureError, OptionError
 from tracker.flows import FlowOptions, FlowRecords, FlowTable
 from tracker.packets import PacketBatch
 from tracker.report.summary import RunSummary
 from tracker.sources.base import FrameSource
 from tracker.sources.files import open_capture
+from tracker.sources.rotated import open_captures
 
-# What the public functions read: a path, "-" for standard input, a binary file
-# object, or any FrameSource.
-Source = str | os.PathLike[str] | BinaryIO | FrameSource
+# What the public functions read: a path, "-" for standard input, several paths
+# (rotated files, read as one capture), a binary file object, or any FrameSource.
+Path = str | os.PathLike[str]
+Source = Path | Sequence[Path] | BinaryIO | FrameSource
 
 
 class Progress(Protocol):
@@ -42,12 +45,20 @@ class Progress(Protocol):
 
 
 def open_source(source: Source, *, batch_bytes: int | None = None) -> FrameSource:
-    """A FrameSource for ``source``: a FrameSource as it is, anything else a capture file."""
+    """A FrameSource for ``source``: a FrameSource as it is, a list of paths as one
+    capture (in the order of their first timestamps), anything else a capture file."""
+    size = {} if batch_bytes is None else {"batch_bytes": batch_bytes}
+    if isinstance(source, (list, tuple)):
+        paths = [os.fspath(p) for p in source]
+        if not paths:
+            raise OptionError("no capture given: expected one path or more")
+        if len(paths) > 1 and "-" in paths:
+            raise OptionError("'-' (standard input) cannot be read with other files")
+        return open_capture(paths[0], **size) if len(paths) == 1 else \
+            open_captures(paths, **size)
     if isinstance(source, (str, os.PathLike)) or hasattr(source, "read"):
-        if batch_bytes is None:
-            return open_capture(source)  # type: ignore[arg-type]
-        return open_capture(source, batch_bytes=batch_bytes)  # type: ignore[arg-type]
-    return source
+        return open_capture(source, **size)  # type: ignore[arg-type]
+    return source  # type: ignore[return-value]
 
 
 def iter_decoded(source: Source, progress: Progress | None = None, *,
@@ -78,6 +89,11 @@ class FlowRun:
     empty packet batch, unless ``flush=False`` leaves them in ``table`` for the
     next part of the capture. ``table`` starts the run from a table carried
     over from an earlier part; ``summary`` counts as it goes.
+
+    Nothing read is lost: after ``stop()`` (Ctrl-C) the open flows end as
+    ``interrupted``; when the capture turns out broken mid-way (a
+    ``CaptureError`` after the source opened), they end as ``error``, are
+    yielded, and then the error is raised.
     """
 
     def __init__(self, source: Source, options: FlowOptions, progress: Progress | None = None,
@@ -89,10 +105,12 @@ class FlowRun:
         self.table = table if table is not None else FlowTable(options)
         self.flush = flush
         self.summary = RunSummary()
+        self._stop: str | None = None
 
     def __iter__(self) -> Iterator[tuple[PacketBatch, np.ndarray, FlowRecords]]:
         src = open_source(self.source, batch_bytes=self.batch_bytes)
         checksums = self.table.options.verify_checksums  # costly: only when they count
+        error: CaptureError | None = None
         try:
             for frames in src:
                 packets = decode(frames, checksums=checksums)
@@ -103,12 +121,35 @@ class FlowRun:
                     ended = FlowRecords.concat([ended, self.table.expire(now)])
                 self._count(packets, ended, src)
                 yield packets, flow_ids, ended
+                if self._stop is not None:
+                    break
+        except CaptureError as err:  # broken mid-capture: keep what came before, then raise
+            error = err
         finally:
             src.close()
-        rest = self.table.flush("eof") if self.flush else FlowRecords.empty()
+        reason = "error" if error is not None else self._stop or "eof"
+        yield PacketBatch.empty(0), np.zeros(0, np.int64), self._finish(reason)
+        if error is not None:
+            raise error
+
+    @property
+    def stopped(self) -> str | None:
+        """The reason given to ``stop()``, or None."""
+        return self._stop
+
+    def stop(self, reason: str = "interrupted") -> None:
+        """End the run after the current batch; open flows end with ``reason``.
+
+        Safe to call from a signal handler: it only sets a flag.
+        """
+        self._stop = reason
+
+    def _finish(self, reason: str) -> FlowRecords:
+        """The flows still open, ended with ``reason``, unless the table is carried on."""
+        rest = self.table.flush(reason) if self.flush else FlowRecords.empty()
         self.summary.flows += len(rest)
         self.summary.evicted = self.table.evicted
-        yield PacketBatch.empty(0), np.zeros(0, np.int64), rest
+        return rest
 
     def _count(self, packets: PacketBatch, ended: FlowRecords, src: FrameSource) -> None:
         self.summary.add(packets)

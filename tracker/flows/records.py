@@ -55,7 +55,8 @@ from tracker.flows.layout import (
 )
 from tracker.packets import PROTO_TCP, PROTO_UDP
 
-END_REASONS = ("fin", "rst", "idle", "reuse", "active", "evicted", "eof", "stopped")
+END_REASONS = ("fin", "rst", "idle", "reuse", "active", "evicted", "eof", "stopped",
+               "interrupted", "error")
 ORIG_REASONS = ("syn", "synack", "server_port", "first_packet")
 _OTH = CONN_STATES.index("OTH")
 

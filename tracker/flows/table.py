@@ -278,7 +278,8 @@ class FlowTable:
                 return FlowRecords.concat(parts)
 
     def flush(self, reason: str = "eof") -> FlowRecords:
-        """End every open flow (end of capture: ``eof``; live capture stopped: ``stopped``).
+        """End every open flow: ``eof`` at the end of a capture, ``stopped`` when a live
+        capture stops, ``interrupted`` on Ctrl-C, ``error`` at a corrupt record.
 
         As at the end of a Zeek run, flows whose lone-SYN attempt timer is
         pending come first, in timer order, then the others by flow id.
