@@ -35,6 +35,14 @@ def _counterpart_table(pairs: tuple[tuple[int, int], ...]) -> np.ndarray:
 _CP4 = _counterpart_table(_ICMP4_PAIRS)
 _CP6 = _counterpart_table(_ICMP6_PAIRS)
 
+
+def icmp_two_way(proto: np.ndarray, icmp_type: np.ndarray) -> np.ndarray:
+    """Whether each ICMP/ICMPv6 type is half of a request/reply pair (the flow's
+    resp_port is then the counterpart type, else the code)."""
+    t = np.clip(np.asarray(icmp_type, dtype=np.int64), 0, 255)
+    v6 = np.asarray(proto) == PROTO_ICMPV6
+    return np.where(v6, _CP6[t], _CP4[t]) >= 0
+
 # IPv4 255.255.255.255 mapped into IPv6 space (::ffff:255.255.255.255); Zeek's
 # IsBroadcast() (IPAddr.h L143-149) is true for that address only.
 _BCAST_LO = np.uint64(0x0000FFFF_FFFFFFFF)

@@ -1,82 +1,76 @@
-"""Printing decoded packets for ``tracker packets``, batch by batch.
+"""The packets as text for ``tracker packets``: one line per frame, like ``tcpdump -n -S``.
 
-The printer takes what a pipeline run yields: an iterable of decoded
-``PacketBatch``es, each with the flow id of every row.
+    frame  time (UTC)                     proto  source > destination  details
+        1  2023-11-14 22:13:20.000000000  tcp    192.0.2.10:49152 > 198.51.100.20:80 Flags [S], seq 1000, win 64240, length 0  flow 0
+
+Sockets print as ``ip:port`` and ``[v6]:port`` (addresses by the standard
+rules, ``2001:db8::``); protocols as the flows name them; TCP as tcpdump
+does (flag letters, absolute seq and ack, window, payload length). A frame
+that is not a normal packet says its status.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import TextIO
-
 import numpy as np
 import pandas as pd
 
-from tracker.packets import PacketBatch
 from tracker.report.columns import PROTO_NAMES
-from tracker.report.export import csv_frame, write_csv
-from tracker.report.packets import packets_dataframe
+from tracker.report.export import csv_frame
 
-_FLAG_LETTERS = "FSRPAUECN"  # bit 0 FIN ... bit 8 NS (RFC 9293 section 3.1, RFC 3540)
-
-
-def _flags_text(flags: pd.Series) -> pd.Series:
-    """tcpdump-like flag letters per TCP row ('S', 'SA', 'FA', ...)."""
-    def letters(v: object) -> str:
-        if v is pd.NA:
-            return ""
-        return "".join(ch for bit, ch in enumerate(_FLAG_LETTERS) if int(v) >> bit & 1)  # type: ignore[call-overload]
-    # Few distinct flag values exist, so map over the unique ones only.
-    uniq = flags.dropna().unique()
-    table = {v: letters(v) for v in uniq}
-    return flags.astype(object).map(table).fillna("")
+HEADER = f"{'frame':>7}  {'time (UTC)':<29}  {'proto':<5}  packet"
+# tcpdump's letters (print-tcp.c tcp_flag_values), in its order; '.' is ACK.
+_TCPDUMP_FLAGS = ((0x01, "F"), (0x02, "S"), (0x04, "R"), (0x08, "P"), (0x10, "."),
+                  (0x20, "U"), (0x40, "E"), (0x80, "W"))
 
 
-def _proto_names(proto: pd.Series) -> pd.Series:
-    """Protocol names as the flows print them (tcp, udp, icmp, icmp6, else the number)."""
-    uniq = proto.dropna().unique()
-    names = {v: PROTO_NAMES.get(int(v), str(int(v))) for v in uniq}
-    return proto.astype(object).map(names).fillna("-")
+def _flags(value: int) -> str:
+    text = "".join(ch for bit, ch in _TCPDUMP_FLAGS if value & bit)
+    return text or "none"
 
 
-def _table_lines(df: pd.DataFrame) -> list[str]:
-    src = df["src_addr"].astype(object).fillna("-").astype(str)
-    dst = df["dst_addr"].astype(object).fillna("-").astype(str)
-    sport = df["src_port"].astype("string").fillna("")
-    dport = df["dst_port"].astype("string").fillna("")
-    src = (src + ":" + sport).str.rstrip(":")
-    dst = (dst + ":" + dport).str.rstrip(":")
+def _by_unique(col: pd.Series, fn) -> pd.Series:  # type: ignore[no-untyped-def]
+    """``fn`` applied once per distinct value (few flag values, few protocols)."""
+    uniq = col.dropna().unique()
+    return col.astype(object).map({v: fn(v) for v in uniq})
+
+
+def _sockets(addr: pd.Series, port: pd.Series) -> pd.Series:
+    text = addr.astype(object).fillna("-").astype(str)
+    v6 = text.str.contains(":", regex=False)
+    with_port = port.notna().to_numpy()
+    bracketed = text.where(~(v6 & with_port), "[" + text + "]")
+    return bracketed.where(~with_port, bracketed + ":" + port.astype("string").fillna(""))
+
+
+def _tcp_details(df: pd.DataFrame) -> pd.Series:
+    flags = _by_unique(df["tcp_flags"], lambda v: _flags(int(v)))
+    ack = df["tcp_flags"].fillna(0).astype(int) & 0x10
+    text = "Flags [" + flags.fillna("") + "], seq " + df["seq"].astype("string").fillna("")
+    text = text.where(ack == 0, text + ", ack " + df["ack"].astype("string").fillna(""))
+    return text + ", win " + df["window"].astype("string").fillna("") + ", length " + \
+        df["payload_len"].astype("string").fillna("-")
+
+
+def table_lines(df: pd.DataFrame) -> list[str]:
+    """The rows of a packets frame as text lines (without the header)."""
     ts = csv_frame(df[["ts"]])["ts"].str.replace("T", " ").str.rstrip("Z").replace("", "NaT")
-    proto = _proto_names(df["proto"])
-    flags = _flags_text(df["tcp_flags"])
-    length = df["ip_len"].astype("string").fillna("-")
-    frame = df["frame"].astype(str)
+    proto = _by_unique(df["proto"], lambda v: PROTO_NAMES.get(int(v), str(int(v)))).fillna("-")
+    path = _sockets(df["src_addr"], df["src_port"]) + " > " + \
+        _sockets(df["dst_addr"], df["dst_port"])
+    details = pd.Series("length " + df["payload_len"].astype("string").fillna("-"),
+                        index=df.index)
+    is_tcp = df["tcp_flags"].notna().to_numpy()
+    if is_tcp.any():
+        details = details.where(~is_tcp, _tcp_details(df))
+    icmp = df["icmp_type"].notna().to_numpy()
+    details = details.where(~icmp, "type " + df["icmp_type"].astype("string").fillna("") +
+                            " code " + df["icmp_code"].astype("string").fillna(""))
+    not_ip = df["src_addr"].isna().to_numpy()
+    path = path.where(~not_ip, "")
+    details = details.where(~not_ip, "")
     status = df["status"].astype(str)
-    flow = df["flow_id"].astype("string").fillna("-")
-    rows = zip(frame, ts, src, dst, proto, flags, length, flow, status)
-    return [f"{f:>7} {t} {s:>21} > {d:<21} {p:>5} {fl:<4} {ln:>5} {fid:>6} {st}"
-            for f, t, s, d, p, fl, ln, fid, st in rows]
-
-
-def print_packets(batches: Iterable[tuple[PacketBatch, np.ndarray]], out: TextIO, *,
-                  fmt: str = "table", count: int | None = None) -> None:
-    """Write one row per frame to ``out`` as each batch comes: ``(packets, flow_ids)``."""
-    written = 0
-    header = True
-    for packets, flow_ids in batches:
-        if not len(packets):
-            continue
-        if header and fmt == "table":
-            out.write(f"{'frame':>7} {'time (UTC)':<29} {'source':>21}   {'destination':<21} "
-                      f"{'proto':>5} {'tcp':<4} {'iplen':>5} {'flow':>6} status\n")
-        df = packets_dataframe(packets, flow_ids)
-        if count is not None:
-            df = df.iloc[: count - written]
-        if fmt == "csv":
-            write_csv(csv_frame(df), out, header=header)
-        else:
-            out.write("\n".join(_table_lines(df)) + ("\n" if len(df) else ""))
-        header = False
-        written += len(df)
-        if count is not None and written >= count:
-            break
+    note = np.where(status == "OK", "", "  " + status)
+    flow = np.where(df["flow_id"].isna(), "", "  flow " + df["flow_id"].astype("string"))
+    rows = zip(df["frame"].astype(str), ts, proto, path, details, note, flow, strict=True)
+    return [f"{f:>7}  {t:<29}  {p:<5}  {a} {d}{n}{fl}".rstrip()
+            for f, t, p, a, d, n, fl in rows]

@@ -39,6 +39,8 @@ _HOST_COLUMNS = {"addr": "object", "flows": "int64", "flows_originated": "int64"
 _SERVICE_COLUMNS = {"proto": "object", "service": "object", "flows": "int64",
                     "packets": "int64", "bytes": "int64", "payload_bytes": "int64",
                     "clients": "int64", "servers": "int64", "ports": "int64"}
+_PORT_CLASS_COLUMNS = {"proto": "object", "port_class": "object", "flows": "int64",
+                       "packets": "int64", "bytes": "int64", "ports": "int64"}
 _TOP_COLUMNS = {"addr": "object", "flows": "int64", "packets": "int64", "bytes": "int64",
                 "bytes_sent": "int64", "bytes_received": "int64", "peers": "int64"}
 
@@ -152,6 +154,32 @@ def by_service(flows: pd.DataFrame) -> pd.DataFrame:
 
 
 @options_checked
+def by_port_class(flows: pd.DataFrame) -> pd.DataFrame:
+    """Per (proto, port class of the responder port): flows, traffic and distinct ports.
+
+    Port classes are the IANA ranges: well_known 0-1023, registered
+    1024-49151, dynamic 49152-65535; protocols without ports have none ("").
+
+    Examples
+    --------
+    >>> by_port_class(example_flows())[["proto", "port_class", "flows", "bytes", "ports"]]
+      proto  port_class  flows  bytes  ports
+    0   tcp  well_known      2   2100      1
+    1   udp  well_known      2    230      1
+    """
+    if flows.empty:
+        return _empty(_PORT_CLASS_COLUMNS)
+    (proto, protos), (klass, classes) = _coded(flows["proto"]), _coded(flows["port_class"])
+    g = _totals(flows).assign(proto=proto, klass=klass).groupby(["proto", "klass"])
+    out = g.agg(flows=("packets", "size"), packets=("packets", "sum"),
+                bytes=("bytes", "sum")).reset_index()
+    out["ports"] = _count_distinct(g.ngroup().to_numpy(), flows["resp_port"].to_numpy(np.int64),
+                                   len(out))
+    out["proto"], out["port_class"] = protos[out["proto"]], classes[out["klass"]]
+    return _typed(out, _PORT_CLASS_COLUMNS)
+
+
+@options_checked
 def by_state(flows: pd.DataFrame, column: str = "conn_state") -> pd.DataFrame:
     """Flows per (proto, state value) of one state column, with its meaning.
 
@@ -230,6 +258,7 @@ def example_flows() -> pd.DataFrame:
         "resp_addr": pd.Categorical(["192.168.1.7", "192.168.1.7", "10.0.0.2", "10.0.0.2"]),
         "resp_port": np.array([80, 80, 53, 53], np.int32),
         "service": pd.Categorical(["http", "http", "domain", "domain"]),
+        "port_class": pd.Categorical(["well_known"] * 4),
         "conn_state": pd.Categorical(["SF", "REJ", "SF", "S0"]),
         "state": pd.Categorical(["TIME_WAIT", "CLOSE", "REPLIED", "UNREPLIED"]),
         "orig_pkts": [6, 1, 1, 1], "resp_pkts": [5, 1, 1, 0],

@@ -1,0 +1,96 @@
+"""File formats for flows and packets frames: csv, json (lines), parquet and Zeek's conn.log.
+
+Each writer takes DataFrames chunk by chunk (``write``), as the flows finish,
+and finishes the file in ``close``; memory follows one chunk, never the file.
+csv, json and parquet carry exactly the frame's columns under its names;
+nothing else (no footer, no progress) ever goes into them. Times are ISO
+8601 UTC with nanoseconds in csv and json, durations seconds; parquet keeps
+every dtype. The zeek writer is in zeek.py.
+"""
+
+from __future__ import annotations
+
+import io
+from typing import Any, BinaryIO, Protocol
+
+import pandas as pd
+
+from tracker.report.export import csv_frame, write_csv
+
+
+class FrameWriter(Protocol):
+    """Writes DataFrames of one table to one binary stream."""
+
+    def write(self, df: pd.DataFrame) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class CsvWriter:
+    """CSV with one header line, the frame's column names."""
+
+    def __init__(self, out: BinaryIO) -> None:
+        self._out = io.TextIOWrapper(out, encoding="utf-8", newline="", write_through=True)
+        self._header = True
+
+    def write(self, df: pd.DataFrame) -> None:
+        if len(df) or self._header:
+            write_csv(csv_frame(df), self._out, header=self._header)
+            self._header = False
+
+    def close(self) -> None:
+        self._out.flush()
+        self._out.detach()
+
+
+class JsonLinesWriter:
+    """One JSON object per row (JSON lines); missing values are null."""
+
+    def __init__(self, out: BinaryIO) -> None:
+        self._out = out
+
+    def write(self, df: pd.DataFrame) -> None:
+        if len(df):
+            text = csv_frame(df).to_json(orient="records", lines=True, date_format="iso")
+            self._out.write(text.encode("utf-8").rstrip(b"\n") + b"\n")
+
+    def close(self) -> None:
+        self._out.flush()
+
+
+class ParquetWriter:
+    """One Parquet file, a row group per chunk, every dtype kept (pandas metadata).
+
+    Categorical columns are written as dictionaries of strings with int32
+    indices, so chunks with different categories share one schema; reading
+    the file back unifies them.
+    """
+
+    def __init__(self, out: BinaryIO) -> None:
+        self._out = out
+        self._writer: Any = None
+        self._schema: Any = None
+
+    def write(self, df: pd.DataFrame) -> None:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        table = pa.Table.from_pandas(df, preserve_index=False)
+        first = self._schema is None
+        if first:
+            self._schema = pa.schema(
+                [f.with_type(pa.dictionary(pa.int32(), pa.string()))
+                 if pa.types.is_dictionary(f.type) else f for f in table.schema],
+                metadata=table.schema.metadata)
+            self._writer = pq.ParquetWriter(self._out, self._schema)
+        if len(df) or first:  # an empty first chunk still makes a valid file
+            self._writer.write_table(table.cast(self._schema))
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+        self._out.flush()
+
+
+WRITERS: dict[str, type[CsvWriter | JsonLinesWriter | ParquetWriter]] = {
+    "csv": CsvWriter, "json": JsonLinesWriter, "parquet": ParquetWriter}
