@@ -37,14 +37,26 @@ def test_help_lists_the_commands() -> None:
     assert "read" in r.stdout and "packets" in r.stdout and "examples:" in r.stdout
 
 
-def test_read_table_shows_the_flow() -> None:
+def test_read_table_is_netstats_view() -> None:
+    # captures/README.md: 192.0.2.10:49152 -> 198.51.100.20:80, 6 packets and 324 IP bytes
+    # out, 5 and 404 back, SF ShADadFf; the client closed first: TIME_WAIT on its side.
     r = tracker("read", "captures/tcp-handshake-fin.pcap")
     assert r.returncode == 0, r.stderr
     lines = r.stdout.splitlines()
-    assert len(lines) == 2  # header + one flow
-    assert "192.0.2.10:49152" in lines[1] and "198.51.100.20:80" in lines[1]
-    assert " SF " in lines[1] and "ShADadFf" in lines[1] and "6/5" in lines[1]
+    assert len(lines) == 4  # header, one flow, a blank line, the footer
+    assert lines[0].split()[:7] == ["Proto", "Local", "Address", "Foreign", "Address", "State",
+                                    "Pkts"]
+    row = lines[1].split()
+    assert row[:4] == ["tcp", "192.0.2.10:49152", "198.51.100.20:http", "TIME_WAIT"]
+    assert row[4:8] == ["6", "5", "324", "404"] and row[-2:] == ["SF", "ShADadFf"]
+    assert lines[3].startswith("1 flows, 11 packets, 728 IP bytes")
     assert r.stderr.strip() == "tracker: 11 frames (all decoded), 1 flows"
+    numeric = tracker("read", "-n", "captures/tcp-handshake-fin.pcap").stdout.splitlines()
+    assert numeric[1].split()[2] == "198.51.100.20:80"
+    server_side = tracker("read", "--local", "198.51.100.0/24",
+                          "captures/tcp-handshake-fin.pcap").stdout.splitlines()
+    assert server_side[1].split()[1:8] == ["198.51.100.20:http", "192.0.2.10:49152", "CLOSE",
+                                            "5", "6", "404", "324"]
 
 
 def test_read_csv_has_every_documented_column(tmp_path: Path) -> None:
@@ -69,6 +81,15 @@ def test_packets_count_limits_rows() -> None:
     assert r.returncode == 0, r.stderr
     lines = r.stdout.splitlines()
     assert len(lines) == 4 and lines[1].split()[0] == "1" and lines[3].split()[0] == "3"
+    # tcpdump -n -S's words: the SYN, then the SYN-ACK with its ack.
+    assert "192.0.2.10:49152 > 198.51.100.20:80 Flags [S], seq " in lines[1]
+    assert "Flags [S.], seq " in lines[2] and ", ack " in lines[2]
+
+
+def test_packets_print_ipv6_by_the_standard_rules() -> None:
+    r = tracker("packets", "captures/ipv6-tcp.pcap")
+    assert r.returncode == 0, r.stderr
+    assert "[2001:db8::10]:49157 > [2001:db8::20]:443 Flags [S]" in r.stdout
 
 
 def test_truncated_capture_warns_once_and_keeps_the_frames() -> None:

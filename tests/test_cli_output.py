@@ -1,0 +1,236 @@
+"""Output that never lies (issue: 'A netstat for captures', point 5), every export format
+read back, and rotated captures read as one."""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+import itertools
+import os
+import signal
+import struct
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+import tracker
+from tests.conftest import CAPTURES, CORPUS, REPO, need_corpus
+from tracker.cli import main
+
+PCAP_HEADER = 24
+RECORD_HEADER = 16
+
+
+def run(*args: str, **kw: object) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "tracker", *args], check=False, cwd=REPO,
+                          capture_output=True, text=True, timeout=120, **kw)  # type: ignore
+
+
+def records(path: Path) -> tuple[bytes, list[bytes]]:
+    """(file header, raw records) of a little-endian microsecond pcap."""
+    data = path.read_bytes()
+    assert data[:4] == b"\xd4\xc3\xb2\xa1"
+    out, at = [], PCAP_HEADER
+    while at < len(data):
+        incl = struct.unpack_from("<I", data, at + 8)[0]
+        out.append(data[at:at + RECORD_HEADER + incl])
+        at += RECORD_HEADER + incl
+    return data[:PCAP_HEADER], out
+
+
+# --- the output file is complete or untouched, and never an input ---------------------
+
+@pytest.mark.parametrize("bad", ["README.md", "no/such/file.pcap"])
+def test_an_unreadable_input_leaves_the_output_untouched(tmp_path: Path, bad: str) -> None:
+    out = tmp_path / "flows.csv"
+    out.write_text("precious\n")
+    r = run("read", "--format", "csv", "-o", str(out), bad)
+    assert r.returncode == 1 and r.stderr.startswith("tracker: error: ")
+    assert out.read_text() == "precious\n"
+    assert [p.name for p in tmp_path.iterdir()] == ["flows.csv"]  # no temporary file left
+
+
+def test_output_naming_an_input_is_refused(tmp_path: Path) -> None:
+    capture = tmp_path / "x.pcap"
+    capture.write_bytes((CAPTURES / "tcp-handshake-fin.pcap").read_bytes())
+    before = capture.read_bytes()
+    for name in (str(capture), str(tmp_path / "." / "x.pcap")):
+        r = run("read", "--format", "csv", "-o", name, str(capture))
+        assert r.returncode == 2 and "is an input" in r.stderr, r.stderr
+        assert "Traceback" not in r.stderr
+    assert capture.read_bytes() == before
+
+
+def test_output_replaces_an_existing_file_only_when_done(tmp_path: Path) -> None:
+    out = tmp_path / "flows.csv"
+    out.write_text("old\n")
+    assert main(["read", "--format", "csv", "-o", str(out),
+                 str(CAPTURES / "tcp-port-reuse.pcap")]) == 0
+    rows = list(csv.DictReader(out.open()))
+    assert [r["conn_state"] for r in rows] == ["SF", "S1"]
+    assert oct(out.stat().st_mode & 0o777) != oct(0o600)  # not mkstemp's private mode
+
+
+def test_ctrl_c_writes_everything_read_and_exits_130(tmp_path: Path) -> None:
+    """SIGINT to a real process reading standard input: the flow read so far is written,
+    open, with end_reason interrupted, and the output file is complete."""
+    header, recs = records(CAPTURES / "tcp-handshake-fin.pcap")
+    out = tmp_path / "flows.csv"
+    proc = subprocess.Popen([sys.executable, "-m", "tracker", "read", "--format", "csv", "-o",
+                             str(out), "-"], cwd=REPO, stdin=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    assert proc.stdin is not None
+    proc.stdin.write(header + b"".join(recs[:5]))
+    proc.stdin.flush()
+    deadline = time.monotonic() + 60
+    while not any(p.name.endswith(".part") for p in tmp_path.iterdir()):  # reading now
+        assert time.monotonic() < deadline and proc.poll() is None
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    time.sleep(0.2)
+    proc.stdin.write(b"".join(recs[5:]))
+    proc.stdin.close()
+    assert proc.wait(timeout=60) == 130
+    assert proc.stderr is not None and b"interrupted" in proc.stderr.read()
+    rows = list(csv.DictReader(out.open()))
+    assert len(rows) == 1
+    # captures/README.md: 6 packets from the client, 5 from the server, ShADadFf.
+    assert (rows[0]["orig_pkts"], rows[0]["resp_pkts"], rows[0]["history"]) == ("6", "5",
+                                                                                 "ShADadFf")
+    assert rows[0]["end_reason"] == "interrupted"
+    assert [p.name for p in tmp_path.iterdir()] == ["flows.csv"]
+
+
+def test_a_corrupt_record_mid_file_keeps_everything_before_it(tmp_path: Path) -> None:
+    """tcp-port-reuse.pcap with record 8 (the second connection's SYN) claiming 300 MiB:
+    the first connection (5 + 3 packets, SF, captures/README.md) is written, open at that
+    point, so with end_reason error; one line names the file and the byte offset; exit 1."""
+    header, recs = records(CAPTURES / "tcp-port-reuse.pcap")
+    broken = bytearray(recs[8])
+    struct.pack_into("<I", broken, 8, 300 << 20)
+    capture = tmp_path / "broken.pcap"
+    capture.write_bytes(header + b"".join(recs[:8]) + bytes(broken) + b"".join(recs[9:]))
+    offset = PCAP_HEADER + sum(len(r) for r in recs[:8])
+    out = tmp_path / "flows.csv"
+    r = run("read", "--format", "csv", "-o", str(out), str(capture))
+    assert r.returncode == 1, r.stderr
+    errors = [line for line in r.stderr.splitlines() if "error" in line]
+    assert len(errors) == 1 and str(capture) in errors[0] and f"byte {offset}" in errors[0]
+    assert "Traceback" not in r.stderr
+    rows = list(csv.DictReader(out.open()))
+    assert [(x["orig_pkts"], x["resp_pkts"], x["conn_state"], x["end_reason"]) for x in rows] \
+        == [("5", "3", "SF", "error")]
+
+
+# --- every format reads back -----------------------------------------------------------
+
+def test_parquet_and_csv_read_back_into_the_same_frame(tmp_path: Path) -> None:
+    flows = tracker.read_flows(CAPTURES / "tcp-port-reuse.pcap")
+    assert main(["read", "--format", "parquet", "-o", str(tmp_path / "f.parquet"),
+                 str(CAPTURES / "tcp-port-reuse.pcap")]) == 0
+    back = pd.read_parquet(tmp_path / "f.parquet")
+    pd.testing.assert_frame_equal(back, flows, check_categorical=False)
+    assert dict(back.dtypes.astype(str)) == dict(flows.dtypes.astype(str))
+    assert main(["read", "--format", "csv", "-o", str(tmp_path / "f.csv"),
+                 str(CAPTURES / "tcp-port-reuse.pcap")]) == 0
+    text = pd.read_csv(tmp_path / "f.csv")
+    assert list(text.columns) == list(flows.columns)
+    for column in ("orig_pkts", "resp_ip_bytes", "orig_port"):
+        assert text[column].tolist() == flows[column].tolist()
+    assert text["conn_state"].tolist() == ["SF", "S1"]
+    assert (pd.to_datetime(text["first_ts"]) == flows["first_ts"]).all()
+
+
+def test_json_lines_carry_the_columns(tmp_path: Path) -> None:
+    out = tmp_path / "f.json"
+    assert main(["read", "--format", "json", "-o", str(out),
+                 str(CAPTURES / "icmp-echo.pcap")]) == 0
+    rows = pd.read_json(out, lines=True)
+    assert list(rows.columns) == list(tracker.describe_columns("flows")["name"])
+    assert rows["proto"].tolist() == ["icmp"] and rows["history"].isna().all()
+
+
+def test_packets_parquet_reads_back(tmp_path: Path) -> None:
+    packets = tracker.read_packets(CAPTURES / "ipv6-tcp.pcap")
+    out = tmp_path / "p.parquet"
+    assert main(["packets", "--format", "parquet", "-o", str(out),
+                 str(CAPTURES / "ipv6-tcp.pcap")]) == 0
+    pd.testing.assert_frame_equal(pd.read_parquet(out), packets, check_categorical=False)
+
+
+def test_zeek_conn_log_reads_back_with_zat(tmp_path: Path) -> None:
+    """zat's LogToDataFrame (Zeek's log format reader) gives the flows' rows and values."""
+    from zat.log_to_dataframe import LogToDataFrame
+
+    path = CAPTURES / "tcp-port-reuse.pcap"
+    flows = tracker.read_flows(path)
+    out = tmp_path / "conn.log"
+    assert main(["read", "--format", "zeek", "-o", str(out), str(path)]) == 0
+    lines = out.read_text().splitlines()
+    assert lines[0] == "#separator \\x09" and lines[4] == "#path\tconn"
+    assert lines[-1].startswith("#close\t")
+    log = LogToDataFrame().create_dataframe(str(out)).reset_index()
+    assert len(log) == len(flows)
+    assert log["uid"].str.match(r"^C[0-9A-Za-z]{17}$").all() and log["uid"].is_unique
+    assert log["id.orig_h"].astype(str).tolist() == flows["orig_addr"].astype(str).tolist()
+    assert log["id.resp_p"].astype(int).tolist() == flows["resp_port"].tolist()
+    assert log["conn_state"].astype(str).tolist() == ["SF", "S1"]
+    assert log["history"].astype(str).tolist() == ["ShADdFf", "ShAD"]
+    assert log["orig_pkts"].astype(int).tolist() == flows["orig_pkts"].tolist()
+    assert log["resp_ip_bytes"].astype(int).tolist() == flows["resp_ip_bytes"].tolist()
+    assert log["proto"].astype(str).tolist() == ["tcp", "tcp"]
+    us = pd.Timedelta(1, "us")  # Zeek writes microseconds
+    ts = (pd.to_datetime(log["ts"]) - pd.Timestamp(0)) // us
+    assert ts.tolist() == ((flows["first_ts"] - pd.Timestamp(0, tz="UTC")) // us).tolist()
+
+
+# --- rotated captures are one capture --------------------------------------------------
+
+def _write_parts(tmp_path: Path, path: Path, cuts: list[int]) -> list[Path]:
+    header, recs = records(path)
+    bounds = [0, *cuts, len(recs)]
+    parts = []
+    for i, (a, b) in enumerate(itertools.pairwise(bounds)):
+        data = header + b"".join(recs[a:b])
+        part = tmp_path / (f"part{i}.pcap.gz" if i == 1 else f"part{i}.pcap")
+        part.write_bytes(gzip.compress(data) if i == 1 else data)  # mixed formats
+        parts.append(part)
+    return parts
+
+
+def test_a_connection_spanning_files_is_one_flow(tmp_path: Path) -> None:
+    parts = _write_parts(tmp_path, CAPTURES / "tcp-handshake-fin.pcap", [3, 7])
+    whole = tracker.read_flows(CAPTURES / "tcp-handshake-fin.pcap")
+    split = tracker.read_flows([parts[2], parts[0], parts[1]])  # any order: by first time
+    pd.testing.assert_frame_equal(split, whole)
+    assert len(split) == 1 and split["orig_pkts"].tolist() == [6]
+
+
+@pytest.mark.corpus
+def test_a_corpus_trace_split_in_three_gives_the_flows_of_the_whole(tmp_path: Path) -> None:
+    need_corpus()
+    path = CORPUS / "zeek" / "wikipedia-default" / "trace.pcap"
+    _, recs = records(path)
+    cuts = [len(recs) // 3, 2 * len(recs) // 3]
+    whole = tracker.read_flows(path)
+    packets = tracker.read_packets(path)
+    # The cuts fall inside connections: their flows have packets on both sides of a cut.
+    spanning = packets.groupby("flow_id")["frame"].agg(["min", "max"])
+    assert ((spanning["min"] <= cuts[0]) & (spanning["max"] > cuts[0])).any()
+    parts = _write_parts(tmp_path, path, cuts)
+    split = tracker.read_flows(parts)
+    pd.testing.assert_frame_equal(split, whole, check_categorical=False)
+    r = run("read", "--format", "csv", "-q", *map(str, parts))
+    assert r.returncode == 0, r.stderr
+    assert len(list(csv.DictReader(io.StringIO(r.stdout)))) == len(whole)
+
+
+def test_standard_input_cannot_join_other_files() -> None:
+    r = run("read", "-", "captures/tcp-port-reuse.pcap")
+    assert r.returncode == 2 and "standard input" in r.stderr
+    assert os.path.exists(REPO / "captures" / "tcp-port-reuse.pcap")

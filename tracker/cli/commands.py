@@ -1,0 +1,238 @@
+"""What ``tracker read``, ``tracker packets`` and ``tracker columns`` do with their arguments.
+
+Heavy modules (numpy, pandas, numba) are imported here, only once a command
+runs. Every command opens its inputs before its output, so an input that
+cannot be read at all leaves an existing output file untouched.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from typing import Any, BinaryIO, TypeVar
+
+import pandas as pd
+
+from tracker.cli.output import output_file, refuse_inputs
+from tracker.errors import CaptureError, OptionError
+from tracker.flows import FlowOptions, FlowRecords
+from tracker.pipeline import FlowRun, open_source
+from tracker.report import summarize
+from tracker.report.flows import flows_dataframe
+from tracker.report.gather import chunks
+from tracker.report.netstat import netstat_view, parse_networks
+from tracker.report.progress import Progress
+from tracker.report.table import footer, render
+from tracker.report.writers import WRITERS, FrameWriter
+from tracker.report.zeek import ZeekConnWriter
+
+T = TypeVar("T")
+# 2 MiB batches: within 10 % of the in-process speed, 25 MB less peak RSS
+# (benchmarks/RESULTS.md: the command must stay under 300 MB on any file).
+BATCH_BYTES = 2 << 20
+SORTS = {"start": (["first_ts", "flow_id"], True), "bytes": (["_bytes", "flow_id"], False),
+         "packets": (["_packets", "flow_id"], False), "duration": (["duration", "flow_id"], False)}
+SUMMARIES = {"pair": summarize.by_socket_pair, "host": summarize.by_host,
+             "service": summarize.by_service, "state": summarize.by_state,
+             "port-class": summarize.by_port_class}
+
+
+def flow_options(args: argparse.Namespace) -> FlowOptions:
+    return FlowOptions(vlan_in_key=args.vlan_key, verify_checksums=args.verify_checksums,
+                       max_open_flows=args.max_open_flows, tcp_inactivity=args.tcp_inactivity,
+                       udp_inactivity=args.udp_inactivity)
+
+
+@contextmanager
+def ctrl_c_stops(run: FlowRun) -> Iterator[None]:
+    """The first Ctrl-C ends the run after the current batch (all read so far is
+    written); a second one aborts at once."""
+    def stop(signum: int, frame: Any) -> None:
+        if run.stopped == "interrupted":
+            raise KeyboardInterrupt
+        run.stop("interrupted")
+
+    try:
+        previous = signal.signal(signal.SIGINT, stop)
+    except ValueError:  # not the main thread: leave Ctrl-C alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _until_error(items: Iterable[T], errors: list[CaptureError]) -> Iterator[T]:
+    """The items, ending normally at a capture broken mid-way (the error kept in ``errors``)."""
+    try:
+        yield from items
+    except CaptureError as err:
+        errors.append(err)
+
+
+def _writer(fmt: str, out: BinaryIO, nets: list[Any]) -> FrameWriter:
+    if fmt == "zeek":
+        return ZeekConnWriter(out, nets)
+    writer: FrameWriter = WRITERS[fmt](out)
+    return writer
+
+
+def _sorted(df: pd.DataFrame, key: str, top: int | None) -> pd.DataFrame:
+    by, ascending = SORTS[key]
+    df = df.assign(_bytes=df["orig_ip_bytes"] + df["resp_ip_bytes"],
+                   _packets=df["orig_pkts"] + df["resp_pkts"])
+    df = df.sort_values(by, ascending=[ascending, True], kind="stable")
+    return (df if top is None else df.head(top)).drop(columns=["_bytes", "_packets"])
+
+
+def _collect(records: Iterable[FlowRecords], key: str, top: int | None) -> pd.DataFrame:
+    """Every flow, sorted; with ``top`` only the first ``top`` are ever kept."""
+    kept = flows_dataframe(FlowRecords.empty())
+    parts: list[FlowRecords] = []
+    for part in chunks(records, rows=50_000, seconds=5.0):
+        if top is None:
+            parts.append(part)
+        elif len(part):
+            kept = _sorted(pd.concat([kept, flows_dataframe(part)], ignore_index=True), key, top)
+    if top is None:
+        return _sorted(flows_dataframe(FlowRecords.concat(parts)), key, None)
+    return kept.reset_index(drop=True)
+
+
+def _table(out: BinaryIO, df: pd.DataFrame, lines_after: list[str]) -> None:
+    width = None
+    if out is sys.stdout.buffer and sys.stdout.isatty():
+        import shutil
+
+        width = shutil.get_terminal_size().columns
+    text = "\n".join(render(df, width) + lines_after) + "\n"
+    out.write(text.encode("utf-8"))
+
+
+def _write_read(args: argparse.Namespace, run: FlowRun, out: BinaryIO,
+                records: Iterable[FlowRecords]) -> None:
+    nets = parse_networks(args.local)
+    if args.by:
+        flows = _collect(records, "start", None)
+        table = SUMMARIES[args.by](flows)
+        if args.format == "table":
+            _table(out, table, [])
+        else:
+            writer = _writer(args.format, out, nets)
+            writer.write(table)
+            writer.close()
+        return
+    if args.format == "table" or args.sort or args.top:
+        flows = _collect(records, args.sort or "start", args.top)
+        if args.format == "table":
+            view = netstat_view(flows, local=args.local, numeric=args.numeric)
+            _table(out, view, ["", footer(flows, run.summary)])
+            return
+        writer = _writer(args.format, out, nets)
+        writer.write(flows)
+        writer.close()
+        return
+    writer = _writer(args.format, out, nets)
+    for part in chunks(records, rows=10_000, seconds=1.0):
+        writer.write(flows_dataframe(part))
+    writer.close()
+
+
+def run_read(args: argparse.Namespace) -> int:
+    options = flow_options(args)
+    refuse_inputs(args.output, args.captures)
+    parse_networks(args.local)  # a bad --local is a usage error before any reading
+    if args.format == "parquet" and args.output in (None, "-"):
+        raise OptionError("--format parquet writes a file: give -o FILE")
+    if args.by and args.format == "zeek":
+        raise OptionError("--by prints a summary: --format table, csv, json or parquet")
+    progress = Progress()
+    run = FlowRun(open_source(args.captures, batch_bytes=BATCH_BYTES), options, progress)
+    errors: list[CaptureError] = []
+    with ctrl_c_stops(run), output_file(args.output) as out:
+        try:
+            _write_read(args, run, out, _until_error(run.finished(), errors))
+        finally:
+            progress.close()
+    return _finish(args, run, errors)
+
+
+def _finish(args: argparse.Namespace, run: FlowRun, errors: list[CaptureError]) -> int:
+    """The closing line, then the error or interruption, if any (the output is complete)."""
+    if not args.quiet:
+        print(f"tracker: {run.summary.line()}", file=sys.stderr)
+    if errors:
+        print(f"tracker: error: {errors[0]}; everything before it was written "
+              "(flows still open then end 'error')", file=sys.stderr)
+        return 1
+    if run.stopped == "interrupted":
+        print("tracker: interrupted; everything read so far was written (flows still open "
+              "then end 'interrupted')", file=sys.stderr)
+        return 130
+    return 0
+
+
+def _packet_frames(run: FlowRun, count: int | None) -> Iterator[pd.DataFrame]:
+    from tracker.report.packets import packets_dataframe
+
+    written = 0
+    for packets, flow_ids, _ in run:
+        if not len(packets):
+            continue
+        df = packets_dataframe(packets, flow_ids)
+        if count is not None:
+            df = df.iloc[: count - written]
+        written += len(df)
+        yield df
+        if count is not None and written >= count:
+            run.stop("eof")
+            return
+
+
+def run_packets(args: argparse.Namespace) -> int:
+    from tracker.report.print_packets import HEADER, table_lines
+
+    options = flow_options(args)
+    refuse_inputs(args.output, args.captures)
+    if args.format == "parquet" and args.output in (None, "-"):
+        raise OptionError("--format parquet writes a file: give -o FILE")
+    run = FlowRun(open_source(args.captures, batch_bytes=BATCH_BYTES), options)
+    errors: list[CaptureError] = []
+    with ctrl_c_stops(run), output_file(args.output) as out:
+        frames = _until_error(_packet_frames(run, args.count), errors)
+        if args.format == "table":
+            out.write((HEADER + "\n").encode())
+            for df in frames:
+                out.write("".join(line + "\n" for line in table_lines(df)).encode("utf-8"))
+                out.flush()
+        else:
+            writer = _writer(args.format, out, [])
+            for df in frames:
+                writer.write(df)
+            writer.close()
+    args.quiet = True  # tcpdump prints no closing line on a read either
+    return _finish(args, run, errors)
+
+
+def run_columns(args: argparse.Namespace) -> int:
+    from tracker.report.columns import TABLES, VALUES, describe
+
+    if args.values is not None and args.values not in VALUES:
+        raise OptionError(f"--values {args.values}: no list of values; columns that have one: "
+                          f"{', '.join(sorted(VALUES))}")
+    with output_file(args.output) as out:
+        if args.values is None:
+            text = describe(TABLES[args.table]) + "\n"
+        else:
+            values = VALUES[args.values]
+            width = max(len(v) for v in values)
+            text = "".join(f"{v:<{width}}  {meaning}\n" for v, meaning in values.items())
+        out.write(text.encode("utf-8"))
+    return 0
+
+
+RUN = {"read": run_read, "packets": run_packets, "columns": run_columns}

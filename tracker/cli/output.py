@@ -1,0 +1,54 @@
+"""Output that never lies: a file is complete or untouched, and never an input.
+
+``-o FILE`` is written to a temporary file in FILE's folder and renamed over
+FILE only when the command finished writing (``os.replace`` is atomic on one
+file system). Whatever stops the command before that removes the temporary
+file and leaves an existing FILE as it was.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import BinaryIO
+
+from tracker.errors import OptionError
+
+
+def refuse_inputs(output: str | None, inputs: Sequence[str]) -> None:
+    """An OptionError when ``output`` names one of the ``inputs`` (never overwrite a capture)."""
+    if output in (None, "-"):
+        return
+    out = os.path.realpath(output)  # type: ignore[arg-type]
+    for name in inputs:
+        if name == "-":
+            continue
+        same = os.path.realpath(name) == out or (
+            os.path.exists(name) and os.path.exists(out) and os.path.samefile(name, out))
+        if same:
+            raise OptionError(f"-o {output}: that is an input; the output must be another file")
+
+
+@contextmanager
+def output_file(path: str | None) -> Iterator[BinaryIO]:
+    """Standard output for None or '-', else a temporary file renamed to ``path`` on success."""
+    if path in (None, "-"):
+        yield sys.stdout.buffer
+        sys.stdout.buffer.flush()
+        return
+    folder = os.path.dirname(os.path.abspath(path))  # type: ignore[arg-type]
+    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".part",  # type: ignore[arg-type]
+                               dir=folder)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            yield f
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # as open() would have made it, not mkstemp's 0600
+        os.replace(tmp, path)  # type: ignore[arg-type]
+    except BaseException:
+        os.unlink(tmp)
+        raise
