@@ -9,6 +9,7 @@ import io
 import itertools
 import os
 import signal
+import stat
 import struct
 import subprocess
 import sys
@@ -74,6 +75,25 @@ def test_output_replaces_an_existing_file_only_when_done(tmp_path: Path) -> None
     rows = list(csv.DictReader(out.open()))
     assert [r["conn_state"] for r in rows] == ["SF", "S1"]
     assert oct(out.stat().st_mode & 0o777) != oct(0o600)  # not mkstemp's private mode
+
+
+def test_output_to_a_device_writes_to_it_and_leaves_it_a_device(tmp_path: Path) -> None:
+    """-o /dev/null must write into the device, never rename a file over it (tested on a
+    null device of the test's own, so that a regression cannot break the machine's)."""
+    if os.geteuid() == 0:
+        null = tmp_path / "null"
+        os.mknod(null, stat.S_IFCHR | 0o666, os.makedev(1, 3))
+        assert main(["read", "--format", "csv", "-o", str(null),
+                     str(CAPTURES / "tcp-port-reuse.pcap")]) == 0
+        assert stat.S_ISCHR(os.stat(null).st_mode)
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    reader = subprocess.Popen(["cat", str(fifo)], stdout=subprocess.PIPE)
+    assert main(["read", "--format", "csv", "-o", str(fifo),
+                 str(CAPTURES / "tcp-port-reuse.pcap")]) == 0
+    out, _ = reader.communicate(timeout=30)
+    assert out.decode().splitlines()[0].startswith("flow_id,") and stat.S_ISFIFO(
+        os.stat(fifo).st_mode)
 
 
 def test_ctrl_c_writes_everything_read_and_exits_130(tmp_path: Path) -> None:

@@ -3,12 +3,15 @@
 ``-o FILE`` is written to a temporary file in FILE's folder and renamed over
 FILE only when the command finished writing (``os.replace`` is atomic on one
 file system). Whatever stops the command before that removes the temporary
-file and leaves an existing FILE as it was.
+file and leaves an existing FILE as it was. An existing FILE that is not a
+regular file (``/dev/null``, a FIFO, a terminal) is written as it is: renaming
+over it would replace the device itself.
 """
 
 from __future__ import annotations
 
 import os
+import stat
 import sys
 import tempfile
 from collections.abc import Iterator, Sequence
@@ -38,6 +41,10 @@ def output_file(path: str | None) -> Iterator[BinaryIO]:
     if path in (None, "-"):
         yield sys.stdout.buffer
         sys.stdout.buffer.flush()
+        return
+    if os.path.exists(path) and not stat.S_ISREG(os.stat(path).st_mode):  # type: ignore[arg-type]
+        with open(path, "wb") as device:  # type: ignore[arg-type]
+            yield device
         return
     folder = os.path.dirname(os.path.abspath(path))  # type: ignore[arg-type]
     fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".part",  # type: ignore[arg-type]
