@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from tracker.decode.bpf import BpfFilter
 from tracker.flows import FlowOptions, FlowRecords
 from tracker.packets import PacketBatch
 from tracker.pipeline import FlowRun, Source, iter_decoded
@@ -21,13 +22,16 @@ from tracker.report.packets import packets_dataframe
 from tracker.report.summary import RunSummary
 
 
-def read_flows(source: Source, *, options: FlowOptions | None = None, **kw: Any) -> pd.DataFrame:
+def read_flows(source: Source, *, filter: str | None = None, options: FlowOptions | None = None,
+               **kw: Any) -> pd.DataFrame:
     """Read a capture and return one row per flow (one connection on a socket pair).
 
     ``source`` is a pcap or pcapng file (gzip too), ``"-"`` for standard input,
-    or a binary file object. Options are ``FlowOptions`` fields as keywords
-    (``tcp_inactivity=300``, ``vlan_in_key=True``, ``max_open_flows=100_000``,
-    ...) or one ``options=FlowOptions(...)``. The columns are documented in
+    a list of files read as one capture, or a binary file object. ``filter``
+    is a tcpdump expression (``"tcp port 80"``): only the packets it keeps
+    count. Options are ``FlowOptions`` fields as keywords (``tcp_inactivity=300``,
+    ``vlan_in_key=True``, ``max_open_flows=100_000``, ...) or one
+    ``options=FlowOptions(...)``. The columns are documented in
     ``tracker.describe_columns("flows")``; ``df.attrs["summary"]`` holds the
     run's counts as a plain dict (``RunSummary.as_dict``). No flows gives an
     empty frame with the same columns.
@@ -41,20 +45,21 @@ def read_flows(source: Source, *, options: FlowOptions | None = None, **kw: Any)
     >>> df.attrs["summary"]["frames"]
     11
     """
-    run = FlowRun(source, FlowOptions.from_keywords(options, "read_flows()", **kw))
+    run = FlowRun(source, FlowOptions.from_keywords(options, "read_flows()", ("filter",), **kw),
+                  bpf=_bpf(filter))
     df = flows_dataframe(FlowRecords.concat(list(run.finished())))
     df.attrs["summary"] = run.summary.as_dict()
     return df
 
 
-def iter_flows(source: Source, *, options: FlowOptions | None = None,
+def iter_flows(source: Source, *, filter: str | None = None, options: FlowOptions | None = None,
                **kw: Any) -> Iterator[pd.DataFrame]:
     """Read a capture and yield DataFrames of the flows that finished, as it reads.
 
     Memory follows the open flows, not the file: for captures too large for
     one frame. Each frame has ``read_flows``' columns; concatenated, the frames
     hold the rows of ``read_flows`` in the same order (a capture without flows
-    yields one empty frame). Coded columns are categoricals per frame; after
+    yields one empty frame). ``filter`` and the options are ``read_flows``'. Coded columns are categoricals per frame; after
     ``pd.concat`` they become ``object`` unless their categories are unified.
 
     Examples
@@ -63,7 +68,8 @@ def iter_flows(source: Source, *, options: FlowOptions | None = None,
     >>> sum(sizes)
     2
     """
-    run = FlowRun(source, FlowOptions.from_keywords(options, "iter_flows()", **kw))
+    run = FlowRun(source, FlowOptions.from_keywords(options, "iter_flows()", ("filter",), **kw),
+                  bpf=_bpf(filter))
     any_rows = False
     for ended in run.finished():
         if len(ended):
@@ -73,8 +79,8 @@ def iter_flows(source: Source, *, options: FlowOptions | None = None,
         yield flows_dataframe(FlowRecords.empty())
 
 
-def read_packets(source: Source, *, flow_ids: bool = True, options: FlowOptions | None = None,
-                 **kw: Any) -> pd.DataFrame:
+def read_packets(source: Source, *, flow_ids: bool = True, filter: str | None = None,
+                 options: FlowOptions | None = None, **kw: Any) -> pd.DataFrame:
     """Read a capture file and return one row per frame with its decoded headers.
 
     ``source`` is a path to a pcap or pcapng file (gzip-compressed or not; the
@@ -83,6 +89,7 @@ def read_packets(source: Source, *, flow_ids: bool = True, options: FlowOptions 
     ``tracker.describe_columns("packets")``. With ``flow_ids`` (the default)
     the frames also go through the flow table, and ``flow_id`` names each
     packet's row in ``read_flows`` with the same options (<NA>: in no flow).
+    ``filter`` (a tcpdump expression) keeps only the frames tcpdump would.
     ``df.attrs["summary"]`` counts the frames per status (a plain dict).
 
     Examples
@@ -94,10 +101,11 @@ def read_packets(source: Source, *, flow_ids: bool = True, options: FlowOptions 
     1      2  198.51.100.20        80     49152         18        0
     2      3  192.0.2.10     49152        80         16        0
     """
-    options = FlowOptions.from_keywords(options, "read_packets()", ("flow_ids",), **kw)
+    options = FlowOptions.from_keywords(options, "read_packets()", ("flow_ids", "filter"), **kw)
+    bpf = _bpf(filter)
     if not flow_ids:
-        return _packets_only(source)
-    run = FlowRun(source, options)
+        return _packets_only(source, bpf)
+    run = FlowRun(source, options, bpf=bpf)
     batches, ids, late = [], [], []
     for packets, fids, _ in run:
         batches.append(packets)
@@ -112,11 +120,16 @@ def read_packets(source: Source, *, flow_ids: bool = True, options: FlowOptions 
     return df
 
 
-def _packets_only(source: Source) -> pd.DataFrame:
+def _bpf(expression: str | None) -> BpfFilter | None:
+    """The compiled tcpdump filter; a bad one is an OptionError with libpcap's reason."""
+    return None if expression is None else BpfFilter(expression)
+
+
+def _packets_only(source: Source, bpf: BpfFilter | None) -> pd.DataFrame:
     """read_packets without the flow table: decoding only, every flow_id <NA>."""
     summary = RunSummary()
     batches = []
-    for packets in iter_decoded(source, checksums=False):
+    for packets in iter_decoded(source, checksums=False, bpf=bpf):
         summary.add(packets)
         batches.append(packets)
     df = packets_dataframe(PacketBatch.concat(batches))

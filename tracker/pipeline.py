@@ -24,8 +24,10 @@ from typing import BinaryIO, Protocol
 import numpy as np
 
 from tracker.decode import decode
+from tracker.decode.bpf import BpfFilter
 from tracker.errors import CaptureError, OptionError
 from tracker.flows import FlowOptions, FlowRecords, FlowTable
+from tracker.frames import FrameBatch
 from tracker.packets import PacketBatch
 from tracker.report.summary import RunSummary
 from tracker.sources.base import FrameSource
@@ -61,19 +63,29 @@ def open_source(source: Source, *, batch_bytes: int | None = None) -> FrameSourc
     return source  # type: ignore[return-value]
 
 
+def filtered(frames: FrameBatch, bpf: BpfFilter | None, checksums: bool) -> PacketBatch:
+    """The decoded rows of the frames that the tcpdump filter keeps (all without one)."""
+    packets = decode(frames, checksums=checksums)
+    if bpf is None:
+        return packets
+    keep = bpf.matches(frames)
+    return packets if keep.all() else packets.take(keep)
+
+
 def iter_decoded(source: Source, progress: Progress | None = None, *,
-                 batch_bytes: int | None = None, checksums: bool = True
-                 ) -> Iterator[PacketBatch]:
+                 batch_bytes: int | None = None, checksums: bool = True,
+                 bpf: BpfFilter | None = None) -> Iterator[PacketBatch]:
     """The decoded headers of each batch of a capture, streaming.
 
     ``progress.update(bytes_read, size, frames)`` is called after each batch;
     ``batch_bytes`` sets how much of a file one batch reads (the reader's
-    default); ``checksums=False`` skips verifying checksums.
+    default); ``checksums=False`` skips verifying checksums; ``bpf`` keeps
+    only the frames a tcpdump filter keeps.
     """
     src = open_source(source, batch_bytes=batch_bytes)
     try:
         for frames in src:
-            yield decode(frames, checksums=checksums)
+            yield filtered(frames, bpf, checksums)
             if progress is not None:
                 progress.update(src.bytes_read, src.size, src.records)
     finally:
@@ -88,7 +100,8 @@ class FlowRun:
     source's wall clock); the flows still open at the end come last, with an
     empty packet batch, unless ``flush=False`` leaves them in ``table`` for the
     next part of the capture. ``table`` starts the run from a table carried
-    over from an earlier part; ``summary`` counts as it goes.
+    over from an earlier part; ``summary`` counts as it goes; ``bpf`` keeps only
+    the frames a tcpdump filter keeps.
 
     Nothing read is lost: after ``stop()`` (Ctrl-C) the open flows end as
     ``interrupted``; when the capture turns out broken mid-way (a
@@ -98,8 +111,9 @@ class FlowRun:
 
     def __init__(self, source: Source, options: FlowOptions, progress: Progress | None = None,
                  *, batch_bytes: int | None = None, table: FlowTable | None = None,
-                 flush: bool = True) -> None:
+                 flush: bool = True, bpf: BpfFilter | None = None) -> None:
         self.source = source
+        self.bpf = bpf
         self.progress = progress
         self.batch_bytes = batch_bytes
         self.table = table if table is not None else FlowTable(options)
@@ -113,7 +127,7 @@ class FlowRun:
         error: CaptureError | None = None
         try:
             for frames in src:
-                packets = decode(frames, checksums=checksums)
+                packets = filtered(frames, self.bpf, checksums)
                 ended = self.table.update(packets)
                 flow_ids = self.table.flow_ids
                 now = src.now_ns()
