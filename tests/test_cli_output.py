@@ -254,3 +254,39 @@ def test_standard_input_cannot_join_other_files() -> None:
     r = run("read", "-", "captures/tcp-port-reuse.pcap")
     assert r.returncode == 2 and "standard input" in r.stderr
     assert os.path.exists(REPO / "captures" / "tcp-port-reuse.pcap")
+
+
+# --- filters: tcpdump's before the flows, pandas' after --------------------------------
+
+def test_tcpdump_filter_on_read_and_packets(tmp_path: Path) -> None:
+    """tcp-port-reuse.pcap has 4 SYN or SYN-ACK segments (captures/README.md: two
+    handshakes): with only them, each connection is one S and one h."""
+    path = str(CAPTURES / "tcp-port-reuse.pcap")
+    expr = "tcp[tcpflags] & tcp-syn != 0"
+    out = tmp_path / "p.csv"
+    assert main(["packets", "-f", expr, "--format", "csv", "-o", str(out), path]) == 0
+    assert pd.read_csv(out)["frame"].tolist() == [1, 2, 9, 10]
+    assert main(["read", path, "--format", "csv", "-o", str(out), "-f", expr]) == 0  # any order
+    rows = pd.read_csv(out)
+    assert rows["history"].tolist() == ["Sh", "Sh"] and rows["orig_pkts"].tolist() == [1, 1]
+    flows = tracker.read_flows(path, filter=expr)
+    assert flows["history"].tolist() == ["Sh", "Sh"]
+
+
+def test_a_bad_filter_or_query_is_a_usage_error() -> None:
+    r = run("read", "-f", "tcp prt 80", "captures/tcp-port-reuse.pcap")
+    assert r.returncode == 2 and "syntax error" in r.stderr and "usage:" in r.stderr
+    assert "Traceback" not in r.stderr
+    r = run("read", "--query", "conn_stat == 'SF'", "captures/tcp-port-reuse.pcap")
+    assert r.returncode == 2 and "conn_stat" in r.stderr and "Traceback" not in r.stderr
+    with pytest.raises(tracker.OptionError, match="syntax error"):
+        tracker.read_packets(CAPTURES / "tcp-port-reuse.pcap", filter="tcp prt 80")
+
+
+def test_query_keeps_the_flows_it_matches(tmp_path: Path) -> None:
+    out = tmp_path / "f.csv"
+    path = str(CAPTURES / "tcp-port-reuse.pcap")
+    assert main(["read", "--query", "conn_state == 'S1'", "--format", "csv", "-o", str(out),
+                 path]) == 0
+    rows = pd.read_csv(out)
+    assert rows["conn_state"].tolist() == ["S1"] and rows["orig_pkts"].tolist() == [3]

@@ -10,7 +10,9 @@ import pytest
 from tests.conftest import REPO
 
 MODULES = ["tracker.api", "tracker.frames", "tracker.flows", "tracker.flows.options",
-           "tracker.report.addresses", "tracker.report.summarize"]
+           "tracker.report.addresses", "tracker.report.summarize", "tracker.pipeline",
+           "tracker.report.columns", "tracker.report.netstat", "tracker.sources.rotated",
+           "tracker.sources.memory"]
 
 
 @pytest.mark.parametrize("name", MODULES)

@@ -29,6 +29,8 @@ FUNCTIONS = {
     "by_socket_pair": None,
     "by_host": None,
     "by_service": None,
+    "by_port_class": None,
+    "netstat_view": None,
     "by_state": None,
     "top_talkers": None,
 }
@@ -198,3 +200,16 @@ def test_packets_takes_the_flow_options_of_read(tmp_path: Path) -> None:
     with pytest.raises(SystemExit) as usage:  # argparse: a bad value is a usage error
         main(["packets", "--tcp-inactivity", "-1", vlan])
     assert usage.value.code == 2
+
+
+def test_plain_read_loads_neither_scapy_nor_libpcap(tmp_path: Path) -> None:
+    """Scapy and libpcap load only when a filter is given: a plain read must not pay them."""
+    out = str(tmp_path / "out.csv")
+    code = ("import sys; from tracker.cli import main; "
+            f"main(['read', '-q', '--format', 'csv', '-o', {out!r}, 'captures/vlan.pcap']); "
+            "print('scapy' in sys.modules); "
+            f"main(['read', '-q', '-f', 'tcp', '-o', {out!r}, 'captures/vlan.pcap']); "
+            "print('scapy' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, cwd=REPO).stdout.split()
+    assert out == ["False", "True"]

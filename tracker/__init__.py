@@ -16,8 +16,9 @@ What the columns and values mean:
     describe_columns(table)          the documented columns of "flows" or "packets"
     column_values(column)            every value of conn_state, history, end_reason, ...
 
-Summaries of a flows DataFrame:
-    by_socket_pair, by_host, by_service, by_state, top_talkers
+Views and summaries of a flows DataFrame:
+    netstat_view(flows, local=..., numeric=...)   the flows as netstat prints sockets
+    by_socket_pair, by_host, by_service, by_port_class, by_state, top_talkers
 
 Errors and warnings (tracker.errors draws the tree):
     TrackerError, CaptureError, NotACaptureError, CorruptCaptureError, OptionError,
@@ -49,7 +50,8 @@ __version__ = "0.1.0"
 
 _READING = ("read_flows", "iter_flows", "read_packets")
 _COLUMNS = ("describe_columns", "column_values")
-_SUMMARIES = ("by_socket_pair", "by_host", "by_service", "by_state", "top_talkers")
+_SUMMARIES = ("by_socket_pair", "by_host", "by_service", "by_port_class", "by_state",
+              "top_talkers")
 
 __all__ = [
     "CaptureError",
@@ -65,12 +67,14 @@ __all__ = [
     "TruncatedCaptureWarning",
     "__version__",
     "by_host",
+    "by_port_class",
     "by_service",
     "by_socket_pair",
     "by_state",
     "column_values",
     "describe_columns",
     "iter_flows",
+    "netstat_view",
     "read_flows",
     "read_packets",
     "top_talkers",
@@ -87,6 +91,8 @@ def __getattr__(name: str) -> Any:
         from tracker.report import columns as module  # type: ignore[no-redef]
     elif name in _SUMMARIES:
         from tracker.report import summarize as module  # type: ignore[no-redef]
+    elif name == "netstat_view":
+        from tracker.report import netstat as module  # type: ignore[no-redef]
     else:
         raise AttributeError(f"module 'tracker' has no attribute {name!r}")
     value = getattr(module, name)

@@ -17,6 +17,7 @@ from typing import Any, BinaryIO, TypeVar
 import pandas as pd
 
 from tracker.cli.output import output_file, refuse_inputs
+from tracker.decode.bpf import BpfFilter
 from tracker.errors import CaptureError, OptionError
 from tracker.flows import FlowOptions, FlowRecords
 from tracker.pipeline import FlowRun, open_source
@@ -89,17 +90,35 @@ def _sorted(df: pd.DataFrame, key: str, top: int | None) -> pd.DataFrame:
     return (df if top is None else df.head(top)).drop(columns=["_bytes", "_packets"])
 
 
-def _collect(records: Iterable[FlowRecords], key: str, top: int | None) -> pd.DataFrame:
+def _query(expression: str | None) -> Any:
+    """The flows frame of some records, through the --query display filter when given."""
+    if expression is None:
+        return flows_dataframe
+    try:  # a bad query is a usage error before anything is read
+        flows_dataframe(FlowRecords.empty()).query(expression)
+    except (SyntaxError, NameError, ValueError, TypeError, KeyError, AttributeError) as err:
+        raise OptionError(f"--query {expression!r}: {err}") from None
+
+    def frame(records: FlowRecords) -> pd.DataFrame:
+        return flows_dataframe(records).query(expression).reset_index(drop=True)
+
+    return frame
+
+
+def _collect(records: Iterable[FlowRecords], key: str, top: int | None,
+             frame: Any = flows_dataframe) -> pd.DataFrame:
     """Every flow, sorted; with ``top`` only the first ``top`` are ever kept."""
     kept = flows_dataframe(FlowRecords.empty())
-    parts: list[FlowRecords] = []
+    parts: list[pd.DataFrame] = []
     for part in chunks(records, rows=50_000, seconds=5.0):
         if top is None:
-            parts.append(part)
+            parts.append(frame(part))
         elif len(part):
-            kept = _sorted(pd.concat([kept, flows_dataframe(part)], ignore_index=True), key, top)
+            kept = _sorted(pd.concat([kept, frame(part)], ignore_index=True), key, top)
     if top is None:
-        return _sorted(flows_dataframe(FlowRecords.concat(parts)), key, None)
+        whole = pd.concat(parts, ignore_index=True) if len(parts) > 1 else \
+            parts[0] if parts else kept
+        return _sorted(whole, key, None).reset_index(drop=True)
     return kept.reset_index(drop=True)
 
 
@@ -114,10 +133,11 @@ def _table(out: BinaryIO, df: pd.DataFrame, lines_after: list[str]) -> None:
 
 
 def _write_read(args: argparse.Namespace, run: FlowRun, out: BinaryIO,
-                records: Iterable[FlowRecords]) -> None:
+                records: Iterable[FlowRecords], frame: Any, progress: Progress) -> None:
     nets = parse_networks(args.local)
     if args.by:
-        flows = _collect(records, "start", None)
+        flows = _collect(records, "start", None, frame)
+        progress.close()  # the bar is gone before the first line is printed
         table = SUMMARIES[args.by](flows)
         if args.format == "table":
             _table(out, table, [])
@@ -127,7 +147,8 @@ def _write_read(args: argparse.Namespace, run: FlowRun, out: BinaryIO,
             writer.close()
         return
     if args.format == "table" or args.sort or args.top:
-        flows = _collect(records, args.sort or "start", args.top)
+        flows = _collect(records, args.sort or "start", args.top, frame)
+        progress.close()
         if args.format == "table":
             view = netstat_view(flows, local=args.local, numeric=args.numeric)
             _table(out, view, ["", footer(flows, run.summary)])
@@ -138,7 +159,7 @@ def _write_read(args: argparse.Namespace, run: FlowRun, out: BinaryIO,
         return
     writer = _writer(args.format, out, nets)
     for part in chunks(records, rows=10_000, seconds=1.0):
-        writer.write(flows_dataframe(part))
+        writer.write(frame(part))
     writer.close()
 
 
@@ -150,12 +171,18 @@ def run_read(args: argparse.Namespace) -> int:
         raise OptionError("--format parquet writes a file: give -o FILE")
     if args.by and args.format == "zeek":
         raise OptionError("--by prints a summary: --format table, csv, json or parquet")
+    frame = _query(args.query)
+    bpf = None if args.filter is None else BpfFilter(args.filter)
     progress = Progress()
-    run = FlowRun(open_source(args.captures, batch_bytes=BATCH_BYTES), options, progress)
+    streaming = not (args.by or args.sort or args.top or args.format == "table")
+    if streaming and args.output in (None, "-") and sys.stdout.isatty():
+        progress.enabled = False  # rows stream to the terminal: no bar between them
+    run = FlowRun(open_source(args.captures, batch_bytes=BATCH_BYTES), options, progress,
+                  bpf=bpf)
     errors: list[CaptureError] = []
     with ctrl_c_stops(run), output_file(args.output) as out:
         try:
-            _write_read(args, run, out, _until_error(run.finished(), errors))
+            _write_read(args, run, out, _until_error(run.finished(), errors), frame, progress)
         finally:
             progress.close()
     return _finish(args, run, errors)
@@ -200,7 +227,8 @@ def run_packets(args: argparse.Namespace) -> int:
     refuse_inputs(args.output, args.captures)
     if args.format == "parquet" and args.output in (None, "-"):
         raise OptionError("--format parquet writes a file: give -o FILE")
-    run = FlowRun(open_source(args.captures, batch_bytes=BATCH_BYTES), options)
+    bpf = None if args.filter is None else BpfFilter(args.filter)
+    run = FlowRun(open_source(args.captures, batch_bytes=BATCH_BYTES), options, bpf=bpf)
     errors: list[CaptureError] = []
     with ctrl_c_stops(run), output_file(args.output) as out:
         frames = _until_error(_packet_frames(run, args.count), errors)

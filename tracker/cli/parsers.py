@@ -30,6 +30,8 @@ READ_EPILOG = """examples:
   tracker read -n --sort bytes --top 20 capture.pcap the 20 largest flows, numeric ports
   tracker read --local 192.168.1.0/24 capture.pcap   the local side is inside that network
   tracker read --by service capture.pcap             flows, packets and bytes per service
+  tracker read -f 'tcp port 443' capture.pcap        only the packets tcpdump would keep
+  tracker read --query "conn_state == 'REJ'" x.pcap  only the rejected connections
   tracker read --format csv -o flows.csv a.pcap b.pcap.gz   several files as one capture
   tracker read --format zeek -o conn.log capture.pcap       a conn.log Zeek's tools read
   tracker read --format parquet -o flows.parquet capture.pcapng
@@ -46,6 +48,7 @@ PACKETS_EPILOG = """examples:
   tracker packets capture.pcap                 one line per frame, like tcpdump -n -S
   tracker packets -c 20 --format csv -o x.csv capture.pcapng
   tracker packets --vlan-key capture.pcap      flow ids with the VLAN in the flow key
+  tracker packets -f 'icmp or udp port 53' capture.pcap
 
 Sequence and acknowledgment numbers are absolute (tcpdump -S).
 """
@@ -75,6 +78,9 @@ def _captures(p: argparse.ArgumentParser) -> None:
     p.add_argument("captures", nargs="+", metavar="CAPTURE",
                    help="pcap or pcapng files (gzip too), read as one capture; - reads "
                    "standard input")
+    p.add_argument("-f", "--filter", metavar="EXPR",
+                   help="a tcpdump filter expression (libpcap's syntax, e.g. 'tcp port 80', "
+                   "'tcp[tcpflags] & (tcp-syn|tcp-fin) != 0'): only the packets it keeps count")
 
 
 def _flow_options(p: argparse.ArgumentParser) -> None:
@@ -123,6 +129,10 @@ def read_parser() -> argparse.ArgumentParser:
                    "flows in memory instead of streaming them")
     v.add_argument("--top", type=_positive_int, metavar="N",
                    help="only the first N flows of the sort order (keeps N in memory)")
+    v.add_argument("--query", metavar="EXPR",
+                   help="keep only the flows for which this pandas query is true, a display "
+                   "filter on the columns of 'tracker columns' (e.g. \"conn_state == 'REJ'\", "
+                   "'orig_pkts > 10 and proto == \"udp\"')")
     v.add_argument("--by", choices=BY,
                    help="print a summary instead of flows: per socket pair, host, service, "
                    "state or port class (IANA ranges)")
