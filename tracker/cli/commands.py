@@ -8,6 +8,8 @@ cannot be read at all leaves an existing output file untouched.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
 import signal
 import sys
 from collections.abc import Iterable, Iterator
@@ -203,6 +205,54 @@ def _finish(args: argparse.Namespace, run: FlowRun, errors: list[CaptureError]) 
     return 0
 
 
+@contextmanager
+def ctrl_c_ends_capture(run: FlowRun, source: Any) -> Iterator[None]:
+    """Ctrl-C ends a live capture as tcpdump does: the flows still open end 'stopped'
+    and everything is written; a second Ctrl-C aborts at once."""
+    def stop(signum: int, frame: Any) -> None:
+        if run.stopped:
+            raise KeyboardInterrupt
+        run.stop("stopped")
+        source.stop()
+
+    previous = signal.signal(signal.SIGINT, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def run_live(args: argparse.Namespace) -> int:
+    from tracker.sources.live import LiveSource
+    from tracker.sources.record import PcapWriter, Recording
+
+    options = flow_options(args)
+    if args.write is not None and args.output is not None and \
+            os.path.abspath(args.write) == os.path.abspath(args.output):
+        raise OptionError(f"-w {args.write} and -o name the same file")
+    parse_networks(args.local)
+    frame = _query(args.query)
+    if args.format == "parquet" and args.output in (None, "-"):
+        raise OptionError("--format parquet writes a file: give -o FILE")
+    live = LiveSource(args.interface, bpf=args.filter, snaplen=args.snaplen,
+                      duration=args.duration, count=args.count)
+    print(live.banner(), file=sys.stderr, flush=True)  # scripts wait for this line
+    with live, contextlib.ExitStack() as stack:
+        source: Any = live
+        if args.write is not None:
+            f = stack.enter_context(open(args.write, "wb"))
+            source = Recording(live, PcapWriter(f, live.linktype, args.snaplen))
+        run = FlowRun(source, options)
+        run.summary.dropped = 0
+        with ctrl_c_ends_capture(run, live), output_file(args.output) as out:
+            no_bar = Progress()
+            no_bar.enabled = False  # a capture has no size to show progress against
+            _write_read(args, run, out, run.finished(), frame, no_bar)
+    if not args.quiet:
+        print(f"tracker: {run.summary.line()}", file=sys.stderr)
+    return 0
+
+
 def _packet_frames(run: FlowRun, count: int | None) -> Iterator[pd.DataFrame]:
     from tracker.report.packets import packets_dataframe
 
@@ -263,4 +313,4 @@ def run_columns(args: argparse.Namespace) -> int:
     return 0
 
 
-RUN = {"read": run_read, "packets": run_packets, "columns": run_columns}
+RUN = {"read": run_read, "packets": run_packets, "live": run_live, "columns": run_columns}

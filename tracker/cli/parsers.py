@@ -12,6 +12,7 @@ BY = ("pair", "host", "service", "state", "port-class")
 MAIN_EPILOG = """commands:
   read      socket-pair flows with connection states (netstat's view, or a file format)
   packets   every frame's decoded headers, like tcpdump -n
+  live      flows captured on a network interface (as root)
   columns   what every column and every value of the output means
 
 examples:
@@ -118,6 +119,27 @@ def read_parser() -> argparse.ArgumentParser:
         "duration, Zeek's conn_state and history.")
     _captures(p)
     _output(p, FLOW_FORMATS)
+    _view(p)
+    _flow_options(p)
+    return p
+
+
+LIVE_EPILOG = """examples:
+  tracker live -i eth0                           until Ctrl-C, then the flows as netstat shows them
+  tracker live -i eth0 -f 'tcp port 443' --duration 60 -w https.pcap
+  tracker live -i lo --count 1000 --format csv -o flows.csv
+
+Needs root or the CAP_NET_RAW capability. The first line on stderr says what is
+captured ('listening on ...', as tcpdump); --duration counts from it. Ctrl-C,
+--duration or --count stop the capture: the flows still open end 'stopped' and
+the exit is 0. Idle flows end by the wall clock while no packets come. -w keeps
+every captured frame in a pcap file, valid whenever the capture stops. -s cuts
+each frame (what is cut away is not seen by the flow table: Zeek would count
+those bytes as a content gap).
+"""
+
+
+def _view(p: argparse.ArgumentParser) -> None:
     v = p.add_argument_group("view")
     v.add_argument("-n", "--numeric", action="store_true",
                    help="ports as numbers, not service names (as netstat -n)")
@@ -136,6 +158,29 @@ def read_parser() -> argparse.ArgumentParser:
     v.add_argument("--by", choices=BY,
                    help="print a summary instead of flows: per socket pair, host, service, "
                    "state or port class (IANA ranges)")
+
+
+def live_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="tracker live", epilog=LIVE_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Capture on a network interface (as root) and group the packets into "
+        "socket-pair flows with their states, with the same flow table as 'tracker read'.")
+    p.add_argument("-i", "--interface", required=True, metavar="IFACE",
+                   help="the interface to capture on")
+    p.add_argument("-f", "--filter", metavar="EXPR",
+                   help="a tcpdump filter expression, run by the kernel on the socket")
+    p.add_argument("-s", "--snaplen", type=_positive_int, default=262144, metavar="N",
+                   help="bytes kept of each frame (default 262144, as tcpdump)")
+    stop = p.add_mutually_exclusive_group()
+    stop.add_argument("--duration", type=_seconds, metavar="S",
+                      help="stop after S seconds (from the 'listening on' line)")
+    stop.add_argument("--count", type=_positive_int, metavar="N",
+                      help="stop after N frames")
+    p.add_argument("-w", "--write", metavar="FILE",
+                   help="also write every captured frame to this pcap file")
+    _output(p, FLOW_FORMATS)
+    _view(p)
     _flow_options(p)
     return p
 
@@ -169,7 +214,8 @@ def columns_parser() -> argparse.ArgumentParser:
     return p
 
 
-COMMANDS = {"read": read_parser, "packets": packets_parser, "columns": columns_parser}
+COMMANDS = {"read": read_parser, "packets": packets_parser, "live": live_parser,
+            "columns": columns_parser}
 
 
 def main_parser(version: str) -> argparse.ArgumentParser:
@@ -179,5 +225,5 @@ def main_parser(version: str) -> argparse.ArgumentParser:
         epilog=MAIN_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--version", action="version", version=f"tracker {version}")
     p.add_argument("command", choices=tuple(COMMANDS), metavar="COMMAND",
-                   help="read, packets or columns")
+                   help="read, packets, live or columns")
     return p

@@ -1,0 +1,254 @@
+"""Live capture (tracker/sources/live.py, `tracker live`) on real kernel traffic.
+
+Two network namespaces joined by a veth pair, made by the test and always removed: a real
+TCP server and UDP echo in one (10.231.0.2), the client and the capture in the other
+(10.231.0.1). Traffic goes only to those two addresses. Expected values are written from
+what the scripts send.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import select
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+import tracker
+from tests.conftest import REPO
+
+pytestmark = [
+    pytest.mark.live,
+    pytest.mark.skipif(os.geteuid() != 0, reason="live capture needs root (run the tests as "
+                       "root, as CI does)"),
+    pytest.mark.skipif(shutil.which("ip") is None, reason="iproute2's ip is not installed "
+                       "(./run setup installs it)"),
+]
+A_ADDR, B_ADDR = "10.231.0.1", "10.231.0.2"
+
+SERVER = f"""
+import socket, threading
+tcp = socket.socket(); tcp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+tcp.bind(("{B_ADDR}", 8080)); tcp.listen()
+udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); udp.bind(("{B_ADDR}", 7777))
+def echo():
+    data, peer = udp.recvfrom(100); udp.sendto(b"pong!!", peer)
+echoing = threading.Thread(target=echo)
+echoing.start()
+print("ready", flush=True)
+conn, _ = tcp.accept(); got = b""
+while len(got) < 1000:
+    got += conn.recv(4096)
+conn.sendall(b"y" * 500); conn.close()
+echoing.join()
+"""
+CLIENT = f"""
+import socket, time
+c = socket.create_connection(("{B_ADDR}", 8080)); c.sendall(b"x" * 1000)
+while c.recv(4096):
+    pass
+c.close()
+s = socket.socket()
+try:
+    s.connect(("{B_ADDR}", 8081))
+except ConnectionRefusedError:
+    pass
+u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.settimeout(5)
+u.sendto(b"ping", ("{B_ADDR}", 7777)); u.recvfrom(100)
+time.sleep(0.5)
+"""
+
+
+@dataclass(frozen=True)
+class Pair:
+    a: str  # namespace of the client and the capture
+    b: str  # namespace of the servers
+    veth_a: str
+
+
+def _ip(*args: str) -> None:
+    subprocess.run(["ip", *args], check=True, capture_output=True, timeout=30)
+
+
+@pytest.fixture
+def pair() -> Iterator[Pair]:
+    tag = f"trk{os.getpid() % 100000}"
+    p = Pair(f"{tag}a", f"{tag}b", f"{tag}va")
+    try:
+        try:
+            _ip("netns", "add", p.a)
+            _ip("netns", "add", p.b)
+            _ip("link", "add", p.veth_a, "type", "veth", "peer", "name", f"{tag}vb")
+        except subprocess.CalledProcessError as err:
+            pytest.skip(f"cannot make network namespaces here: {err.stderr.decode().strip()}")
+        _ip("link", "set", p.veth_a, "netns", p.a)
+        _ip("link", "set", f"{tag}vb", "netns", p.b)
+        _ip("-n", p.a, "addr", "add", f"{A_ADDR}/24", "dev", p.veth_a)
+        _ip("-n", p.b, "addr", "add", f"{B_ADDR}/24", "dev", f"{tag}vb")
+        for ns, dev in ((p.a, p.veth_a), (p.b, f"{tag}vb"), (p.a, "lo"), (p.b, "lo")):
+            _ip("-n", ns, "link", "set", dev, "up")
+        yield p
+    finally:
+        for ns in (p.a, p.b):  # deleting a namespace deletes its end of the veth pair
+            subprocess.run(["ip", "netns", "del", ns], check=False, capture_output=True,
+                           timeout=30)
+
+
+def _in(ns: str, *cmd: str, **kw: object) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(["ip", "netns", "exec", ns, *cmd], cwd=REPO, **kw)  # type: ignore
+
+
+def _wait_line(stream, word: bytes, timeout: float = 120) -> bytes:  # type: ignore[no-untyped-def]
+    """Read lines until one contains ``word`` (the capture's banner, the server's 'ready')."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([stream], [], [], 1)
+        if ready:
+            line = stream.readline()
+            if word in line:
+                return line  # type: ignore[no-any-return]
+            if not line:
+                break
+    raise AssertionError(f"no line with {word!r} within {timeout} s")
+
+
+def _traffic(p: Pair) -> None:
+    server = _in(p.b, sys.executable, "-c", SERVER, stdout=subprocess.PIPE)
+    try:
+        _wait_line(server.stdout, b"ready", 60)
+        client = _in(p.a, sys.executable, "-c", CLIENT)
+        assert client.wait(timeout=60) == 0
+        assert server.wait(timeout=60) == 0
+    finally:
+        server.kill()
+
+
+def _flows(rows: list[dict[str, str]]) -> dict[tuple[str, str], dict[str, str]]:
+    return {(r["proto"], r["resp_port"]): r for r in rows
+            if r["orig_addr"] == A_ADDR and r["resp_addr"] == B_ADDR}
+
+
+def test_live_capture_of_real_connections(pair: Pair, tmp_path: Path) -> None:
+    """A complete connection is SF with the payload bytes sent each way, a refused one is
+    REJ, a UDP exchange is seen both ways; Ctrl-C ends the capture (exit 0, open flows
+    'stopped'), and the -w file reads back to the same flows."""
+    out, pcap = tmp_path / "flows.csv", tmp_path / "capture.pcap"
+    cap = _in(pair.a, sys.executable, "-m", "tracker", "live", "-i", pair.veth_a, "--format",
+              "csv", "-o", str(out), "-w", str(pcap), "-n", stderr=subprocess.PIPE)
+    try:
+        banner = _wait_line(cap.stderr, b"listening on")
+        assert banner.decode().startswith(f"listening on {pair.veth_a}, link-type EN10MB")
+        _traffic(pair)
+        time.sleep(0.5)
+        cap.send_signal(signal.SIGINT)
+        assert cap.wait(timeout=60) == 0
+    finally:
+        cap.kill()
+    rows = list(csv.DictReader(out.open()))
+    flows = _flows(rows)
+    web = flows[("tcp", "8080")]
+    assert web["conn_state"] == "SF" and web["history"].startswith("ShAD")
+    assert (web["orig_payload_bytes"], web["resp_payload_bytes"]) == ("1000", "500")
+    assert (web["orig_bytes"], web["resp_bytes"]) == ("1000", "500")
+    assert flows[("tcp", "8081")]["conn_state"] == "REJ"
+    echo = flows[("udp", "7777")]
+    assert (echo["orig_pkts"], echo["resp_pkts"], echo["conn_state"]) == ("1", "1", "SF")
+    assert (echo["orig_payload_bytes"], echo["resp_payload_bytes"]) == ("4", "6")
+    assert {r["end_reason"] for r in rows} <= {"fin", "rst", "idle", "reuse", "stopped"}
+    again = tracker.read_flows(pcap)
+    mine = {(r["proto"], r["orig_addr"], r["orig_port"], r["resp_port"], r["conn_state"],
+             r["history"], r["orig_pkts"], r["resp_pkts"], r["orig_ip_bytes"],
+             r["resp_ip_bytes"]) for r in rows}
+    theirs = {(str(f.proto), str(f.orig_addr), str(f.orig_port), str(f.resp_port),
+               str(f.conn_state), "" if f.history is None or f.history != f.history
+               else str(f.history), str(f.orig_pkts), str(f.resp_pkts), str(f.orig_ip_bytes),
+               str(f.resp_ip_bytes)) for f in again.itertuples()}
+    assert mine == theirs
+
+
+def test_live_errors_are_one_line(pair: Pair) -> None:
+    unknown = subprocess.run([sys.executable, "-m", "tracker", "live", "-i", "nosuch0",
+                              "--duration", "1"], check=False, cwd=REPO, capture_output=True,
+                             text=True, timeout=60)
+    assert unknown.returncode == 1 and "no such interface" in unknown.stderr
+    assert "lo" in unknown.stderr and "Traceback" not in unknown.stderr
+    bad = subprocess.run(["ip", "netns", "exec", pair.a, sys.executable, "-m", "tracker", "live",
+                          "-i", pair.veth_a, "-f", "tcp prt 80", "--duration", "1"], cwd=REPO,
+                         check=False, capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr, bad.stderr
+    assert "syntax error" in bad.stderr
+
+
+def test_live_duration_ends_the_capture(pair: Pair) -> None:
+    start = time.monotonic()
+    r = subprocess.run(["ip", "netns", "exec", pair.a, sys.executable, "-m", "tracker", "live",
+                        "-i", pair.veth_a, "--duration", "1", "-q"], cwd=REPO, check=False,
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert r.stderr.startswith("listening on") and time.monotonic() - start < 60
+    assert r.stdout.splitlines()[0].startswith("Proto")
+
+
+def test_namespaces_are_removed_after_the_tests() -> None:
+    names = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True,
+                           check=True).stdout
+    assert f"trk{os.getpid() % 100000}" not in names
+
+
+def _capture(p: Pair, tmp_path: Path, *args: str) -> subprocess.Popen[bytes]:
+    cap = _in(p.a, sys.executable, "-m", "tracker", "live", "-i", p.veth_a, "--format", "csv",
+              "-o", str(tmp_path / "flows.csv"), "-n", *args, stderr=subprocess.PIPE)
+    _wait_line(cap.stderr, b"listening on")
+    return cap
+
+
+def _stop(cap: subprocess.Popen[bytes], tmp_path: Path) -> list[dict[str, str]]:
+    time.sleep(0.5)
+    cap.send_signal(signal.SIGINT)
+    try:
+        assert cap.wait(timeout=60) == 0
+    finally:
+        cap.kill()
+    return list(csv.DictReader((tmp_path / "flows.csv").open()))
+
+
+def test_the_kernel_filter_keeps_only_what_it_matches(pair: Pair, tmp_path: Path) -> None:
+    cap = _capture(pair, tmp_path, "-f", "udp port 7777")
+    _traffic(pair)
+    rows = _stop(cap, tmp_path)
+    assert [(r["proto"], r["resp_port"], r["orig_pkts"], r["resp_pkts"]) for r in rows] == [
+        ("udp", "7777", "1", "1")]
+
+
+def test_vlan_tags_taken_out_by_the_kernel_are_put_back(pair: Pair, tmp_path: Path) -> None:
+    """A frame tagged VLAN 10 sent into the veth: the receiving kernel takes the tag out
+    of the frame (AF_PACKET hands it out of band) and the flow must still show vlan 10."""
+    vb = pair.veth_a[:-1] + "b"
+    cap = _capture(pair, tmp_path, "-f", "vlan")
+    send = ("from scapy.all import Ether, Dot1Q, IP, UDP, sendp; "
+            f"sendp(Ether(dst='ff:ff:ff:ff:ff:ff') / Dot1Q(vlan=10) / IP(src='{B_ADDR}', "
+            f"dst='{A_ADDR}') / UDP(sport=5000, dport=9999) / b'v', iface='{vb}', verbose=0)")
+    assert _in(pair.b, sys.executable, "-c", send).wait(timeout=120) == 0
+    rows = _stop(cap, tmp_path)
+    assert [(r["proto"], r["orig_addr"], r["resp_port"], r["vlan"], r["orig_pkts"])
+            for r in rows] == [("udp", B_ADDR, "9999", "10", "1")]
+
+
+def test_idle_flows_expire_by_the_wall_clock(pair: Pair, tmp_path: Path) -> None:
+    """One datagram, then silence: with a 1 s UDP timeout the flow ends 'idle' while no
+    packet comes, not 'stopped' when the capture ends 3 s later."""
+    cap = _capture(pair, tmp_path, "-f", "udp", "--udp-inactivity", "1")
+    send = f"import socket; socket.socket(2, 2).sendto(b'.', ('{B_ADDR}', 9999))"
+    assert _in(pair.a, sys.executable, "-c", send).wait(timeout=60) == 0
+    time.sleep(3)
+    rows = _stop(cap, tmp_path)
+    assert [(r["proto"], r["resp_port"], r["end_reason"]) for r in rows] == [
+        ("udp", "9999", "idle")]

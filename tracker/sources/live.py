@@ -1,0 +1,319 @@
+"""Live capture: an AF_PACKET socket with a TPACKET_V3 ring, read a block at a time.
+
+>>> with LiveSource("eth0", bpf="tcp port 443", duration=10) as src:   # doctest: +SKIP
+...     for batch in src:                 # FrameBatch; empty when no packet came in time
+...         ...
+
+Scapy resolves the interface, opens the AF_PACKET socket and attaches the
+kernel filter that libpcap compiles for it (full tcpdump syntax). On that
+socket the kernel fills a memory-mapped ring of blocks (``PACKET_RX_RING``,
+``TPACKET_V3``, linux/if_packet.h); each block the kernel hands over holds
+many frames, and ``walk_block`` (a compiled loop) copies them into one
+FrameBatch buffer and gives the block back. Two things libpcap does are done
+here too: a VLAN tag the NIC took out of the frame (``tp_vlan_tci``) is put
+back, and on a loopback interface the outgoing copy of each packet is
+dropped, so every packet is seen once. When no block is ready within
+``poll_ms`` an empty batch comes, so the pipeline can let idle flows expire
+by the wall clock (``now_ns``). ``dropped`` is the kernel's drop count
+(``PACKET_STATISTICS``).
+"""
+
+from __future__ import annotations
+
+import mmap
+import os
+import select
+import socket
+import struct
+import time
+from collections.abc import Iterator
+from types import TracebackType
+from typing import Any, Self
+
+import numpy as np
+
+from tracker.errors import CaptureSourceError, OptionError
+from tracker.frames import LINKTYPE_ETHERNET, FrameBatch
+from tracker.jit import compiled, kernel
+
+SOL_PACKET = 263  # linux/socket.h
+SO_ATTACH_FILTER = 26  # asm-generic/socket.h
+PACKET_RX_RING, PACKET_STATISTICS, PACKET_VERSION = 5, 6, 10  # linux/if_packet.h
+TPACKET_V3 = 2
+TP_STATUS_KERNEL, TP_STATUS_USER = 0, 1
+TP_STATUS_VLAN_VALID, TP_STATUS_VLAN_TPID_VALID = 1 << 4, 1 << 6
+PACKET_OUTGOING = 4  # sll_pkttype of a packet this host sent
+ETH_P_8021Q = 0x8100
+ARPHRD_LOOPBACK = 772
+SNAPLEN = 262144  # tcpdump's default
+LINK_NAMES = {0: "NULL (BSD loopback)", 1: "EN10MB (Ethernet)", 12: "RAW (Raw IP)",
+              101: "RAW (Raw IP)", 113: "LINUX_SLL (Linux cooked v1)",
+              276: "LINUX_SLL2 (Linux cooked v2)"}
+
+
+@kernel
+def _u32(b: np.ndarray, p: int) -> int:
+    """A little-endian (this host's order) u32; multiplying keeps numba's integers int64."""
+    return int(((np.int64(b[p + 3]) * 256 + np.int64(b[p + 2])) * 256
+                + np.int64(b[p + 1])) * 256 + np.int64(b[p]))
+
+
+@kernel
+def _u16(b: np.ndarray, p: int) -> int:
+    return int(np.int64(b[p + 1]) * 256 + np.int64(b[p]))
+
+
+@compiled  # slices copy bytes: numba's runtime is needed
+def walk_block(ring: np.ndarray, block: int, snaplen: int, loopback: bool, out: np.ndarray,
+               start: np.ndarray, caplen: np.ndarray, wire: np.ndarray, ts: np.ndarray) -> int:
+    """Copy the frames of the ring block at ``block`` into ``out``; returns how many.
+
+    Block header (tpacket_block_desc, host byte order): num_pkts at +12,
+    offset_to_first_pkt at +16. Each frame's tpacket3_hdr: tp_next_offset +0,
+    tp_sec +4, tp_nsec +8, tp_snaplen +12, tp_len +16, tp_status +20, tp_mac
+    +24, tp_vlan_tci +32, tp_vlan_tpid +36; its sockaddr_ll at +48 (pkttype at
+    +58). A VLAN tag taken out by the NIC goes back after the two MAC addresses.
+    """
+    n_pkts = _u32(ring, block + 12)
+    p = block + _u32(ring, block + 16)
+    n = 0
+    at = 0
+    for _ in range(n_pkts):
+        status = _u32(ring, p + 20)
+        if not (loopback and ring[p + 58] == PACKET_OUTGOING):
+            mac = p + _u16(ring, p + 24)
+            cap = min(_u32(ring, p + 12), snaplen)
+            length = _u32(ring, p + 16)
+            tag = (status & TP_STATUS_VLAN_VALID) != 0 and cap >= 12
+            start[n] = at
+            if tag:
+                tpid = _u16(ring, p + 36) if status & TP_STATUS_VLAN_TPID_VALID else ETH_P_8021Q
+                tci = _u32(ring, p + 32)
+                out[at:at + 12] = ring[mac:mac + 12]
+                out[at + 12] = tpid >> 8
+                out[at + 13] = tpid & 0xFF
+                out[at + 14] = (tci >> 8) & 0xFF
+                out[at + 15] = tci & 0xFF
+                out[at + 16:at + cap + 4] = ring[mac + 12:mac + cap]
+                cap += 4
+                length += 4
+            else:
+                out[at:at + cap] = ring[mac:mac + cap]
+            caplen[n] = cap
+            wire[n] = length
+            ts[n] = _u32(ring, p + 4) * 1_000_000_000 + _u32(ring, p + 8)
+            at += cap
+            n += 1
+        p += _u32(ring, p)
+    return n
+
+
+class LiveSource:
+    """A FrameSource on a network interface (see the module docstring).
+
+    ``duration`` (seconds from the opening) and ``count`` (frames) end the
+    capture by themselves; ``stop()`` ends it from elsewhere (a signal handler).
+    """
+
+    def __init__(self, iface: str, *, bpf: str | None = None, snaplen: int = SNAPLEN,
+                 duration: float | None = None, count: int | None = None,
+                 block_bytes: int = 1 << 20, blocks: int = 64, poll_ms: int = 200) -> None:
+        self.name = iface
+        self.snaplen = snaplen
+        self._count, self._poll_ms = count, poll_ms
+        self._records = 0
+        self._bytes = 0
+        self._dropped = 0
+        self._stopped = False
+        # Scapy's socket object closes the socket when it goes: it is kept with it.
+        self._listener, self.linktype, self._loopback = _open_socket(iface, bpf)
+        self._sock: socket.socket = self._listener.ins
+        self._block_bytes, self._blocks = block_bytes, blocks
+        self._ring = _map_ring(self._sock, block_bytes, blocks, poll_ms)
+        self.opened = time.monotonic()
+        self._deadline = None if duration is None else self.opened + duration
+        self._next = 0
+
+    def banner(self) -> str:
+        """tcpdump's first line: what is captured, and how much of each frame."""
+        kind = LINK_NAMES.get(self.linktype, str(self.linktype))
+        return f"listening on {self.name}, link-type {kind}, snapshot length {self.snaplen} bytes"
+
+    @property
+    def records(self) -> int:
+        return self._records
+
+    @property
+    def bytes_read(self) -> int:
+        return self._bytes
+
+    @property
+    def size(self) -> None:
+        return None
+
+    @property
+    def dropped(self) -> int:
+        """Frames the kernel dropped since the capture opened (ring full)."""
+        if self._sock.fileno() >= 0:
+            raw = self._sock.getsockopt(SOL_PACKET, PACKET_STATISTICS, 12)
+            _, drops, _ = struct.unpack("III", raw)  # tpacket_stats_v3; reading resets it
+            self._dropped += drops
+        return self._dropped
+
+    def now_ns(self) -> int:
+        return time.time_ns()
+
+    def stop(self) -> None:
+        self._stopped = True
+
+    def __iter__(self) -> Iterator[FrameBatch]:
+        while not self._done():
+            block = self._next * self._block_bytes
+            if not _u32(self._ring, block + 8) & TP_STATUS_USER:
+                self._wait()
+                if not _u32(self._ring, block + 8) & TP_STATUS_USER:
+                    yield self._empty()
+                    continue
+            batch = self._take(block)
+            self._next = (self._next + 1) % self._blocks
+            if len(batch):
+                yield batch
+
+    def _done(self) -> bool:
+        return self._stopped or (self._deadline is not None
+                                 and time.monotonic() >= self._deadline) or (
+            self._count is not None and self._records >= self._count)
+
+    def _wait(self) -> None:
+        timeout = self._poll_ms / 1000
+        if self._deadline is not None:
+            timeout = max(0.0, min(timeout, self._deadline - time.monotonic()))
+        select.select([self._sock], [], [], timeout)
+
+    def _take(self, block: int) -> FrameBatch:
+        """The frames of one ready block, copied out; the block goes back to the kernel."""
+        room = self._block_bytes + 4 * (self._block_bytes // 32)
+        out = np.empty(room, dtype=np.uint8)
+        n_max = max(_u32(self._ring, block + 12), 1)
+        start, caplen, wire, ts = (np.empty(n_max, np.int64) for _ in range(4))
+        n = walk_block(self._ring, block, self.snaplen, self._loopback, out, start, caplen,
+                       wire, ts)
+        self._ring[block + 8:block + 12] = 0  # TP_STATUS_KERNEL: the kernel may refill it
+        if self._count is not None:
+            n = min(n, self._count - self._records)
+        batch = FrameBatch(out[:int(caplen[:n].sum())], start[:n], caplen[:n], wire[:n], ts[:n],
+                           self.linktype, self._records)
+        self._records += n
+        self._bytes += int(caplen[:n].sum())
+        return batch
+
+    def _empty(self) -> FrameBatch:
+        z = np.zeros(0, np.int64)
+        return FrameBatch(np.zeros(0, np.uint8), z, z, z, z, self.linktype, self._records)
+
+    def close(self) -> None:
+        if self._sock.fileno() >= 0:
+            self.dropped  # noqa: B018 - the last drop count, before the socket goes
+            self._listener.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, et: type[BaseException] | None, ev: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
+
+
+def _open_socket(iface: str, bpf: str | None) -> tuple[Any, int, bool]:
+    """Scapy's AF_PACKET socket on ``iface`` with the kernel filter; (Scapy's socket
+    object, link type, whether it is a loopback interface)."""
+    if os.geteuid() != 0 and not _has_net_raw():
+        raise CaptureSourceError(
+            f"{iface}: live capture needs root or the CAP_NET_RAW capability; run as root "
+            "(sudo) or give the interpreter the capability (setcap cap_net_raw+eip)")
+    try:
+        socket.if_nametoindex(iface)
+    except OSError:
+        names = ", ".join(name for _, name in socket.if_nameindex())
+        raise CaptureSourceError(f"{iface}: no such interface; the interfaces here are: "
+                                 f"{names}") from None
+    import logging
+
+    # Scapy warns that it cannot guess a dissector for some link types: none is used here.
+    logging.getLogger("scapy.runtime").setLevel(logging.ERROR)
+    from scapy.arch.linux import L2ListenSocket
+    from scapy.data import ARPHRD_TO_DLT
+    from scapy.error import Scapy_Exception
+
+    hatype = _hatype(iface)
+    try:
+        listener: Any = L2ListenSocket(iface=iface, promisc=True)
+    except (Scapy_Exception, OSError) as err:
+        raise CaptureSourceError(f"{iface}: cannot open a capture socket: {err}") from None
+    if bpf is not None:
+        _attach_filter(listener, iface, bpf)
+    return listener, ARPHRD_TO_DLT.get(hatype, LINKTYPE_ETHERNET), hatype == ARPHRD_LOOPBACK
+
+
+def _attach_filter(listener: Any, iface: str, expression: str) -> None:
+    """Compile ``expression`` with libpcap on a live handle of ``iface`` and attach it to the
+    socket, so that the kernel filters.
+
+    A live handle, not Scapy's compile_filter (a dead handle of the link type): only then
+    does libpcap compile 'vlan' for the tag that the kernel keeps out of the frame
+    (its special VLAN handling), as tcpdump's own kernel filter does.
+    """
+    import ctypes
+
+    from scapy.libs import winpcapy as pcap
+    from scapy.libs.structures import bpf_program, sock_fprog
+
+    err = ctypes.create_string_buffer(pcap.PCAP_ERRBUF_SIZE)
+    handle = pcap.pcap_open_live(iface.encode(), SNAPLEN, 0, 0, err)
+    if not handle:
+        raise CaptureSourceError(f"{iface}: libpcap cannot open it: "
+                                 f"{err.value.decode(errors='replace')}")
+    prog = bpf_program()
+    try:
+        if pcap.pcap_compile(handle, ctypes.byref(prog), expression.encode(), 1,
+                             0xFFFFFFFF) == -1:  # optimized, netmask unknown
+            reason = pcap.pcap_geterr(handle)
+            reason = reason.decode(errors="replace") if isinstance(reason, bytes) else reason
+            raise OptionError(f"filter {expression!r}: {reason}")
+        listener.ins.setsockopt(socket.SOL_SOCKET, SO_ATTACH_FILTER,
+                                bytes(sock_fprog(prog.bf_len, prog.bf_insns)))
+        pcap.pcap_freecode(ctypes.byref(prog))
+    finally:
+        pcap.pcap_close(handle)
+
+
+def _hatype(iface: str) -> int:
+    try:
+        with open(f"/sys/class/net/{iface}/type") as f:
+            return int(f.read())
+    except (OSError, ValueError):
+        return 1
+
+
+def _has_net_raw() -> bool:
+    """Whether this process has CAP_NET_RAW (bit 13 of the effective set)."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("CapEff:"):
+                    return bool(int(line.split()[1], 16) & (1 << 13))
+    except OSError:
+        pass
+    return False
+
+
+def _map_ring(sock: socket.socket, block_bytes: int, blocks: int, poll_ms: int) -> np.ndarray:
+    """Set up the TPACKET_V3 receive ring on ``sock`` and map it; a writable uint8 view."""
+    frame_bytes = 2048  # only checked by the kernel for alignment in V3
+    sock.setsockopt(SOL_PACKET, PACKET_VERSION, TPACKET_V3)
+    req = struct.pack("7I", block_bytes, blocks, frame_bytes, block_bytes // frame_bytes * blocks,
+                      max(1, poll_ms // 2), 0, 0)
+    sock.setsockopt(SOL_PACKET, PACKET_RX_RING, req)
+    ring = mmap.mmap(sock.fileno(), block_bytes * blocks, mmap.MAP_SHARED,
+                     mmap.PROT_READ | mmap.PROT_WRITE)
+    return np.frombuffer(ring, dtype=np.uint8)
