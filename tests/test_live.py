@@ -252,3 +252,75 @@ def test_idle_flows_expire_by_the_wall_clock(pair: Pair, tmp_path: Path) -> None
     rows = _stop(cap, tmp_path)
     assert [(r["proto"], r["resp_port"], r["end_reason"]) for r in rows] == [
         ("udp", "9999", "idle")]
+
+
+# Held connections in three states (the client is in namespace a, the capture too):
+# 8090 established; 8091 half-closed by the client (client FIN_WAIT2, server CLOSE_WAIT);
+# 8092 closed by the client first, then the server (client TIME_WAIT).
+HOLDING_SERVER = f"""
+import socket, time
+socks = []
+for port in (8090, 8091, 8092):
+    s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind(("{B_ADDR}", port)); s.listen(); socks.append(s)
+print("ready", flush=True)
+conns = [s.accept()[0] for s in socks]
+time.sleep(1.5)
+conns[2].close()            # after the client's FIN: the client goes to TIME_WAIT
+time.sleep(30)
+"""
+SNAPSHOT = f"""
+import json, os, socket, subprocess, time
+import tracker
+with tracker.LiveCapture("VETH", filter="tcp") as cap:
+    held = [socket.create_connection(("{B_ADDR}", p)) for p in (8090, 8091, 8092)]
+    held[0].sendall(b"x" * 300)
+    held[1].shutdown(socket.SHUT_WR)
+    held[2].close()
+    time.sleep(3)
+    flows = cap.snapshot()
+    ss = subprocess.run(["ss", "-tanp"], capture_output=True, text=True, check=True).stdout
+    view = cap.view(numeric=True)
+    owners = {{a.rsplit(":", 1)[1]: o for a, o in zip(view["Foreign Address"],
+                                                      view["PID/Program"])}}
+    states = {{str(r.resp_port): (r.orig_state, r.end_reason, int(r.orig_payload_bytes))
+              for r in flows.itertuples() if r.orig_addr == "{A_ADDR}"}}
+final = cap.flows()
+print(json.dumps({{"ours": states, "ss": ss, "owners": owners, "me": os.getpid(),
+                  "final": {{str(r.resp_port): r.end_reason for r in final.itertuples()}}}}))
+"""
+SS_NAMES = {"ESTAB": "ESTABLISHED", "FIN-WAIT-2": "FIN_WAIT2", "TIME-WAIT": "TIME_WAIT",
+            "CLOSE-WAIT": "CLOSE_WAIT", "FIN-WAIT-1": "FIN_WAIT1", "LAST-ACK": "LAST_ACK"}
+
+
+def test_snapshot_states_equal_the_kernels(pair: Pair) -> None:
+    """LiveCapture.snapshot()'s netstat states, inferred from the packets alone, equal the
+    states ss -tan prints for the same local sockets at the same moment."""
+    import json
+
+    server = _in(pair.b, sys.executable, "-c", HOLDING_SERVER, stdout=subprocess.PIPE)
+    try:
+        _wait_line(server.stdout, b"ready", 60)
+        script = SNAPSHOT.replace("VETH", pair.veth_a)
+        r = subprocess.run(["ip", "netns", "exec", pair.a, sys.executable, "-c", script],
+                           cwd=REPO, capture_output=True, text=True, timeout=120, check=False)
+    finally:
+        server.kill()
+    assert r.returncode == 0, r.stderr[-2000:]
+    got = json.loads(r.stdout.splitlines()[-1])
+    kernel, pids = {}, {}
+    for line in got["ss"].splitlines()[1:]:
+        f = line.split()
+        if f[4].startswith(B_ADDR + ":"):
+            port = f[4].rsplit(":", 1)[1]
+            kernel[port] = SS_NAMES.get(f[0], f[0])
+            pids[port] = line.split("pid=")[1].split(",")[0] if "pid=" in line else "-"
+    assert kernel == {"8090": "ESTABLISHED", "8091": "FIN_WAIT2", "8092": "TIME_WAIT"}
+    # netstat -p's PID/Program: the script's own sockets; TIME_WAIT has no process.
+    assert pids == {"8090": str(got["me"]), "8091": str(got["me"]), "8092": "-"}
+    assert {p: o.split("/")[0] for p, o in got["owners"].items()} == pids
+    assert got["owners"]["8090"].endswith("/python3") or "python" in got["owners"]["8090"]
+    ours = {port: state for port, (state, _, _) in got["ours"].items()}
+    assert ours == kernel
+    assert got["ours"]["8090"][1:] == ["open", 300]  # still open, 300 bytes so far
+    assert got["final"]["8090"] == "stopped"

@@ -37,7 +37,7 @@ FUNCTIONS = {
 
 
 def test_all_lists_the_reading_functions_options_summaries_and_errors() -> None:
-    expected = {*FUNCTIONS, "FlowOptions", "TrackerError", "CaptureError", "NotACaptureError",
+    expected = {*FUNCTIONS, "FlowOptions", "LiveCapture", "TrackerError", "CaptureError", "NotACaptureError",
                 "CorruptCaptureError", "OptionError", "CaptureSourceError", "MissingExtraError",
                 "TrackerWarning",
                 "TruncatedCaptureWarning", "TimestampWarning", "__version__"}

@@ -11,6 +11,7 @@ Reading:
     iter_flows(source, **options)    DataFrames of finished flows, as the capture is read
     read_packets(source, **options)  one row per frame, with the flow it belongs to
     FlowOptions                      the flow table's options (timeouts, keys, caps)
+    LiveCapture(iface, filter)       live flows from an interface (root): snapshot(), stop()
 
 What the columns and values mean:
     describe_columns(table)          the documented columns of "flows" or "packets"
@@ -58,6 +59,7 @@ __all__ = [
     "CaptureSourceError",
     "CorruptCaptureError",
     "FlowOptions",
+    "LiveCapture",
     "MissingExtraError",
     "NotACaptureError",
     "OptionError",
@@ -91,6 +93,8 @@ def __getattr__(name: str) -> Any:
         from tracker.report import columns as module  # type: ignore[no-redef]
     elif name in _SUMMARIES:
         from tracker.report import summarize as module  # type: ignore[no-redef]
+    elif name == "LiveCapture":
+        from tracker import live as module  # type: ignore[no-redef]
     elif name == "netstat_view":
         from tracker.report import netstat as module  # type: ignore[no-redef]
     else:

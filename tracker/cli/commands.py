@@ -152,7 +152,9 @@ def _write_read(args: argparse.Namespace, run: FlowRun, out: BinaryIO,
         flows = _collect(records, args.sort or "start", args.top, frame)
         progress.close()
         if args.format == "table":
-            view = netstat_view(flows, local=args.local, numeric=args.numeric)
+            owners = getattr(args, "processes", None)
+            view = netstat_view(flows, local=args.local, numeric=args.numeric,
+                                processes=owners() if owners else None)
             _table(out, view, ["", footer(flows, run.summary)])
             return
         writer = _writer(args.format, out, nets)
@@ -236,6 +238,9 @@ def run_live(args: argparse.Namespace) -> int:
         raise OptionError("--format parquet writes a file: give -o FILE")
     live = LiveSource(args.interface, bpf=args.filter, snaplen=args.snaplen,
                       duration=args.duration, count=args.count)
+    from tracker.processes import socket_owners
+
+    args.processes = socket_owners  # the table's PID/Program, looked up when it prints
     print(live.banner(), file=sys.stderr, flush=True)  # scripts wait for this line
     with live, contextlib.ExitStack() as stack:
         source: Any = live

@@ -164,6 +164,7 @@ END_EOF = 6
 END_STOPPED = 7
 END_INTERRUPTED = 8
 END_ERROR = 9
+END_OPEN = 10  # not an end: a snapshot of a flow still open
 WHY_SYN = 0
 WHY_SYNACK = 1
 WHY_SERVER_PORT = 2

@@ -56,7 +56,7 @@ from tracker.flows.layout import (
 from tracker.packets import PROTO_TCP, PROTO_UDP
 
 END_REASONS = ("fin", "rst", "idle", "reuse", "active", "evicted", "eof", "stopped",
-               "interrupted", "error")
+               "interrupted", "error", "open")
 ORIG_REASONS = ("syn", "synack", "server_port", "first_packet")
 _OTH = CONN_STATES.index("OTH")
 

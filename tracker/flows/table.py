@@ -277,6 +277,16 @@ class FlowTable:
             if status == L.DONE:
                 return FlowRecords.concat(parts)
 
+    def peek(self) -> FlowRecords:
+        """The flows open now, with their counts and states so far (end_reason ``open``).
+
+        Nothing changes in the table: a live capture's snapshot.
+        """
+        slots = np.flatnonzero(self._conn[:, L.C_FLAGS] & L.F_OPEN)
+        records = extract(self._conn, self._ep, self._keys, self._hist, slots)
+        records.end_reason[:] = END_REASONS.index("open")
+        return records
+
     def flush(self, reason: str = "eof") -> FlowRecords:
         """End every open flow: ``eof`` at the end of a capture, ``stopped`` when a live
         capture stops, ``interrupted`` on Ctrl-C, ``error`` at a corrupt record.
@@ -284,8 +294,8 @@ class FlowTable:
         As at the end of a Zeek run, flows whose lone-SYN attempt timer is
         pending come first, in timer order, then the others by flow id.
         """
-        if reason not in END_REASONS:
-            raise ValueError(f"flush reason must be one of {END_REASONS}, got {reason!r}")
+        if reason not in END_REASONS or reason == "open":
+            raise ValueError(f"flush reason must be one of {END_REASONS[:-1]}, got {reason!r}")
         c = self._conn
         slots = np.flatnonzero(c[:, L.C_FLAGS] & L.F_OPEN)
         attempt = (c[slots, L.C_FLAGS] & L.F_ATTEMPT) != 0

@@ -115,7 +115,7 @@ FLOW_COLUMNS: tuple[Column, ...] = (
            "Zeek); <NA> for other protocols and when the host sent nothing to go on."),
     Column("resp_state", "category", "TCP: the responder's netstat state, as orig_state."),
     Column("end_reason", "category", "Why the flow ended (beyond Zeek): fin, rst, idle, reuse, "
-           "active, evicted, eof, stopped, interrupted, error."),
+           "active, evicted, eof, stopped, interrupted, error; open in a live snapshot."),
     Column("orig_pkts", "int64", "Packets sent by the originator (Zeek's orig_pkts): a "
            "reassembled IP datagram is one packet; bad-checksum packets do not count."),
     Column("resp_pkts", "int64", "Packets sent by the responder (resp_pkts)."),
@@ -220,6 +220,7 @@ VALUES: dict[str, dict[str, str]] = {
         "stopped": "a live capture was stopped with the flow still open",
         "interrupted": "reading was interrupted (Ctrl-C) with the flow still open",
         "error": "reading stopped at a corrupt record with the flow still open",
+        "open": "not ended: the flow is still open (a live capture's snapshot)",
     },
     "orig_reason": {
         "syn": "it sent the bare SYN",

@@ -28,6 +28,7 @@ import pandas as pd
 from tracker.errors import OptionError, options_checked
 from tracker.flows.key import icmp_two_way
 from tracker.packets import PROTO_ICMP, PROTO_ICMPV6, PROTO_TCP, PROTO_UDP
+from tracker.processes import SocketOwners
 from tracker.report.columns import PROTO_NAMES
 from tracker.services import service_names
 
@@ -84,12 +85,14 @@ def _icmp(proto: np.ndarray, orig_port: np.ndarray, resp_port: np.ndarray
 
 @options_checked
 def netstat_view(flows: pd.DataFrame, *, local: str | Sequence[str] | None = None,
-                 numeric: bool = False) -> pd.DataFrame:
+                 numeric: bool = False, processes: SocketOwners | None = None) -> pd.DataFrame:
     """The netstat view of a flows frame (see the module docstring), in the frame's order.
 
     Columns: Proto, Local Address, Foreign Address, State, Pkts Sent, Pkts
     Rcvd, Bytes Sent and Bytes Rcvd (IP bytes, the local side's), Start,
-    Duration, conn_state and history; VLAN after Proto when any flow has one.
+    Duration, conn_state and history; VLAN after Proto when any flow has one;
+    PID/Program after State with ``processes`` (``tracker.processes.socket_owners()``
+    on the capturing host, as ``netstat -p``: '-' when no process holds the socket).
     """
     nets = parse_networks(local)
     names = flows["proto"].astype(str)
@@ -128,6 +131,11 @@ def netstat_view(flows: pd.DataFrame, *, local: str | Sequence[str] | None = Non
     }
     out = pd.DataFrame(view, index=flows.index)
     out["State"] = out["State"].astype(object).where(out["State"].notna(), None)
+    if processes is not None:
+        ends = [pick(flows[f"{a}_{b}"].astype(object), flows[f"{c}_{b}"].astype(object))
+                for a, c in (("orig", "resp"), ("resp", "orig")) for b in ("addr", "port")]
+        out.insert(4, "PID/Program", [processes.lookup(p, str(la), int(lp), str(ra), int(rp))
+                                      for p, la, lp, ra, rp in zip(names, *ends, strict=True)])
     if flows["vlan"].notna().any():
         out.insert(1, "VLAN", flows["vlan"].to_numpy())
     return out
