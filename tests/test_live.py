@@ -324,3 +324,65 @@ def test_snapshot_states_equal_the_kernels(pair: Pair) -> None:
     assert ours == kernel
     assert got["ours"]["8090"][1:] == ["open", 300]  # still open, 300 bytes so far
     assert got["final"]["8090"] == "stopped"
+
+
+def test_the_live_view_on_a_terminal_quits_on_q(pair: Pair) -> None:
+    """On a terminal (a pseudo-terminal here) the view draws the flows with the process
+    behind them and quits on q; the final table follows, exit 0."""
+    import pty
+
+    master, slave = pty.openpty()
+    os.set_blocking(master, False)
+    cap = _in(pair.a, sys.executable, "-m", "tracker", "live", "-i", pair.veth_a, "-n",
+              "--interval", "0.3", "-f", "tcp", stdin=slave, stdout=slave, stderr=slave,
+              env={**os.environ, "COLUMNS": "200", "LINES": "40", "TERM": "xterm"})
+    seen = b""
+
+    def read_until(word: bytes, timeout: float) -> bool:
+        nonlocal seen
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            select.select([master], [], [], 0.2)
+            try:
+                seen += os.read(master, 65536)
+            except (BlockingIOError, OSError):
+                pass
+            if word in seen:
+                return True
+        return False
+
+    try:
+        assert read_until(b"q quits", 120), seen[-2000:]
+        _traffic(pair)
+        assert read_until(b":8080", 30), seen[-2000:]
+        os.write(master, b"q")
+        assert cap.wait(timeout=60) == 0
+        read_until(b"flows, ", 5)
+    finally:
+        cap.kill()
+        os.close(master)
+        os.close(slave)
+    text = seen.decode(errors="replace")
+    assert "PID/Program" in text and "dropped by the kernel" in text
+    final = text[text.rindex("Proto"):]
+    assert f"{B_ADDR}:8080" in final and " SF " in final
+
+
+def test_json_snapshots_for_scripts(pair: Pair) -> None:
+    """Not a terminal, --interval with --format json: one JSON snapshot line per interval."""
+    import json
+
+    cap = _in(pair.a, sys.executable, "-m", "tracker", "live", "-i", pair.veth_a, "-f", "tcp",
+              "--interval", "0.5", "--format", "json", "--duration", "6", "-q",
+              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        _wait_line(cap.stderr, b"listening on")
+        _traffic(pair)
+        out, _ = cap.communicate(timeout=60)
+    finally:
+        cap.kill()
+    assert cap.returncode == 0
+    lines = [json.loads(line) for line in out.decode().splitlines()]
+    assert len(lines) >= 5 and all({"time", "flows"} <= set(x) for x in lines)
+    web = [f for x in lines for f in x["flows"] if f["resp_port"] == 8080]
+    assert web and web[-1]["conn_state"] == "SF" and web[-1]["orig_payload_bytes"] == 1000

@@ -25,6 +25,7 @@ from tracker.pipeline import FlowRun
 from tracker.report.flows import flows_dataframe
 from tracker.report.netstat import netstat_view
 from tracker.sources.live import SNAPLEN, LiveSource
+from tracker.sources.record import PcapWriter, Recording
 
 
 class LiveCapture:
@@ -36,8 +37,12 @@ class LiveCapture:
     """
 
     def __init__(self, iface: str, filter: str | None = None, *, snaplen: int = SNAPLEN,
-                 options: FlowOptions | None = None, **kw: Any) -> None:
+                 duration: float | None = None, count: int | None = None,
+                 write: str | None = None, options: FlowOptions | None = None,
+                 **kw: Any) -> None:
         self.iface, self.filter, self.snaplen = iface, filter, snaplen
+        self.duration, self.count, self.write = duration, count, write
+        self._pcap: Any = None
         self.options = FlowOptions.from_keywords(options, "LiveCapture()", ("filter",), **kw)
         self._finished: list[FlowRecords] = []
         self._lock = threading.Lock()
@@ -50,8 +55,14 @@ class LiveCapture:
         """Open the capture and start reading in the background."""
         if self._thread is not None:
             raise RuntimeError("this LiveCapture was started already")
-        self._source = LiveSource(self.iface, bpf=self.filter, snaplen=self.snaplen)
-        self._run = FlowRun(self._source, self.options)
+        self._source = LiveSource(self.iface, bpf=self.filter, snaplen=self.snaplen,
+                                  duration=self.duration, count=self.count)
+        source: Any = self._source
+        if self.write is not None:  # every frame also to a pcap file, valid at any stop
+            self._pcap = open(self.write, "wb")  # noqa: SIM115 - closed by stop()
+            source = Recording(self._source, PcapWriter(self._pcap, self._source.linktype,
+                                                        self.snaplen))
+        self._run = FlowRun(source, self.options)
         self._thread = threading.Thread(target=self._read, name=f"capture {self.iface}",
                                         daemon=True)
         self._thread.start()
@@ -78,6 +89,8 @@ class LiveCapture:
             self._source.stop()
             self._thread.join()
             self._source.close()
+            if self._pcap is not None:
+                self._pcap.close()
         if self.error is not None:
             raise self.error
         return self.flows()
@@ -102,6 +115,21 @@ class LiveCapture:
         """The flows that finished so far (after ``stop()``: all of them)."""
         with self._lock:
             return flows_dataframe(FlowRecords.concat(list(self._finished)))
+
+    @property
+    def running(self) -> bool:
+        """False once the capture ended by itself (duration, count) or was stopped."""
+        return self._thread is not None and self._thread.is_alive()
+
+    @property
+    def banner(self) -> str:
+        """tcpdump's 'listening on ...' line, once started."""
+        return "" if self._source is None else self._source.banner()
+
+    @property
+    def summary(self) -> Any:
+        """The run's RunSummary (frames per status, flows, drops) so far."""
+        return None if self._run is None else self._run.summary
 
     @property
     def dropped(self) -> int:

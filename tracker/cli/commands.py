@@ -12,6 +12,7 @@ import contextlib
 import os
 import signal
 import sys
+import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any, BinaryIO, TypeVar
@@ -136,35 +137,33 @@ def _table(out: BinaryIO, df: pd.DataFrame, lines_after: list[str]) -> None:
 
 def _write_read(args: argparse.Namespace, run: FlowRun, out: BinaryIO,
                 records: Iterable[FlowRecords], frame: Any, progress: Progress) -> None:
-    nets = parse_networks(args.local)
-    if args.by:
-        flows = _collect(records, "start", None, frame)
+    if args.by or args.format == "table" or args.sort or args.top:
+        flows = _collect(records, "start" if args.by else args.sort or "start",
+                         None if args.by else args.top, frame)
         progress.close()  # the bar is gone before the first line is printed
-        table = SUMMARIES[args.by](flows)
-        if args.format == "table":
-            _table(out, table, [])
-        else:
-            writer = _writer(args.format, out, nets)
-            writer.write(table)
-            writer.close()
+        _write_collected(args, flows, out, run.summary)
         return
-    if args.format == "table" or args.sort or args.top:
-        flows = _collect(records, args.sort or "start", args.top, frame)
-        progress.close()
-        if args.format == "table":
-            owners = getattr(args, "processes", None)
-            view = netstat_view(flows, local=args.local, numeric=args.numeric,
-                                processes=owners() if owners else None)
-            _table(out, view, ["", footer(flows, run.summary)])
-            return
-        writer = _writer(args.format, out, nets)
-        writer.write(flows)
-        writer.close()
-        return
-    writer = _writer(args.format, out, nets)
+    writer = _writer(args.format, out, parse_networks(args.local))
     for part in chunks(records, rows=10_000, seconds=1.0):
         writer.write(frame(part))
     writer.close()
+
+
+def _write_collected(args: argparse.Namespace, flows: pd.DataFrame, out: BinaryIO,
+                     summary: Any) -> None:
+    """Flows held in memory, sorted: a summary (--by), the netstat table, or a file."""
+    table = SUMMARIES[args.by](flows) if args.by else flows
+    if args.format != "table":
+        writer = _writer(args.format, out, parse_networks(args.local))
+        writer.write(table)
+        writer.close()
+    elif args.by:
+        _table(out, table, [])
+    else:
+        owners = getattr(args, "processes", None)
+        view = netstat_view(flows, local=args.local, numeric=args.numeric,
+                            processes=owners() if owners else None)
+        _table(out, view, ["", footer(flows, summary)])
 
 
 def run_read(args: argparse.Namespace) -> int:
@@ -229,6 +228,9 @@ def run_live(args: argparse.Namespace) -> int:
     from tracker.sources.record import PcapWriter, Recording
 
     options = flow_options(args)
+    view = args.format == "table" and args.output in (None, "-") and sys.stdout.isatty()
+    if view or (args.interval is not None and args.format == "json"):
+        return _live_snapshots(args, view)
     if args.write is not None and args.output is not None and \
             os.path.abspath(args.write) == os.path.abspath(args.output):
         raise OptionError(f"-w {args.write} and -o name the same file")
@@ -255,6 +257,48 @@ def run_live(args: argparse.Namespace) -> int:
             _write_read(args, run, out, run.finished(), frame, no_bar)
     if not args.quiet:
         print(f"tracker: {run.summary.line()}", file=sys.stderr)
+    return 0
+
+
+def _live_snapshots(args: argparse.Namespace, view: bool) -> int:
+    """The live view on a terminal, or one JSON snapshot line per interval for scripts;
+    then the final flows, as the streaming path writes them."""
+    from tracker.live import LiveCapture
+    from tracker.processes import socket_owners
+    from tracker.report.export import csv_frame
+
+    parse_networks(args.local)
+    _query(args.query)
+    cap = LiveCapture(args.interface, args.filter, snaplen=args.snaplen, duration=args.duration,
+                      count=args.count, write=args.write, options=flow_options(args)).start()
+    print(cap.banner, file=sys.stderr, flush=True)
+    interrupted: list[bool] = []
+    previous = signal.signal(signal.SIGINT, lambda *_: interrupted.append(True))
+    try:
+        if view:
+            from tracker.cli.view import LiveView
+
+            LiveView(cap, interval=args.interval or 1.0, numeric=args.numeric,
+                     local=args.local).run(lambda: bool(interrupted))
+        else:
+            while cap.running and not interrupted:
+                time.sleep(args.interval)
+                snap = csv_frame(cap.snapshot()).to_json(orient="records", date_format="iso")
+                sys.stdout.write(f'{{"time": "{pd.Timestamp.now(tz="UTC").isoformat()}", '
+                                 f'"flows": {snap}}}\n')
+                sys.stdout.flush()
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        flows = cap.stop()
+    args.processes = socket_owners
+    if view or args.output not in (None, "-"):
+        if args.query and len(flows):  # checked by _query before the capture opened
+            flows = flows.query(args.query).reset_index(drop=True)
+        with output_file(args.output) as out:
+            _write_collected(args, _sorted(flows, args.sort or "start", args.top), out,
+                             cap.summary)
+    if not args.quiet:
+        print(f"tracker: {cap.summary.line()}", file=sys.stderr)
     return 0
 
 

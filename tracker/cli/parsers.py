@@ -125,14 +125,17 @@ def read_parser() -> argparse.ArgumentParser:
 
 
 LIVE_EPILOG = """examples:
-  tracker live -i eth0                           until Ctrl-C, then the flows as netstat shows them
+  tracker live -i eth0                           a view that refreshes like top; q quits
+  tracker live -i eth0 --interval 5 --format json | jq .   a snapshot line every 5 s
   tracker live -i eth0 -f 'tcp port 443' --duration 60 -w https.pcap
   tracker live -i lo --count 1000 --format csv -o flows.csv
 
 Needs root or the CAP_NET_RAW capability. The first line on stderr says what is
-captured ('listening on ...', as tcpdump); --duration counts from it. Ctrl-C,
---duration or --count stop the capture: the flows still open end 'stopped' and
-the exit is 0. Idle flows end by the wall clock while no packets come. -w keeps
+captured ('listening on ...', as tcpdump); --duration counts from it. On a
+terminal a table refreshes every --interval: the flows open now and those that
+just ended, with the process behind each local socket (as netstat -p), sorted
+by their current rate. q, Ctrl-C, --duration or --count stop the capture: the
+flows still open end 'stopped' and the exit is 0. Idle flows end by the wall clock while no packets come. -w keeps
 every captured frame in a pcap file, valid whenever the capture stops. -s cuts
 each frame (what is cut away is not seen by the flow table: Zeek would count
 those bytes as a content gap).
@@ -179,6 +182,9 @@ def live_parser() -> argparse.ArgumentParser:
                       help="stop after N frames")
     p.add_argument("-w", "--write", metavar="FILE",
                    help="also write every captured frame to this pcap file")
+    p.add_argument("--interval", type=_seconds, metavar="S",
+                   help="on a terminal: refresh the live view every S seconds (default 1); "
+                   "with --format json: print one JSON snapshot line every S seconds")
     _output(p, FLOW_FORMATS)
     _view(p)
     _flow_options(p)
