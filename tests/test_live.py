@@ -280,6 +280,10 @@ with tracker.LiveCapture("VETH", filter="tcp") as cap:
     time.sleep(3)
     flows = cap.snapshot()
     ss = subprocess.run(["ss", "-tanp"], capture_output=True, text=True, check=True).stdout
+    ss_b = subprocess.run(["ip", "netns", "exec", "NS_B", "ss", "-tan"], capture_output=True,
+                          text=True, check=True).stdout
+    resp = {{str(r.resp_port): r.resp_state for r in flows.itertuples()
+            if r.orig_addr == "{A_ADDR}"}}
     view = cap.view(numeric=True)
     owners = {{a.rsplit(":", 1)[1]: o for a, o in zip(view["Foreign Address"],
                                                       view["PID/Program"])}}
@@ -287,6 +291,7 @@ with tracker.LiveCapture("VETH", filter="tcp") as cap:
               for r in flows.itertuples() if r.orig_addr == "{A_ADDR}"}}
 final = cap.flows()
 print(json.dumps({{"ours": states, "ss": ss, "owners": owners, "me": os.getpid(),
+                  "ss_b": ss_b, "resp": resp,
                   "final": {{str(r.resp_port): r.end_reason for r in final.itertuples()}}}}))
 """
 SS_NAMES = {"ESTAB": "ESTABLISHED", "FIN-WAIT-2": "FIN_WAIT2", "TIME-WAIT": "TIME_WAIT",
@@ -301,7 +306,7 @@ def test_snapshot_states_equal_the_kernels(pair: Pair) -> None:
     server = _in(pair.b, sys.executable, "-c", HOLDING_SERVER, stdout=subprocess.PIPE)
     try:
         _wait_line(server.stdout, b"ready", 60)
-        script = SNAPSHOT.replace("VETH", pair.veth_a)
+        script = SNAPSHOT.replace("VETH", pair.veth_a).replace("NS_B", pair.b)
         r = subprocess.run(["ip", "netns", "exec", pair.a, sys.executable, "-c", script],
                            cwd=REPO, capture_output=True, text=True, timeout=120, check=False)
     finally:
@@ -323,6 +328,15 @@ def test_snapshot_states_equal_the_kernels(pair: Pair) -> None:
     ours = {port: state for port, (state, _, _) in got["ours"].items()}
     assert ours == kernel
     assert got["ours"]["8090"][1:] == ["open", 300]  # still open, 300 bytes so far
+    # The servers' side, in the other namespace: resp_state against its own ss.
+    server_side = {}
+    for line in got["ss_b"].splitlines()[1:]:
+        f = line.split()
+        if f[3].startswith(B_ADDR + ":") and f[4].startswith(A_ADDR + ":"):
+            server_side[f[3].rsplit(":", 1)[1]] = SS_NAMES.get(f[0], f[0])
+    assert server_side["8090"] == "ESTABLISHED" and server_side["8091"] == "CLOSE_WAIT"
+    for port, state in server_side.items():
+        assert got["resp"][port] == state, (port, state)
     assert got["final"]["8090"] == "stopped"
 
 
@@ -386,3 +400,36 @@ def test_json_snapshots_for_scripts(pair: Pair) -> None:
     assert len(lines) >= 5 and all({"time", "flows"} <= set(x) for x in lines)
     web = [f for x in lines for f in x["flows"] if f["resp_port"] == 8080]
     assert web and web[-1]["conn_state"] == "SF" and web[-1]["orig_payload_bytes"] == 1000
+
+
+def test_any_interface_is_cooked_and_filtered_by_the_kernel(pair: Pair, tmp_path: Path) -> None:
+    """-i any: Linux cooked frames from every interface (the namespace's loopback too, each
+    packet once), the filter fixed up for the kernel as libpcap does."""
+    out, pcap = tmp_path / "flows.csv", tmp_path / "any.pcap"
+    cap = _in(pair.a, sys.executable, "-m", "tracker", "live", "-i", "any", "-f",
+              "tcp port 8080 or tcp port 9090", "--format", "csv", "-o", str(out), "-w",
+              str(pcap), stderr=subprocess.PIPE)
+    try:
+        banner = _wait_line(cap.stderr, b"listening on")
+        assert b"link-type LINUX_SLL" in banner
+        _traffic(pair)
+        loop = ("import socket, threading; s = socket.socket(); s.bind(('127.0.0.1', 9090)); "
+                "s.listen(); t = threading.Thread(target=lambda: s.accept()[0].close()); "
+                "t.start(); c = socket.create_connection(('127.0.0.1', 9090)); t.join(); "
+                "c.close()")
+        assert _in(pair.a, sys.executable, "-c", loop).wait(timeout=60) == 0
+        time.sleep(0.5)
+        cap.send_signal(signal.SIGINT)
+        assert cap.wait(timeout=60) == 0
+    finally:
+        cap.kill()
+    rows = list(csv.DictReader(out.open()))
+    assert sorted(r["resp_port"] for r in rows) == ["8080", "9090"]  # no UDP, no 8081
+    web = next(r for r in rows if r["resp_port"] == "8080")
+    assert (web["conn_state"], web["orig_payload_bytes"], web["resp_payload_bytes"]) == (
+        "SF", "1000", "500")
+    local = next(r for r in rows if r["resp_port"] == "9090")  # over loopback: seen once
+    assert local["orig_addr"] == "127.0.0.1" and local["history"].startswith("ShA")
+    assert int(local["orig_pkts"]) <= 4  # SYN, ACK, FIN, ACK: not twice each
+    with pcap.open("rb") as f:
+        assert int.from_bytes(f.read(24)[20:24], "little") == 113  # LINKTYPE_LINUX_SLL

@@ -19,6 +19,7 @@ from typing import Any, Self
 
 import pandas as pd
 
+from tracker.decode.bpf import BpfFilter
 from tracker.errors import TrackerError
 from tracker.flows import FlowOptions, FlowRecords
 from tracker.pipeline import FlowRun
@@ -39,10 +40,11 @@ class LiveCapture:
     def __init__(self, iface: str, filter: str | None = None, *, snaplen: int = SNAPLEN,
                  duration: float | None = None, count: int | None = None,
                  write: str | None = None, options: FlowOptions | None = None,
-                 **kw: Any) -> None:
+                 source: LiveSource | None = None, **kw: Any) -> None:
         self.iface, self.filter, self.snaplen = iface, filter, snaplen
         self.duration, self.count, self.write = duration, count, write
         self._pcap: Any = None
+        self._opened = source  # a capture opened already (tracker live prints its banner)
         self.options = FlowOptions.from_keywords(options, "LiveCapture()", ("filter",), **kw)
         self._finished: list[FlowRecords] = []
         self._lock = threading.Lock()
@@ -55,14 +57,17 @@ class LiveCapture:
         """Open the capture and start reading in the background."""
         if self._thread is not None:
             raise RuntimeError("this LiveCapture was started already")
-        self._source = LiveSource(self.iface, bpf=self.filter, snaplen=self.snaplen,
-                                  duration=self.duration, count=self.count)
+        self._source = self._opened or LiveSource(self.iface, bpf=self.filter,
+                                                  snaplen=self.snaplen, duration=self.duration,
+                                                  count=self.count)
         source: Any = self._source
         if self.write is not None:  # every frame also to a pcap file, valid at any stop
             self._pcap = open(self.write, "wb")  # noqa: SIM115 - closed by stop()
             source = Recording(self._source, PcapWriter(self._pcap, self._source.linktype,
                                                         self.snaplen))
-        self._run = FlowRun(source, self.options)
+        leftover = self._source.userspace_filter  # -i any: what the kernel cannot filter
+        self._run = FlowRun(source, self.options,
+                            bpf=None if leftover is None else BpfFilter(leftover))
         self._thread = threading.Thread(target=self._read, name=f"capture {self.iface}",
                                         daemon=True)
         self._thread.start()

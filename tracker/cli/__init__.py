@@ -62,6 +62,10 @@ def main(argv: list[str] | None = None, *, standalone: bool = False) -> int:
     from tracker.errors import OptionError, TrackerError
 
     try:
+        if argv[0] == "live":  # opens the capture before the heavy modules load
+            from tracker.cli.live import run_live
+
+            return run_live(args)
         from tracker.cli.commands import RUN
 
         return RUN[argv[0]](args)

@@ -8,11 +8,8 @@ cannot be read at all leaves an existing output file untouched.
 from __future__ import annotations
 
 import argparse
-import contextlib
-import os
 import signal
 import sys
-import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any, BinaryIO, TypeVar
@@ -85,7 +82,7 @@ def _writer(fmt: str, out: BinaryIO, nets: list[Any]) -> FrameWriter:
     return writer
 
 
-def _sorted(df: pd.DataFrame, key: str, top: int | None) -> pd.DataFrame:
+def sorted_flows(df: pd.DataFrame, key: str, top: int | None) -> pd.DataFrame:
     by, ascending = SORTS[key]
     df = df.assign(_bytes=df["orig_ip_bytes"] + df["resp_ip_bytes"],
                    _packets=df["orig_pkts"] + df["resp_pkts"])
@@ -93,7 +90,7 @@ def _sorted(df: pd.DataFrame, key: str, top: int | None) -> pd.DataFrame:
     return (df if top is None else df.head(top)).drop(columns=["_bytes", "_packets"])
 
 
-def _query(expression: str | None) -> Any:
+def query_frame(expression: str | None) -> Any:
     """The flows frame of some records, through the --query display filter when given."""
     if expression is None:
         return flows_dataframe
@@ -117,11 +114,11 @@ def _collect(records: Iterable[FlowRecords], key: str, top: int | None,
         if top is None:
             parts.append(frame(part))
         elif len(part):
-            kept = _sorted(pd.concat([kept, frame(part)], ignore_index=True), key, top)
+            kept = sorted_flows(pd.concat([kept, frame(part)], ignore_index=True), key, top)
     if top is None:
         whole = pd.concat(parts, ignore_index=True) if len(parts) > 1 else \
             parts[0] if parts else kept
-        return _sorted(whole, key, None).reset_index(drop=True)
+        return sorted_flows(whole, key, None).reset_index(drop=True)
     return kept.reset_index(drop=True)
 
 
@@ -135,13 +132,13 @@ def _table(out: BinaryIO, df: pd.DataFrame, lines_after: list[str]) -> None:
     out.write(text.encode("utf-8"))
 
 
-def _write_read(args: argparse.Namespace, run: FlowRun, out: BinaryIO,
+def write_read(args: argparse.Namespace, run: FlowRun, out: BinaryIO,
                 records: Iterable[FlowRecords], frame: Any, progress: Progress) -> None:
     if args.by or args.format == "table" or args.sort or args.top:
         flows = _collect(records, "start" if args.by else args.sort or "start",
                          None if args.by else args.top, frame)
         progress.close()  # the bar is gone before the first line is printed
-        _write_collected(args, flows, out, run.summary)
+        write_collected(args, flows, out, run.summary)
         return
     writer = _writer(args.format, out, parse_networks(args.local))
     for part in chunks(records, rows=10_000, seconds=1.0):
@@ -149,7 +146,7 @@ def _write_read(args: argparse.Namespace, run: FlowRun, out: BinaryIO,
     writer.close()
 
 
-def _write_collected(args: argparse.Namespace, flows: pd.DataFrame, out: BinaryIO,
+def write_collected(args: argparse.Namespace, flows: pd.DataFrame, out: BinaryIO,
                      summary: Any) -> None:
     """Flows held in memory, sorted: a summary (--by), the netstat table, or a file."""
     table = SUMMARIES[args.by](flows) if args.by else flows
@@ -174,7 +171,7 @@ def run_read(args: argparse.Namespace) -> int:
         raise OptionError("--format parquet writes a file: give -o FILE")
     if args.by and args.format == "zeek":
         raise OptionError("--by prints a summary: --format table, csv, json or parquet")
-    frame = _query(args.query)
+    frame = query_frame(args.query)
     bpf = None if args.filter is None else BpfFilter(args.filter)
     progress = Progress()
     streaming = not (args.by or args.sort or args.top or args.format == "table")
@@ -185,7 +182,7 @@ def run_read(args: argparse.Namespace) -> int:
     errors: list[CaptureError] = []
     with ctrl_c_stops(run), output_file(args.output) as out:
         try:
-            _write_read(args, run, out, _until_error(run.finished(), errors), frame, progress)
+            write_read(args, run, out, _until_error(run.finished(), errors), frame, progress)
         finally:
             progress.close()
     return _finish(args, run, errors)
@@ -203,102 +200,6 @@ def _finish(args: argparse.Namespace, run: FlowRun, errors: list[CaptureError]) 
         print("tracker: interrupted; everything read so far was written (flows still open "
               "then end 'interrupted')", file=sys.stderr)
         return 130
-    return 0
-
-
-@contextmanager
-def ctrl_c_ends_capture(run: FlowRun, source: Any) -> Iterator[None]:
-    """Ctrl-C ends a live capture as tcpdump does: the flows still open end 'stopped'
-    and everything is written; a second Ctrl-C aborts at once."""
-    def stop(signum: int, frame: Any) -> None:
-        if run.stopped:
-            raise KeyboardInterrupt
-        run.stop("stopped")
-        source.stop()
-
-    previous = signal.signal(signal.SIGINT, stop)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
-
-
-def run_live(args: argparse.Namespace) -> int:
-    from tracker.sources.live import LiveSource
-    from tracker.sources.record import PcapWriter, Recording
-
-    options = flow_options(args)
-    view = args.format == "table" and args.output in (None, "-") and sys.stdout.isatty()
-    if view or (args.interval is not None and args.format == "json"):
-        return _live_snapshots(args, view)
-    if args.write is not None and args.output is not None and \
-            os.path.abspath(args.write) == os.path.abspath(args.output):
-        raise OptionError(f"-w {args.write} and -o name the same file")
-    parse_networks(args.local)
-    frame = _query(args.query)
-    if args.format == "parquet" and args.output in (None, "-"):
-        raise OptionError("--format parquet writes a file: give -o FILE")
-    live = LiveSource(args.interface, bpf=args.filter, snaplen=args.snaplen,
-                      duration=args.duration, count=args.count)
-    from tracker.processes import socket_owners
-
-    args.processes = socket_owners  # the table's PID/Program, looked up when it prints
-    print(live.banner(), file=sys.stderr, flush=True)  # scripts wait for this line
-    with live, contextlib.ExitStack() as stack:
-        source: Any = live
-        if args.write is not None:
-            f = stack.enter_context(open(args.write, "wb"))
-            source = Recording(live, PcapWriter(f, live.linktype, args.snaplen))
-        run = FlowRun(source, options)
-        run.summary.dropped = 0
-        with ctrl_c_ends_capture(run, live), output_file(args.output) as out:
-            no_bar = Progress()
-            no_bar.enabled = False  # a capture has no size to show progress against
-            _write_read(args, run, out, run.finished(), frame, no_bar)
-    if not args.quiet:
-        print(f"tracker: {run.summary.line()}", file=sys.stderr)
-    return 0
-
-
-def _live_snapshots(args: argparse.Namespace, view: bool) -> int:
-    """The live view on a terminal, or one JSON snapshot line per interval for scripts;
-    then the final flows, as the streaming path writes them."""
-    from tracker.live import LiveCapture
-    from tracker.processes import socket_owners
-    from tracker.report.export import csv_frame
-
-    parse_networks(args.local)
-    _query(args.query)
-    cap = LiveCapture(args.interface, args.filter, snaplen=args.snaplen, duration=args.duration,
-                      count=args.count, write=args.write, options=flow_options(args)).start()
-    print(cap.banner, file=sys.stderr, flush=True)
-    interrupted: list[bool] = []
-    previous = signal.signal(signal.SIGINT, lambda *_: interrupted.append(True))
-    try:
-        if view:
-            from tracker.cli.view import LiveView
-
-            LiveView(cap, interval=args.interval or 1.0, numeric=args.numeric,
-                     local=args.local).run(lambda: bool(interrupted))
-        else:
-            while cap.running and not interrupted:
-                time.sleep(args.interval)
-                snap = csv_frame(cap.snapshot()).to_json(orient="records", date_format="iso")
-                sys.stdout.write(f'{{"time": "{pd.Timestamp.now(tz="UTC").isoformat()}", '
-                                 f'"flows": {snap}}}\n')
-                sys.stdout.flush()
-    finally:
-        signal.signal(signal.SIGINT, previous)
-        flows = cap.stop()
-    args.processes = socket_owners
-    if view or args.output not in (None, "-"):
-        if args.query and len(flows):  # checked by _query before the capture opened
-            flows = flows.query(args.query).reset_index(drop=True)
-        with output_file(args.output) as out:
-            _write_collected(args, _sorted(flows, args.sort or "start", args.top), out,
-                             cap.summary)
-    if not args.quiet:
-        print(f"tracker: {cap.summary.line()}", file=sys.stderr)
     return 0
 
 
@@ -362,4 +263,4 @@ def run_columns(args: argparse.Namespace) -> int:
     return 0
 
 
-RUN = {"read": run_read, "packets": run_packets, "live": run_live, "columns": run_columns}
+RUN = {"read": run_read, "packets": run_packets, "columns": run_columns}

@@ -170,7 +170,8 @@ def live_parser() -> argparse.ArgumentParser:
         description="Capture on a network interface (as root) and group the packets into "
         "socket-pair flows with their states, with the same flow table as 'tracker read'.")
     p.add_argument("-i", "--interface", required=True, metavar="IFACE",
-                   help="the interface to capture on")
+                   help="the interface to capture on; any: every interface (Linux cooked "
+                   "frames, as tcpdump -i any)")
     p.add_argument("-f", "--filter", metavar="EXPR",
                    help="a tcpdump filter expression, run by the kernel on the socket")
     p.add_argument("-s", "--snaplen", type=_positive_int, default=262144, metavar="N",

@@ -8,7 +8,7 @@ Scapy resolves the interface, opens the AF_PACKET socket and attaches the
 kernel filter that libpcap compiles for it (full tcpdump syntax). On that
 socket the kernel fills a memory-mapped ring of blocks (``PACKET_RX_RING``,
 ``TPACKET_V3``, linux/if_packet.h); each block the kernel hands over holds
-many frames, and ``walk_block`` (a compiled loop) copies them into one
+many frames, and ``walk_block`` (a compiled loop, _ring.py) copies them into one
 FrameBatch buffer and gives the block back. Two things libpcap does are done
 here too: a VLAN tag the NIC took out of the frame (``tp_vlan_tci``) is put
 back, and on a loopback interface the outgoing copy of each packet is
@@ -33,79 +33,21 @@ from typing import Any, Self
 import numpy as np
 
 from tracker.errors import CaptureSourceError, OptionError
-from tracker.frames import LINKTYPE_ETHERNET, FrameBatch
-from tracker.jit import compiled, kernel
+from tracker.frames import LINKTYPE_ETHERNET, LINKTYPE_LINUX_SLL, FrameBatch
 
 SOL_PACKET = 263  # linux/socket.h
+ETH_P_ALL = 0x0003  # linux/if_ether.h
+SLL_HDR_LEN = 16  # pcap/sll.h
+SKF_AD_OFF, SKF_AD_PROTOCOL, SKF_AD_PKTTYPE = 0xFFFFF000, 0, 4  # linux/filter.h (-4096)
+BPF_INSN = np.dtype([("code", "<u2"), ("jt", "u1"), ("jf", "u1"), ("k", "<u4")])
 SO_ATTACH_FILTER = 26  # asm-generic/socket.h
 PACKET_RX_RING, PACKET_STATISTICS, PACKET_VERSION = 5, 6, 10  # linux/if_packet.h
 TPACKET_V3 = 2
 TP_STATUS_KERNEL, TP_STATUS_USER = 0, 1
-TP_STATUS_VLAN_VALID, TP_STATUS_VLAN_TPID_VALID = 1 << 4, 1 << 6
-PACKET_OUTGOING = 4  # sll_pkttype of a packet this host sent
-ETH_P_8021Q = 0x8100
-ARPHRD_LOOPBACK = 772
 SNAPLEN = 262144  # tcpdump's default
 LINK_NAMES = {0: "NULL (BSD loopback)", 1: "EN10MB (Ethernet)", 12: "RAW (Raw IP)",
               101: "RAW (Raw IP)", 113: "LINUX_SLL (Linux cooked v1)",
               276: "LINUX_SLL2 (Linux cooked v2)"}
-
-
-@kernel
-def _u32(b: np.ndarray, p: int) -> int:
-    """A little-endian (this host's order) u32; multiplying keeps numba's integers int64."""
-    return int(((np.int64(b[p + 3]) * 256 + np.int64(b[p + 2])) * 256
-                + np.int64(b[p + 1])) * 256 + np.int64(b[p]))
-
-
-@kernel
-def _u16(b: np.ndarray, p: int) -> int:
-    return int(np.int64(b[p + 1]) * 256 + np.int64(b[p]))
-
-
-@compiled  # slices copy bytes: numba's runtime is needed
-def walk_block(ring: np.ndarray, block: int, snaplen: int, loopback: bool, out: np.ndarray,
-               start: np.ndarray, caplen: np.ndarray, wire: np.ndarray, ts: np.ndarray) -> int:
-    """Copy the frames of the ring block at ``block`` into ``out``; returns how many.
-
-    Block header (tpacket_block_desc, host byte order): num_pkts at +12,
-    offset_to_first_pkt at +16. Each frame's tpacket3_hdr: tp_next_offset +0,
-    tp_sec +4, tp_nsec +8, tp_snaplen +12, tp_len +16, tp_status +20, tp_mac
-    +24, tp_vlan_tci +32, tp_vlan_tpid +36; its sockaddr_ll at +48 (pkttype at
-    +58). A VLAN tag taken out by the NIC goes back after the two MAC addresses.
-    """
-    n_pkts = _u32(ring, block + 12)
-    p = block + _u32(ring, block + 16)
-    n = 0
-    at = 0
-    for _ in range(n_pkts):
-        status = _u32(ring, p + 20)
-        if not (loopback and ring[p + 58] == PACKET_OUTGOING):
-            mac = p + _u16(ring, p + 24)
-            cap = min(_u32(ring, p + 12), snaplen)
-            length = _u32(ring, p + 16)
-            tag = (status & TP_STATUS_VLAN_VALID) != 0 and cap >= 12
-            start[n] = at
-            if tag:
-                tpid = _u16(ring, p + 36) if status & TP_STATUS_VLAN_TPID_VALID else ETH_P_8021Q
-                tci = _u32(ring, p + 32)
-                out[at:at + 12] = ring[mac:mac + 12]
-                out[at + 12] = tpid >> 8
-                out[at + 13] = tpid & 0xFF
-                out[at + 14] = (tci >> 8) & 0xFF
-                out[at + 15] = tci & 0xFF
-                out[at + 16:at + cap + 4] = ring[mac + 12:mac + cap]
-                cap += 4
-                length += 4
-            else:
-                out[at:at + cap] = ring[mac:mac + cap]
-            caplen[n] = cap
-            wire[n] = length
-            ts[n] = _u32(ring, p + 4) * 1_000_000_000 + _u32(ring, p + 8)
-            at += cap
-            n += 1
-        p += _u32(ring, p)
-    return n
 
 
 class LiveSource:
@@ -126,10 +68,19 @@ class LiveSource:
         self._dropped = 0
         self._stopped = False
         # Scapy's socket object closes the socket when it goes: it is kept with it.
-        self._listener, self.linktype, self._loopback = _open_socket(iface, bpf)
-        self._sock: socket.socket = self._listener.ins
+        self.cooked = iface == "any"
+        self._listener: Any
+        self.userspace_filter: str | None = None
+        if self.cooked:
+            self._sock, self.userspace_filter = _open_any(bpf)
+            self._listener, self.linktype = self._sock, LINKTYPE_LINUX_SLL
+        else:
+            self._listener, self.linktype = _open_socket(iface, bpf)
+            self._sock = self._listener.ins
+        self._loopback = _loopback_index()
         self._block_bytes, self._blocks = block_bytes, blocks
-        self._ring = _map_ring(self._sock, block_bytes, blocks, poll_ms)
+        self._map = _map_ring(self._sock, block_bytes, blocks, poll_ms)
+        self._ring = np.frombuffer(self._map, dtype=np.uint8)
         self.opened = time.monotonic()
         self._deadline = None if duration is None else self.opened + duration
         self._next = 0
@@ -169,15 +120,19 @@ class LiveSource:
     def __iter__(self) -> Iterator[FrameBatch]:
         while not self._done():
             block = self._next * self._block_bytes
-            if not _u32(self._ring, block + 8) & TP_STATUS_USER:
+            if not self._ready(block):
                 self._wait()
-                if not _u32(self._ring, block + 8) & TP_STATUS_USER:
+                if not self._ready(block):
                     yield self._empty()
                     continue
             batch = self._take(block)
             self._next = (self._next + 1) % self._blocks
             if len(batch):
                 yield batch
+
+    def _ready(self, block: int) -> bool:
+        """Whether the kernel handed the block over (block_status, host byte order)."""
+        return bool(struct.unpack_from("=I", self._map, block + 8)[0] & TP_STATUS_USER)
 
     def _done(self) -> bool:
         return self._stopped or (self._deadline is not None
@@ -192,12 +147,14 @@ class LiveSource:
 
     def _take(self, block: int) -> FrameBatch:
         """The frames of one ready block, copied out; the block goes back to the kernel."""
-        room = self._block_bytes + 4 * (self._block_bytes // 32)
+        from tracker.sources._ring import walk_block
+
+        room = self._block_bytes + 20 * (self._block_bytes // 32)  # tags, cooked headers
         out = np.empty(room, dtype=np.uint8)
-        n_max = max(_u32(self._ring, block + 12), 1)
+        n_max = max(struct.unpack_from("=I", self._map, block + 12)[0], 1)
         start, caplen, wire, ts = (np.empty(n_max, np.int64) for _ in range(4))
-        n = walk_block(self._ring, block, self.snaplen, self._loopback, out, start, caplen,
-                       wire, ts)
+        n = walk_block(self._ring, block, self.snaplen, self._loopback, self.cooked, out, start,
+                       caplen, wire, ts)
         self._ring[block + 8:block + 12] = 0  # TP_STATUS_KERNEL: the kernel may refill it
         if self._count is not None:
             n = min(n, self._count - self._records)
@@ -224,13 +181,10 @@ class LiveSource:
         self.close()
 
 
-def _open_socket(iface: str, bpf: str | None) -> tuple[Any, int, bool]:
+def _open_socket(iface: str, bpf: str | None) -> tuple[Any, int]:
     """Scapy's AF_PACKET socket on ``iface`` with the kernel filter; (Scapy's socket
-    object, link type, whether it is a loopback interface)."""
-    if os.geteuid() != 0 and not _has_net_raw():
-        raise CaptureSourceError(
-            f"{iface}: live capture needs root or the CAP_NET_RAW capability; run as root "
-            "(sudo) or give the interpreter the capability (setcap cap_net_raw+eip)")
+    object, link type)."""
+    _need_privilege(iface)
     try:
         socket.if_nametoindex(iface)
     except OSError:
@@ -251,13 +205,60 @@ def _open_socket(iface: str, bpf: str | None) -> tuple[Any, int, bool]:
     except (Scapy_Exception, OSError) as err:
         raise CaptureSourceError(f"{iface}: cannot open a capture socket: {err}") from None
     if bpf is not None:
-        _attach_filter(listener, iface, bpf)
-    return listener, ARPHRD_TO_DLT.get(hatype, LINKTYPE_ETHERNET), hatype == ARPHRD_LOOPBACK
+        _attach(listener.ins, _compile_live(iface, bpf))
+    return listener, ARPHRD_TO_DLT.get(hatype, LINKTYPE_ETHERNET)
 
 
-def _attach_filter(listener: Any, iface: str, expression: str) -> None:
-    """Compile ``expression`` with libpcap on a live handle of ``iface`` and attach it to the
-    socket, so that the kernel filters.
+def _need_privilege(iface: str) -> None:
+    if os.geteuid() != 0 and not _has_net_raw():
+        raise CaptureSourceError(
+            f"{iface}: live capture needs root or the CAP_NET_RAW capability; run as root "
+            "(sudo) or give the interpreter the capability (setcap cap_net_raw+eip)")
+
+
+def _open_any(bpf: str | None) -> tuple[socket.socket, str | None]:
+    """A cooked socket on every interface (pcap-linux.c's "any"): SOCK_DGRAM, so frames
+    come without their link headers. The filter libpcap compiles for the cooked header is
+    fixed up for the kernel; when it reads cooked fields the kernel cannot see, it stays
+    in userspace: (socket, the expression left to userspace or None)."""
+    _need_privilege("any")
+    sock = socket.socket(socket.AF_PACKET, socket.SOCK_DGRAM, socket.htons(ETH_P_ALL))
+    if bpf is None:
+        return sock, None
+    insns = _compile_live("any", bpf)
+    if not _fix_cooked(insns):
+        return sock, bpf
+    _attach(sock, insns)
+    return sock, None
+
+
+def _fix_cooked(insns: np.ndarray) -> bool:
+    """pcap-linux.c fix_program/fix_offset: loads past the 16-byte cooked header move back
+    by 16; loads of its packet type and protocol become the kernel's ancillary loads;
+    any other load of it cannot be done in the kernel (False)."""
+    for row in insns:
+        cls, mode = row["code"] & 0x07, row["code"] & 0xE0
+        if cls in (0, 1) and mode in (0x20, 0x40, 0xA0):  # LD/LDX with ABS, IND, MSH
+            if row["k"] >= SLL_HDR_LEN:
+                row["k"] -= SLL_HDR_LEN
+            elif row["k"] == 0:
+                row["k"] = SKF_AD_OFF + SKF_AD_PKTTYPE
+            elif row["k"] == 14:
+                row["k"] = SKF_AD_OFF + SKF_AD_PROTOCOL
+            else:
+                return False
+    return True
+
+
+def _loopback_index() -> int:
+    try:
+        return socket.if_nametoindex("lo")
+    except OSError:
+        return -1
+
+
+def _compile_live(iface: str, expression: str) -> np.ndarray:
+    """libpcap's program for ``expression`` on a live handle of ``iface``: bpf_insn rows.
 
     A live handle, not Scapy's compile_filter (a dead handle of the link type): only then
     does libpcap compile 'vlan' for the tag that the kernel keeps out of the frame
@@ -266,7 +267,7 @@ def _attach_filter(listener: Any, iface: str, expression: str) -> None:
     import ctypes
 
     from scapy.libs import winpcapy as pcap
-    from scapy.libs.structures import bpf_program, sock_fprog
+    from scapy.libs.structures import bpf_program
 
     err = ctypes.create_string_buffer(pcap.PCAP_ERRBUF_SIZE)
     handle = pcap.pcap_open_live(iface.encode(), SNAPLEN, 0, 0, err)
@@ -280,11 +281,23 @@ def _attach_filter(listener: Any, iface: str, expression: str) -> None:
             reason = pcap.pcap_geterr(handle)
             reason = reason.decode(errors="replace") if isinstance(reason, bytes) else reason
             raise OptionError(f"filter {expression!r}: {reason}")
-        listener.ins.setsockopt(socket.SOL_SOCKET, SO_ATTACH_FILTER,
-                                bytes(sock_fprog(prog.bf_len, prog.bf_insns)))
+        raw = ctypes.string_at(prog.bf_insns, 8 * prog.bf_len)
         pcap.pcap_freecode(ctypes.byref(prog))
     finally:
         pcap.pcap_close(handle)
+    return np.frombuffer(raw, dtype=BPF_INSN).copy()
+
+
+def _attach(sock: socket.socket, insns: np.ndarray) -> None:
+    """SO_ATTACH_FILTER: the kernel runs the program on every packet for this socket."""
+    import ctypes
+
+    from scapy.libs.structures import bpf_insn, sock_fprog
+
+    program = (bpf_insn * len(insns)).from_buffer_copy(insns.tobytes())
+    sock.setsockopt(socket.SOL_SOCKET, SO_ATTACH_FILTER,
+                    bytes(sock_fprog(len(insns), ctypes.cast(program,
+                                                             ctypes.POINTER(bpf_insn)))))
 
 
 def _hatype(iface: str) -> int:
@@ -307,13 +320,12 @@ def _has_net_raw() -> bool:
     return False
 
 
-def _map_ring(sock: socket.socket, block_bytes: int, blocks: int, poll_ms: int) -> np.ndarray:
-    """Set up the TPACKET_V3 receive ring on ``sock`` and map it; a writable uint8 view."""
+def _map_ring(sock: socket.socket, block_bytes: int, blocks: int, poll_ms: int) -> mmap.mmap:
+    """Set up the TPACKET_V3 receive ring on ``sock`` and map it."""
     frame_bytes = 2048  # only checked by the kernel for alignment in V3
     sock.setsockopt(SOL_PACKET, PACKET_VERSION, TPACKET_V3)
     req = struct.pack("7I", block_bytes, blocks, frame_bytes, block_bytes // frame_bytes * blocks,
                       max(1, poll_ms // 2), 0, 0)
     sock.setsockopt(SOL_PACKET, PACKET_RX_RING, req)
-    ring = mmap.mmap(sock.fileno(), block_bytes * blocks, mmap.MAP_SHARED,
+    return mmap.mmap(sock.fileno(), block_bytes * blocks, mmap.MAP_SHARED,
                      mmap.PROT_READ | mmap.PROT_WRITE)
-    return np.frombuffer(ring, dtype=np.uint8)
