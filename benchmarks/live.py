@@ -84,11 +84,30 @@ def wait_for(stream, word: bytes) -> None:  # type: ignore[no-untyped-def]
     raise RuntimeError(f"no {word!r} within 120 s")
 
 
+SENDER = {"name": "tcpreplay", "count": 0}
+
+
 def replay(capture: Path, rate: int) -> float:
+    if SENDER["name"] == "trafgen":
+        return trafgen(capture, rate, int(SENDER["count"]))
     t = time.monotonic()
     speed = "--topspeed" if rate == 0 else f"--pps={rate}"  # 0: as fast as it can
     subprocess.run(["ip", "netns", "exec", B, "tcpreplay", "-q", "--preload-pcap", speed,
                     "-i", VB, str(capture)], check=True, capture_output=True)
+    return time.monotonic() - t
+
+
+def trafgen(capture: Path, rate: int, count: int) -> float:
+    """netsniff-ng's trafgen (a TX ring, one CPU): the capture's packets round robin until
+    ``count`` are sent; much faster than tcpreplay here."""
+    cfg = capture.with_suffix(".cfg")
+    if not cfg.exists():
+        subprocess.run(["netsniff-ng", "--in", str(capture), "--out", str(cfg), "-q"],
+                       check=True, capture_output=True)
+    speed = [] if rate == 0 else ["-b", f"{rate}pps"]
+    t = time.monotonic()
+    subprocess.run(["ip", "netns", "exec", B, "trafgen", "-o", VB, "-i", str(cfg), "-n",
+                    str(count), "-P", "1", "-q", *speed], check=True, capture_output=True)
     return time.monotonic() - t
 
 
@@ -130,7 +149,12 @@ def main() -> int:
                                                             750_000, 1_000_000, 0],
                    help="packets per second asked of tcpreplay; 0 is --topspeed")
     p.add_argument("--no-scapy", action="store_true", help="leave out Scapy's sniff()")
+    p.add_argument("--trafgen", type=int, metavar="N",
+                   help="send N packets with netsniff-ng's trafgen (the capture's packets "
+                   "round robin) instead of tcpreplay")
     a = p.parse_args()
+    if a.trafgen:
+        SENDER.update(name="trafgen", count=a.trafgen)
     if os.geteuid() != 0:
         print("needs root (network namespaces, raw sockets)", file=sys.stderr)
         return 1
@@ -144,7 +168,9 @@ def main() -> int:
                                         check=False).stdout.split()[-1] or 0) \
                 if subprocess.run(["which", "capinfos"], capture_output=True,
                                   check=False).returncode == 0 else a.packets
-            print(f"{frames:,} frames per run\n")
+            if a.trafgen:
+                frames = a.trafgen
+            print(f"{frames:,} frames per run, sent by {SENDER['name']}\n")
             print("| rate asked (pps) | sent in s | tracker live: frames | kernel drops | "
                   "Scapy sniff(): frames |")
             print("|---|---|---|---|---|")

@@ -1,5 +1,9 @@
 """The compiled part of live capture: walking a TPACKET_V3 ring block into a FrameBatch.
 
+``locate_block`` leaves the frames where the kernel wrote them (zero-copy);
+``walk_block`` copies them out when they need a VLAN tag put back or a cooked
+header made.
+
 Its own module so that ``tracker live`` opens the socket and prints its first
 line before numba loads (tracker/sources/live.py imports this on the first block).
 """
@@ -110,3 +114,25 @@ def _cooked(ring: np.ndarray, p: int, net: int, cap: int, length: int, status: i
         out[at + 14:at + 16] = ring[p + 50:p + 52]  # sll_protocol, network order already
     out[at + head:at + head + cap] = ring[net:net + cap]
     return at + head + cap, cap + head, length + head
+
+
+@kernel
+def locate_block(ring: np.ndarray, block: int, snaplen: int, loopback: int,
+                 start: np.ndarray, caplen: np.ndarray, wire: np.ndarray,
+                 ts: np.ndarray) -> int:
+    """Zero-copy: where each frame of the block is in the ring itself (absolute offsets);
+    -1 when a frame needs its VLAN tag put back, so the block must be copied instead."""
+    n_pkts = _u32(ring, block + 12)
+    p = block + _u32(ring, block + 16)
+    n = 0
+    for _ in range(n_pkts):
+        if _u32(ring, p + 20) & TP_STATUS_VLAN_VALID:
+            return -1
+        if not (ring[p + 58] == PACKET_OUTGOING and _u32(ring, p + 52) == loopback):
+            start[n] = p + _u16(ring, p + 24)
+            caplen[n] = min(_u32(ring, p + 12), snaplen)
+            wire[n] = _u32(ring, p + 16)
+            ts[n] = _u32(ring, p + 4) * 1_000_000_000 + _u32(ring, p + 8)
+            n += 1
+        p += _u32(ring, p)
+    return n

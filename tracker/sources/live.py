@@ -8,11 +8,12 @@ Scapy resolves the interface, opens the AF_PACKET socket and attaches the
 kernel filter that libpcap compiles for it (full tcpdump syntax). On that
 socket the kernel fills a memory-mapped ring of blocks (``PACKET_RX_RING``,
 ``TPACKET_V3``, linux/if_packet.h); each block the kernel hands over holds
-many frames, and ``walk_block`` (a compiled loop, _ring.py) copies them into one
-FrameBatch buffer and gives the block back. Two things libpcap does are done
-here too: a VLAN tag the NIC took out of the frame (``tp_vlan_tci``) is put
-back, and on a loopback interface the outgoing copy of each packet is
-dropped, so every packet is seen once. When no block is ready within
+many frames, and a compiled loop (_ring.py) locates them for one FrameBatch
+whose buffer is the ring itself (zero-copy; the block goes back to the kernel
+once the batch was used), or copies them out when they must change. Two
+things libpcap does are done here too: a VLAN tag the NIC took out of the
+frame (``tp_vlan_tci``) is put back, and on a loopback interface the outgoing
+copy of each packet is dropped, so every packet is seen once. When no block is ready within
 ``poll_ms`` an empty batch comes, so the pipeline can let idle flows expire
 by the wall clock (``now_ns``). ``dropped`` is the kernel's drop count
 (``PACKET_STATISTICS``).
@@ -125,10 +126,12 @@ class LiveSource:
                 if not self._ready(block):
                     yield self._empty()
                     continue
-            batch = self._take(block)
+            batch, shared = self._take(block)
             self._next = (self._next + 1) % self._blocks
             if len(batch):
-                yield batch
+                yield batch  # used up (decoded, counted, written) before the loop goes on
+            if shared:
+                self._release(block)
 
     def _ready(self, block: int) -> bool:
         """Whether the kernel handed the block over (block_status, host byte order)."""
@@ -145,24 +148,38 @@ class LiveSource:
             timeout = max(0.0, min(timeout, self._deadline - time.monotonic()))
         select.select([self._sock], [], [], timeout)
 
-    def _take(self, block: int) -> FrameBatch:
-        """The frames of one ready block, copied out; the block goes back to the kernel."""
-        from tracker.sources._ring import walk_block
+    def _take(self, block: int) -> tuple[FrameBatch, bool]:
+        """The frames of one ready block, and whether they are still in the ring.
 
-        room = self._block_bytes + 20 * (self._block_bytes // 32)  # tags, cooked headers
-        out = np.empty(room, dtype=np.uint8)
+        Zero-copy when no frame needs changing: the batch's buffer is the ring, and the
+        block goes back to the kernel only after the batch was used. Otherwise (a VLAN
+        tag to put back, cooked headers to make) the frames are copied out and the block
+        goes back at once.
+        """
+        from tracker.sources._ring import locate_block, walk_block
+
         n_max = max(struct.unpack_from("=I", self._map, block + 12)[0], 1)
         start, caplen, wire, ts = (np.empty(n_max, np.int64) for _ in range(4))
-        n = walk_block(self._ring, block, self.snaplen, self._loopback, self.cooked, out, start,
-                       caplen, wire, ts)
-        self._ring[block + 8:block + 12] = 0  # TP_STATUS_KERNEL: the kernel may refill it
+        n = -1 if self.cooked else locate_block(self._ring, block, self.snaplen,
+                                                self._loopback, start, caplen, wire, ts)
+        data, shared = self._ring, n >= 0
+        if not shared:
+            room = self._block_bytes + 20 * (self._block_bytes // 32)  # tags, cooked headers
+            data = np.empty(room, dtype=np.uint8)
+            n = walk_block(self._ring, block, self.snaplen, self._loopback, self.cooked, data,
+                           start, caplen, wire, ts)
+            self._release(block)
         if self._count is not None:
             n = min(n, self._count - self._records)
-        batch = FrameBatch(out[:int(caplen[:n].sum())], start[:n], caplen[:n], wire[:n], ts[:n],
-                           self.linktype, self._records)
+        batch = FrameBatch(data, start[:n], caplen[:n], wire[:n], ts[:n], self.linktype,
+                           self._records)
         self._records += n
         self._bytes += int(caplen[:n].sum())
-        return batch
+        return batch, shared
+
+    def _release(self, block: int) -> None:
+        """Give the block back to the kernel (TP_STATUS_KERNEL): it may refill it now."""
+        self._ring[block + 8:block + 12] = 0
 
     def _empty(self) -> FrameBatch:
         z = np.zeros(0, np.int64)
