@@ -6,7 +6,8 @@ from __future__ import annotations
 import numpy as np
 
 from tracker.decode.bpf import compile_bpf
-from tracker.sources.live import BPF_INSN, SKF_AD_OFF, SKF_AD_PKTTYPE, SKF_AD_PROTOCOL, _fix_cooked
+from tracker.libpcap import BPF_INSN
+from tracker.sources.live import SKF_AD_OFF, SKF_AD_PKTTYPE, SKF_AD_PROTOCOL, _fix_cooked
 
 LINUX_SLL = 113
 

@@ -4,8 +4,8 @@
 >>> prog.matches(frames)                               # doctest: +SKIP
 array([ True, False, ...])
 
-The grammar is libpcap's own (``pcap_compile`` through Scapy's bindings, on
-a dead handle of the capture's link type), so every
+The grammar is libpcap's own (tracker/libpcap.py compiles it as ``tcpdump -r``
+does), so every
 tcpdump expression means here what it means to tcpdump. The program it
 returns is classic BPF (the BSD Packet Filter, McCanne and Jacobson 1993;
 ``pcap/bpf.h``); ``run_bpf`` executes it over every frame of a batch in one
@@ -17,11 +17,9 @@ loaded only when a filter is given.
 
 from __future__ import annotations
 
-import struct
-
 import numpy as np
 
-from tracker.errors import OptionError
+from tracker import libpcap
 from tracker.frames import FrameBatch
 from tracker.jit import kernel, kernel_inline
 
@@ -37,8 +35,6 @@ RVAL_A = 0x10
 MISC_TXA = 0x80
 MEMWORDS = 16  # BPF_MEMWORDS
 U32 = 0xFFFFFFFF
-SNAPLEN = 262144  # what the compiled program's accept returns; only non-zero matters
-NETMASK_UNKNOWN = 0xFFFFFFFF  # PCAP_NETMASK_UNKNOWN, as tcpdump on a file
 
 
 @kernel_inline
@@ -165,48 +161,9 @@ def run_bpf(code: np.ndarray, jt: np.ndarray, jf: np.ndarray, k: np.ndarray,
 
 
 def compile_bpf(expression: str, linktype: int) -> np.ndarray:
-    """libpcap's program for ``expression`` on ``linktype``: rows (code, jt, jf, k), int64.
-
-    Through Scapy's bindings of libpcap: ``pcap_compile`` (optimized, netmask
-    unknown) on a handle opened on an empty capture file of that link type,
-    exactly as ``tcpdump -r`` compiles (on a file, libpcap checks every BSD
-    loopback family of IPv6, not just the host's). Scapy's own
-    ``compile_filter`` takes link type 0 (BSD loopback) for "none given". A
-    bad expression is an OptionError with libpcap's reason.
-    """
-    import ctypes
-    import os
-    import tempfile
-
-    try:
-        from scapy.libs import winpcapy as pcap
-        from scapy.libs.structures import bpf_program
-    except OSError as missing:
-        raise OptionError(f"filter {expression!r}: libpcap is not installed ({missing}); "
-                          "./run setup installs it") from None
-    with tempfile.NamedTemporaryFile(suffix=".pcap", delete=False) as empty:
-        # pcap file header, host byte order (draft-ietf-opsawg-pcap section 4).
-        empty.write(struct.pack("=IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, SNAPLEN, linktype))
-    err = ctypes.create_string_buffer(pcap.PCAP_ERRBUF_SIZE)
-    handle = pcap.pcap_open_offline(empty.name.encode(), err)
-    os.unlink(empty.name)
-    if not handle:
-        raise OptionError(f"filter {expression!r}: libpcap cannot read link type {linktype}: "
-                          f"{err.value.decode(errors='replace')}")
-    prog = bpf_program()
-    try:
-        if pcap.pcap_compile(handle, ctypes.byref(prog), expression.encode(), 1,
-                             NETMASK_UNKNOWN) == -1:
-            reason = pcap.pcap_geterr(handle)
-            reason = reason.decode(errors="replace") if isinstance(reason, bytes) else reason
-            raise OptionError(f"filter {expression!r}: {reason}")
-        n = prog.bf_len
-        raw = ctypes.string_at(prog.bf_insns, 8 * n)
-        pcap.pcap_freecode(ctypes.byref(prog))
-    finally:
-        pcap.pcap_close(handle)
-    insns = np.frombuffer(raw, dtype=np.dtype([("code", "<u2"), ("jt", "u1"), ("jf", "u1"),
-                                               ("k", "<u4")]))
+    """libpcap's program for ``expression`` on a capture file of ``linktype``, as
+    ``tcpdump -r`` compiles it (tracker/libpcap.py): rows (code, jt, jf, k), int64."""
+    insns = libpcap.for_file(expression, linktype)
     return np.stack([insns["code"], insns["jt"], insns["jf"], insns["k"]]).astype(np.int64)
 
 

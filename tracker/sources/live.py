@@ -33,19 +33,19 @@ from typing import Any, Self
 
 import numpy as np
 
-from tracker.errors import CaptureSourceError, OptionError
+from tracker import libpcap
+from tracker.errors import CaptureSourceError
 from tracker.frames import LINKTYPE_ETHERNET, LINKTYPE_LINUX_SLL, FrameBatch
 
 SOL_PACKET = 263  # linux/socket.h
 ETH_P_ALL = 0x0003  # linux/if_ether.h
 SLL_HDR_LEN = 16  # pcap/sll.h
 SKF_AD_OFF, SKF_AD_PROTOCOL, SKF_AD_PKTTYPE = 0xFFFFF000, 0, 4  # linux/filter.h (-4096)
-BPF_INSN = np.dtype([("code", "<u2"), ("jt", "u1"), ("jf", "u1"), ("k", "<u4")])
 SO_ATTACH_FILTER = 26  # asm-generic/socket.h
 PACKET_RX_RING, PACKET_STATISTICS, PACKET_VERSION = 5, 6, 10  # linux/if_packet.h
 TPACKET_V3 = 2
 TP_STATUS_KERNEL, TP_STATUS_USER = 0, 1
-SNAPLEN = 262144  # tcpdump's default
+SNAPLEN = libpcap.SNAPLEN  # tcpdump's default
 LINK_NAMES = {0: "NULL (BSD loopback)", 1: "EN10MB (Ethernet)", 12: "RAW (Raw IP)",
               101: "RAW (Raw IP)", 113: "LINUX_SLL (Linux cooked v1)",
               276: "LINUX_SLL2 (Linux cooked v2)"}
@@ -222,7 +222,7 @@ def _open_socket(iface: str, bpf: str | None) -> tuple[Any, int]:
     except (Scapy_Exception, OSError) as err:
         raise CaptureSourceError(f"{iface}: cannot open a capture socket: {err}") from None
     if bpf is not None:
-        _attach(listener.ins, _compile_live(iface, bpf))
+        _attach(listener.ins, libpcap.for_interface(bpf, iface))
     return listener, ARPHRD_TO_DLT.get(hatype, LINKTYPE_ETHERNET)
 
 
@@ -242,7 +242,7 @@ def _open_any(bpf: str | None) -> tuple[socket.socket, str | None]:
     sock = socket.socket(socket.AF_PACKET, socket.SOCK_DGRAM, socket.htons(ETH_P_ALL))
     if bpf is None:
         return sock, None
-    insns = _compile_live("any", bpf)
+    insns = libpcap.for_interface(bpf, "any")
     if not _fix_cooked(insns):
         return sock, bpf
     _attach(sock, insns)
@@ -272,37 +272,6 @@ def _loopback_index() -> int:
         return socket.if_nametoindex("lo")
     except OSError:
         return -1
-
-
-def _compile_live(iface: str, expression: str) -> np.ndarray:
-    """libpcap's program for ``expression`` on a live handle of ``iface``: bpf_insn rows.
-
-    A live handle, not Scapy's compile_filter (a dead handle of the link type): only then
-    does libpcap compile 'vlan' for the tag that the kernel keeps out of the frame
-    (its special VLAN handling), as tcpdump's own kernel filter does.
-    """
-    import ctypes
-
-    from scapy.libs import winpcapy as pcap
-    from scapy.libs.structures import bpf_program
-
-    err = ctypes.create_string_buffer(pcap.PCAP_ERRBUF_SIZE)
-    handle = pcap.pcap_open_live(iface.encode(), SNAPLEN, 0, 0, err)
-    if not handle:
-        raise CaptureSourceError(f"{iface}: libpcap cannot open it: "
-                                 f"{err.value.decode(errors='replace')}")
-    prog = bpf_program()
-    try:
-        if pcap.pcap_compile(handle, ctypes.byref(prog), expression.encode(), 1,
-                             0xFFFFFFFF) == -1:  # optimized, netmask unknown
-            reason = pcap.pcap_geterr(handle)
-            reason = reason.decode(errors="replace") if isinstance(reason, bytes) else reason
-            raise OptionError(f"filter {expression!r}: {reason}")
-        raw = ctypes.string_at(prog.bf_insns, 8 * prog.bf_len)
-        pcap.pcap_freecode(ctypes.byref(prog))
-    finally:
-        pcap.pcap_close(handle)
-    return np.frombuffer(raw, dtype=BPF_INSN).copy()
 
 
 def _attach(sock: socket.socket, insns: np.ndarray) -> None:
