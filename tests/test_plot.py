@@ -84,9 +84,10 @@ def test_timeline_has_a_bar_per_flow_as_long_as_it_lasted() -> None:
 def test_bytes_over_time_sums_every_packet() -> None:
     packets = tracker.read_packets(CAPTURES / "tcp-port-reuse.pcap")
     ax = plot.bytes_over_time(packets, freq="1s")
-    y = ax.lines[0].get_ydata()
-    assert y.sum() == int(packets["ip_len"].sum())  # 656 IP bytes, captures/README.md
-    assert y.sum() == 656
+    steps = ax.patches[0].get_data()
+    assert steps.values.sum() == int(packets["ip_len"].sum())
+    assert steps.values.sum() == 656  # captures/README.md: 656 IP bytes in 12 packets
+    assert len(steps.edges) == len(steps.values) + 1  # every bin has its width
 
 
 def test_state_sequence_marks_every_packet_with_its_flags() -> None:

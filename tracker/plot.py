@@ -36,6 +36,17 @@ def _axes(ax: Any, size: tuple[float, float] = (8, 4)) -> Any:
     return plt.subplots(figsize=size, layout="constrained")[1]
 
 
+def _time_axis(ax: Any) -> None:
+    """Dates on x, labelled as briefly as the span allows (matplotlib's concise format)."""
+    import matplotlib.dates as mdates
+
+    ax.xaxis_date()
+    locator = mdates.AutoDateLocator()
+    ax.xaxis.set_major_locator(locator)
+    ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
+    ax.set_xlabel("time (UTC)")
+
+
 def _endpoint(addr: pd.Series, port: pd.Series) -> pd.Series:
     text = addr.astype(str)
     text = text.where(~text.str.contains(":", regex=False), "[" + text + "]")
@@ -65,14 +76,15 @@ def flow_timeline(flows: pd.DataFrame, *, ax: Any = None, limit: int = 40) -> An
     colours = [STATE_COLOURS.get(str(s), "#56B4E9") for s in shown["conn_state"]]
     ax.barh(np.arange(len(shown)), np.maximum(width, span / 300 or 1e-9), left=start,
             color=colours, height=0.6)
+    ax.use_sticky_edges = False  # bars stick to the frame otherwise, hiding the first ones
+    ax.margins(x=0.03)
     ax.set_yticks(np.arange(len(shown)),
                   labels=(shown["proto"].astype(str) + " " +
                           _endpoint(shown["orig_addr"], shown["orig_port"]) + " → " +
                           _endpoint(shown["resp_addr"], shown["resp_port"])).tolist(),
                   fontsize=8)
     ax.invert_yaxis()
-    ax.xaxis_date()
-    ax.set_xlabel("time (UTC)")
+    _time_axis(ax)
     ax.set_title("flows over time, coloured by conn_state")
     handles = [Patch(color=STATE_COLOURS.get(state, "#56B4E9"), label=state)
                for state in dict.fromkeys(str(s) for s in shown["conn_state"])]
@@ -90,8 +102,13 @@ def bytes_over_time(packets: pd.DataFrame, *, freq: str = "1s", ax: Any = None) 
     rows = packets.dropna(subset=["ip_len"])
     series = rows.set_index(rows["ts"].dt.tz_localize(None))["ip_len"].astype(np.int64)
     binned = series.resample(freq).sum()
-    ax.step(binned.index, binned.to_numpy(), where="post", color=OKABE_ITO[0])
-    ax.set_xlabel("time (UTC)")
+    edges = binned.index.append(binned.index[-1:] + pd.Timedelta(freq)) if len(binned) else \
+        binned.index
+    import matplotlib.dates as mdates
+
+    # One step per bin, the last one as wide as the others.
+    ax.stairs(binned.to_numpy(), mdates.date2num(edges), color=OKABE_ITO[0], linewidth=1.5)
+    _time_axis(ax)
     ax.set_ylabel(f"IP bytes per {freq}")
     ax.set_title("traffic over time")
     ax.set_ylim(bottom=0)
@@ -200,6 +217,6 @@ def state_sequence(packets: pd.DataFrame, flow_ids: list[int], *, ax: Any = None
     ax.set_yticks(range(len(flow_ids)), labels=[f"flow {f}" for f in flow_ids])
     ax.set_ylim(-0.6, len(flow_ids) - 0.4)
     ax.invert_yaxis()
-    ax.set_xlabel("time (UTC)")
+    _time_axis(ax)
     ax.set_title("TCP flags of each packet (blue: first sender, orange: the other side)")
     return ax
