@@ -33,6 +33,7 @@ pytestmark = [
                        "(./run setup installs it)"),
 ]
 A_ADDR, B_ADDR = "10.231.0.1", "10.231.0.2"
+STARTED: list[subprocess.Popen[bytes]] = []  # captures a test started
 
 SERVER = f"""
 import socket, threading
@@ -97,6 +98,8 @@ def pair() -> Iterator[Pair]:
             _ip("-n", ns, "link", "set", dev, "up")
         yield p
     finally:
+        while STARTED:
+            STARTED.pop().kill()
         for ns in (p.a, p.b):  # deleting a namespace deletes its end of the veth pair
             subprocess.run(["ip", "netns", "del", ns], check=False, capture_output=True,
                            timeout=30)
@@ -136,23 +139,36 @@ def _flows(rows: list[dict[str, str]]) -> dict[tuple[str, str], dict[str, str]]:
             if r["orig_addr"] == A_ADDR and r["resp_addr"] == B_ADDR}
 
 
+def _capture(p: Pair, tmp_path: Path, *args: str, iface: str | None = None
+             ) -> tuple[subprocess.Popen[bytes], bytes]:
+    """tracker live in namespace a, writing flows.csv; (the process, its banner line)."""
+    cap = _in(p.a, sys.executable, "-m", "tracker", "live", "-i", iface or p.veth_a,
+              "--format", "csv", "-o", str(tmp_path / "flows.csv"), *args,
+              stderr=subprocess.PIPE)
+    STARTED.append(cap)  # killed with the namespaces if the test fails before _stop
+    return cap, _wait_line(cap.stderr, b"listening on")
+
+
+def _stop(cap: subprocess.Popen[bytes], tmp_path: Path) -> list[dict[str, str]]:
+    """Ctrl-C, as a user would; the capture must end cleanly. Its flows.csv rows."""
+    time.sleep(0.5)
+    cap.send_signal(signal.SIGINT)
+    try:
+        assert cap.wait(timeout=60) == 0
+    finally:
+        cap.kill()
+    return list(csv.DictReader((tmp_path / "flows.csv").open()))
+
+
 def test_live_capture_of_real_connections(pair: Pair, tmp_path: Path) -> None:
     """A complete connection is SF with the payload bytes sent each way, a refused one is
     REJ, a UDP exchange is seen both ways; Ctrl-C ends the capture (exit 0, open flows
     'stopped'), and the -w file reads back to the same flows."""
-    out, pcap = tmp_path / "flows.csv", tmp_path / "capture.pcap"
-    cap = _in(pair.a, sys.executable, "-m", "tracker", "live", "-i", pair.veth_a, "--format",
-              "csv", "-o", str(out), "-w", str(pcap), "-n", stderr=subprocess.PIPE)
-    try:
-        banner = _wait_line(cap.stderr, b"listening on")
-        assert banner.decode().startswith(f"listening on {pair.veth_a}, link-type EN10MB")
-        _traffic(pair)
-        time.sleep(0.5)
-        cap.send_signal(signal.SIGINT)
-        assert cap.wait(timeout=60) == 0
-    finally:
-        cap.kill()
-    rows = list(csv.DictReader(out.open()))
+    pcap = tmp_path / "capture.pcap"
+    cap, banner = _capture(pair, tmp_path, "-w", str(pcap), "-n")
+    assert banner.decode().startswith(f"listening on {pair.veth_a}, link-type EN10MB")
+    _traffic(pair)
+    rows = _stop(cap, tmp_path)
     flows = _flows(rows)
     web = flows[("tcp", "8080")]
     assert web["conn_state"] == "SF" and web["history"].startswith("ShAD")
@@ -203,25 +219,8 @@ def test_namespaces_are_removed_after_the_tests() -> None:
     assert f"trk{os.getpid() % 100000}" not in names
 
 
-def _capture(p: Pair, tmp_path: Path, *args: str) -> subprocess.Popen[bytes]:
-    cap = _in(p.a, sys.executable, "-m", "tracker", "live", "-i", p.veth_a, "--format", "csv",
-              "-o", str(tmp_path / "flows.csv"), "-n", *args, stderr=subprocess.PIPE)
-    _wait_line(cap.stderr, b"listening on")
-    return cap
-
-
-def _stop(cap: subprocess.Popen[bytes], tmp_path: Path) -> list[dict[str, str]]:
-    time.sleep(0.5)
-    cap.send_signal(signal.SIGINT)
-    try:
-        assert cap.wait(timeout=60) == 0
-    finally:
-        cap.kill()
-    return list(csv.DictReader((tmp_path / "flows.csv").open()))
-
-
 def test_the_kernel_filter_keeps_only_what_it_matches(pair: Pair, tmp_path: Path) -> None:
-    cap = _capture(pair, tmp_path, "-f", "udp port 7777")
+    cap, _ = _capture(pair, tmp_path, "-f", "udp port 7777", "-n")
     _traffic(pair)
     rows = _stop(cap, tmp_path)
     assert [(r["proto"], r["resp_port"], r["orig_pkts"], r["resp_pkts"]) for r in rows] == [
@@ -232,7 +231,7 @@ def test_vlan_tags_taken_out_by_the_kernel_are_put_back(pair: Pair, tmp_path: Pa
     """A frame tagged VLAN 10 sent into the veth: the receiving kernel takes the tag out
     of the frame (AF_PACKET hands it out of band) and the flow must still show vlan 10."""
     vb = pair.veth_a[:-1] + "b"
-    cap = _capture(pair, tmp_path, "-f", "vlan")
+    cap, _ = _capture(pair, tmp_path, "-f", "vlan", "-n")
     send = ("from scapy.all import Ether, Dot1Q, IP, UDP, sendp; "
             f"sendp(Ether(dst='ff:ff:ff:ff:ff:ff') / Dot1Q(vlan=10) / IP(src='{B_ADDR}', "
             f"dst='{A_ADDR}') / UDP(sport=5000, dport=9999) / b'v', iface='{vb}', verbose=0)")
@@ -245,7 +244,7 @@ def test_vlan_tags_taken_out_by_the_kernel_are_put_back(pair: Pair, tmp_path: Pa
 def test_idle_flows_expire_by_the_wall_clock(pair: Pair, tmp_path: Path) -> None:
     """One datagram, then silence: with a 1 s UDP timeout the flow ends 'idle' while no
     packet comes, not 'stopped' when the capture ends 3 s later."""
-    cap = _capture(pair, tmp_path, "-f", "udp", "--udp-inactivity", "1")
+    cap, _ = _capture(pair, tmp_path, "-f", "udp", "--udp-inactivity", "1", "-n")
     send = f"import socket; socket.socket(2, 2).sendto(b'.', ('{B_ADDR}', 9999))"
     assert _in(pair.a, sys.executable, "-c", send).wait(timeout=60) == 0
     time.sleep(3)
@@ -405,25 +404,17 @@ def test_json_snapshots_for_scripts(pair: Pair) -> None:
 def test_any_interface_is_cooked_and_filtered_by_the_kernel(pair: Pair, tmp_path: Path) -> None:
     """-i any: Linux cooked frames from every interface (the namespace's loopback too, each
     packet once), the filter fixed up for the kernel as libpcap does."""
-    out, pcap = tmp_path / "flows.csv", tmp_path / "any.pcap"
-    cap = _in(pair.a, sys.executable, "-m", "tracker", "live", "-i", "any", "-f",
-              "tcp port 8080 or tcp port 9090", "--format", "csv", "-o", str(out), "-w",
-              str(pcap), stderr=subprocess.PIPE)
-    try:
-        banner = _wait_line(cap.stderr, b"listening on")
-        assert b"link-type LINUX_SLL" in banner
-        _traffic(pair)
-        loop = ("import socket, threading; s = socket.socket(); s.bind(('127.0.0.1', 9090)); "
-                "s.listen(); t = threading.Thread(target=lambda: s.accept()[0].close()); "
-                "t.start(); c = socket.create_connection(('127.0.0.1', 9090)); t.join(); "
-                "c.close()")
-        assert _in(pair.a, sys.executable, "-c", loop).wait(timeout=60) == 0
-        time.sleep(0.5)
-        cap.send_signal(signal.SIGINT)
-        assert cap.wait(timeout=60) == 0
-    finally:
-        cap.kill()
-    rows = list(csv.DictReader(out.open()))
+    pcap = tmp_path / "any.pcap"
+    cap, banner = _capture(pair, tmp_path, "-f", "tcp port 8080 or tcp port 9090", "-w",
+                           str(pcap), iface="any")
+    assert b"link-type LINUX_SLL" in banner
+    _traffic(pair)
+    loop = ("import socket, threading; s = socket.socket(); s.bind(('127.0.0.1', 9090)); "
+            "s.listen(); t = threading.Thread(target=lambda: s.accept()[0].close()); "
+            "t.start(); c = socket.create_connection(('127.0.0.1', 9090)); t.join(); "
+            "c.close()")
+    assert _in(pair.a, sys.executable, "-c", loop).wait(timeout=60) == 0
+    rows = _stop(cap, tmp_path)
     assert sorted(r["resp_port"] for r in rows) == ["8080", "9090"]  # no UDP, no 8081
     web = next(r for r in rows if r["resp_port"] == "8080")
     assert (web["conn_state"], web["orig_payload_bytes"], web["resp_payload_bytes"]) == (

@@ -198,7 +198,7 @@ def state_sequence(packets: pd.DataFrame, flow_ids: list[int], *, ax: Any = None
 
     >>> ax = state_sequence(tracker.read_packets("x.pcap"), [0, 1])   # doctest: +SKIP
     """
-    from tracker.report.print_packets import _flags
+    from tracker.report.print_packets import tcpdump_flags
 
     ax = _axes(ax, (9, 1.2 * max(1, len(flow_ids)) + 1))
     for row, fid in enumerate(flow_ids):
@@ -212,7 +212,7 @@ def state_sequence(packets: pd.DataFrame, flow_ids: list[int], *, ax: Any = None
         ax.scatter(t, y, c=np.where(ahead, OKABE_ITO[0], OKABE_ITO[1]), s=14)
         for when, height, flags in zip(t, y, mine["tcp_flags"].fillna(0).astype(int),
                                        strict=True):
-            ax.annotate(_flags(flags), (when, height), fontsize=7, ha="left", va="center",
+            ax.annotate(tcpdump_flags(flags), (when, height), fontsize=7, ha="left", va="center",
                         xytext=(4, 0), textcoords="offset points")
     ax.set_yticks(range(len(flow_ids)), labels=[f"flow {f}" for f in flow_ids])
     ax.set_ylim(-0.6, len(flow_ids) - 0.4)

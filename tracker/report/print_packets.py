@@ -23,7 +23,7 @@ _TCPDUMP_FLAGS = ((0x01, "F"), (0x02, "S"), (0x04, "R"), (0x08, "P"), (0x10, "."
                   (0x20, "U"), (0x40, "E"), (0x80, "W"))
 
 
-def _flags(value: int) -> str:
+def tcpdump_flags(value: int) -> str:
     text = "".join(ch for bit, ch in _TCPDUMP_FLAGS if value & bit)
     return text or "none"
 
@@ -43,7 +43,7 @@ def _sockets(addr: pd.Series, port: pd.Series) -> pd.Series:
 
 
 def _tcp_details(df: pd.DataFrame) -> pd.Series:
-    flags = _by_unique(df["tcp_flags"], lambda v: _flags(int(v)))
+    flags = _by_unique(df["tcp_flags"], lambda v: tcpdump_flags(int(v)))
     ack = df["tcp_flags"].fillna(0).astype(int) & 0x10
     text = "Flags [" + flags.fillna("") + "], seq " + df["seq"].astype("string").fillna("")
     text = text.where(ack == 0, text + ", ack " + df["ack"].astype("string").fillna(""))
