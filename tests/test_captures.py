@@ -214,7 +214,8 @@ def test_build_rebuilds_every_committed_capture_byte_for_byte(tmp_path: Path) ->
     subprocess.run([sys.executable, str(CAPTURES / "build.py"), str(tmp_path)], check=True,
                    capture_output=True, timeout=120)
     built = sorted(p.name for p in tmp_path.iterdir())
-    committed = sorted(p.name for p in CAPTURES.iterdir() if p.name.endswith(CAPTURE_SUFFIXES))
+    committed = sorted(p.name for p in CAPTURES.iterdir() if p.name.endswith(CAPTURE_SUFFIXES)
+                       and p.name != "office.pcap")  # office.py's, tests/test_office.py
     assert built == committed, "captures/ and build.py disagree on the file list"
     assert sorted(FILES) == built, "the README files table must list every capture"
     for name in built:
