@@ -47,6 +47,12 @@ def test_port_class_bars_sum_each_class() -> None:
     for cls, height in zip(["well_known", "registered", "dynamic"], heights, strict=True):
         assert height == int(total[flows["port_class"] == cls].sum())
     assert ax.get_ylabel() == "IP bytes"
+    assert [t.get_text().split("\n")[1] for t in ax.get_xticklabels()] == [
+        "0-1023", "1024-49151", "49152-65535"]  # IANA's ranges (RFC 6335 section 6)
+    # Byte ticks in units a person reads: "2 kB", never a bare 2000 or a 1e6 offset.
+    ax.figure.canvas.draw()
+    ticks = [t.get_text() for t in ax.get_yticklabels() if t.get_text()]
+    assert ticks and all(t.endswith("B") for t in ticks)
 
 
 def test_service_bars_are_bytes_per_service() -> None:
@@ -66,6 +72,9 @@ def test_host_matrix_cells_are_bytes_between_hosts() -> None:
     cell = grid[rows.index("192.168.1.5"), cols.index("192.168.1.7")]
     assert cell == 1980 + 120  # the two TCP flows, both ways
     assert grid.sum() == int((flows["orig_ip_bytes"] + flows["resp_ip_bytes"]).sum())
+    # Each non-empty cell says its bytes: 2100 B written as "2 kB" (one per cell).
+    assert sorted(t.get_text() for t in ax.texts) == sorted(
+        [f"{v / 1000:.0f} kB" if v >= 1000 else f"{v:.0f} B" for v in grid[grid > 0]])
 
 
 def test_timeline_has_a_bar_per_flow_as_long_as_it_lasted() -> None:

@@ -41,10 +41,17 @@ def _time_axis(ax: Any) -> None:
     import matplotlib.dates as mdates
 
     ax.xaxis_date()
-    locator = mdates.AutoDateLocator()
+    locator = mdates.AutoDateLocator(minticks=4, maxticks=12)
     ax.xaxis.set_major_locator(locator)
     ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
     ax.set_xlabel("time (UTC)")
+
+
+def _byte_axis(axis: Any) -> None:
+    """Byte counts as people read them (12 kB, 2.5 MB), not as 2.5 with a 1e6 offset."""
+    from matplotlib.ticker import EngFormatter
+
+    axis.set_major_formatter(EngFormatter(unit="B"))
 
 
 def _endpoint(addr: pd.Series, port: pd.Series) -> pd.Series:
@@ -109,6 +116,7 @@ def bytes_over_time(packets: pd.DataFrame, *, freq: str = "1s", ax: Any = None) 
     # One step per bin, the last one as wide as the others.
     ax.stairs(binned.to_numpy(), mdates.date2num(edges), color=OKABE_ITO[0], linewidth=1.5)
     _time_axis(ax)
+    _byte_axis(ax.yaxis)
     ax.set_ylabel(f"IP bytes per {freq}")
     ax.set_title("traffic over time")
     ax.set_ylim(bottom=0)
@@ -126,6 +134,7 @@ def top_talkers(flows: pd.DataFrame, n: int = 10, *, ax: Any = None) -> Any:
     top = table(flows, n=n)
     ax.barh(top["addr"].astype(str), top["bytes"], color=OKABE_ITO[0])
     ax.invert_yaxis()
+    _byte_axis(ax.xaxis)
     ax.set_xlabel("IP bytes sent and received")
     ax.set_title(f"top {len(top)} talkers")
     return ax
@@ -141,6 +150,7 @@ def bytes_by_service(flows: pd.DataFrame, *, ax: Any = None, limit: int = 15) ->
     per = _bytes(flows).groupby(key.to_numpy()).sum().sort_values(ascending=False).head(limit)
     ax.barh(per.index.astype(str), per.to_numpy(), color=OKABE_ITO[1])
     ax.invert_yaxis()
+    _byte_axis(ax.xaxis)
     ax.set_xlabel("IP bytes")
     ax.set_title("bytes per service (a guess from the responder's port)")
     return ax
@@ -156,6 +166,9 @@ def bytes_by_port_class(flows: pd.DataFrame, *, ax: Any = None) -> Any:
     per = _bytes(flows).groupby(flows["port_class"].astype(object).to_numpy()).sum()
     values = [int(per.get(c, 0)) for c in classes]
     ax.bar(classes, values, color=[OKABE_ITO[0], OKABE_ITO[1], OKABE_ITO[2]])
+    ax.set_xticks(range(3), labels=["well-known\n0-1023", "registered\n1024-49151",
+                                    "dynamic\n49152-65535"])
+    _byte_axis(ax.yaxis)
     ax.set_ylabel("IP bytes")
     ax.set_xlabel("port class of the responder port (IANA ranges)")
     ax.set_title("bytes per port class")
@@ -180,15 +193,30 @@ def host_matrix(flows: pd.DataFrame, *, ax: Any = None, limit: int = 12) -> Any:
 
     # A log scale: one busy pair would otherwise leave every other cell the same colour.
     values = np.ma.masked_equal(grid.to_numpy(), 0)
+    low, high = (int(values.min()), int(values.max())) if values.count() else (1, 2)
     image = ax.imshow(values, cmap="cividis", aspect="auto",
-                      norm=LogNorm(vmin=1, vmax=max(int(grid.to_numpy().max()), 2)))
+                      norm=LogNorm(vmin=low, vmax=max(high, low + 1)))
+    _label_cells(ax, values, image)
     ax.set_xticks(np.arange(len(cols)), labels=list(cols), rotation=45, ha="right", fontsize=8)
     ax.set_yticks(np.arange(len(rows)), labels=list(rows), fontsize=8)
     ax.set_xlabel("responder")
     ax.set_ylabel("originator")
     ax.set_title("IP bytes between hosts")
-    ax.figure.colorbar(image, ax=ax, label="IP bytes (log scale; blank: none)")
+    bar = ax.figure.colorbar(image, ax=ax, label="IP bytes (log scale; blank: none)")
+    _byte_axis(bar.ax.yaxis)
     return ax
+
+
+def _label_cells(ax: Any, values: np.ma.MaskedArray, image: Any) -> None:
+    """Write each non-empty cell's bytes in it, dark on the light colours, light on dark."""
+    from matplotlib.ticker import EngFormatter
+
+    words = EngFormatter(unit="B", places=0)
+    for (row, col), value in np.ndenumerate(values.filled(0)):
+        if value:
+            light = sum(image.cmap(image.norm(value))[:3]) > 1.5
+            ax.text(col, row, words(value), ha="center", va="center", fontsize=8,
+                    color="black" if light else "white")
 
 
 def state_sequence(packets: pd.DataFrame, flow_ids: list[int], *, ax: Any = None) -> Any:
