@@ -424,3 +424,33 @@ def test_any_interface_is_cooked_and_filtered_by_the_kernel(pair: Pair, tmp_path
     assert int(local["orig_pkts"]) <= 4  # SYN, ACK, FIN, ACK: not twice each
     with pcap.open("rb") as f:
         assert int.from_bytes(f.read(24)[20:24], "little") == 113  # LINKTYPE_LINUX_SLL
+
+
+def test_frames_before_the_filter_are_not_drops() -> None:
+    """Loopback noise that the filter rejects fills the socket's queue in the moment before
+    the filter is attached; the kernel counts that overflow as drops, which are not the
+    capture's (they were 150-260 per open before the count was reset at open)."""
+    import socket
+    import threading
+
+    from tracker.sources.live import LiveSource
+
+    done = threading.Event()
+
+    def noise() -> None:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            while not done.is_set():
+                s.sendto(b"x" * 100, ("127.0.0.1", 9))  # discard port, loopback only
+                time.sleep(0.0002)
+
+    sender = threading.Thread(target=noise)
+    sender.start()
+    try:
+        time.sleep(0.1)
+        for _ in range(3):
+            with LiveSource("lo", bpf="tcp port 9") as source:
+                time.sleep(0.3)
+                assert source.dropped == 0
+    finally:
+        done.set()
+        sender.join()

@@ -82,6 +82,10 @@ class LiveSource:
         self._block_bytes, self._blocks = block_bytes, blocks
         self._map = _map_ring(self._sock, block_bytes, blocks, poll_ms)
         self._ring = np.frombuffer(self._map, dtype=np.uint8)
+        # Reading the statistics resets them: the drops counted so far are of the frames that
+        # filled the socket's queue before its filter and ring were in place, not this
+        # capture's (hundreds on a busy interface).
+        self._sock.getsockopt(SOL_PACKET, PACKET_STATISTICS, 12)
         self.opened = time.monotonic()
         self._deadline = None if duration is None else self.opened + duration
         self._next = 0
