@@ -19,13 +19,16 @@ import numpy as np
 LINKTYPE_NULL = 0  # BSD loopback, 4-byte address family in host byte order
 LINKTYPE_ETHERNET = 1
 LINKTYPE_PPP = 9
+LINKTYPE_FDDI = 10
 LINKTYPE_RAW_BSD12 = 12
 LINKTYPE_RAW_BSD14 = 14
 LINKTYPE_PPP_HDLC = 50  # PPP in HDLC-like framing (RFC 1662)
 LINKTYPE_RAW = 101
 LINKTYPE_C_HDLC = 104  # Cisco HDLC
+LINKTYPE_IEEE802_11 = 105  # 802.11 frames without a radio header
 LINKTYPE_LOOP = 108  # OpenBSD loopback, address family in network byte order
 LINKTYPE_LINUX_SLL = 113
+LINKTYPE_IEEE802_11_RADIOTAP = 127  # 802.11 behind a radiotap header
 LINKTYPE_PPI = 192
 LINKTYPE_IPV4 = 228
 LINKTYPE_IPV6 = 229

@@ -28,6 +28,7 @@ class Status(IntEnum):
     UNSUPPORTED_LINK = 3  # the link type or an encapsulation is not decoded
     FRAGMENT = 4  # an IP fragment; offset 0 carries the transport header, others do not
     MALFORMED = 5  # a header field holds nonsense (IHL < 5, ip_len < header, ...)
+    ENCRYPTED = 6  # an 802.11 data frame with the Protected bit: ciphertext, not decoded
 
 
 # IPv4-mapped IPv6 prefix ::ffff:0:0/96, as the high 32 bits of the low half.

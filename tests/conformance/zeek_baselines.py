@@ -23,6 +23,11 @@ class Case:
     trace: str  # corpus dir name
     baseline: str  # file name in that dir
     options: FlowOptions
+    root: Path  # the folder of the trace dirs
+
+    @property
+    def capture(self) -> Path:
+        return next((self.root / self.trace).glob("trace.pcap*"))
 
     @property
     def name(self) -> str:
@@ -113,5 +118,5 @@ def cases(zeek_dir: Path) -> list[Case]:
                 opts = options_for(cmd, trace, verify=verify)
             else:
                 opts = options_for(cmd, trace, verify=verify, vlan=vlan)
-            out.append(Case(d.name, base, opts))
+            out.append(Case(d.name, base, opts, zeek_dir))
     return out

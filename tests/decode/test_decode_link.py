@@ -223,3 +223,52 @@ def test_fabricpath_wraps_an_ethernet_frame() -> None:
 def test_fabricpath_cut() -> None:
     frame = MACS + bytes.fromhex("8903" "4020" "00005e005303")
     assert_fields(row(frame), status=Status.TRUNCATED, **NO_IP)
+
+
+# --- IEEE 802.1ah PBB and Cisco VN-Tag (as Zeek: ZEEK-FACTS 7.5, 7.6) -------------
+
+PBB_ITAG = bytes.fromhex(
+    "88e7"  # ethertype 802.1ah
+    "00012345"  # I-TAG: PCP 0, DEI 0, UCA 0, I-SID 0x012345
+    "00005e005305" "00005e005306"  # customer destination and source MACs
+)
+
+
+def test_pbb_behind_a_vlan_tag_carries_a_tagged_customer_frame() -> None:
+    # As ../shared/tunnels/pbb: Ethernet / 802.1Q 4051 / PBB / 802.1Q 4020 / IPv4.
+    frame = MACS + bytes.fromhex("8100" "0fd3") + PBB_ITAG + bytes.fromhex(
+        "8100" "0fb4" "0800") + IP_TCP
+    got = row(frame)
+    assert_ipv4_syn(got, 14 + 4 + 18 + 4)  # Ethernet, tag, I-TAG to the type, customer tag
+    assert got["vlan"] == 4051  # the outermost tag
+
+
+def test_pbb_straight_to_ipv4_and_cuts() -> None:
+    assert_ipv4_syn(row(MACS + PBB_ITAG + bytes.fromhex("0800") + IP_TCP), 14 + 18)
+    for cut in (6, 17):  # inside the I-TAG; just before the customer type's last byte
+        frame = MACS + (PBB_ITAG + bytes.fromhex("0800"))[:cut]
+        assert_fields(row(frame), status=Status.TRUNCATED, **NO_IP)
+
+
+VN_TAG = bytes.fromhex(
+    "8926"  # ethertype VN-Tag
+    "80010002"  # direction 1, destination VIF 1, source VIF 2
+)
+
+
+def test_vn_tag_then_a_vlan_tag() -> None:
+    # As ../shared/tunnels/vntag: Ethernet / VN-Tag / 802.1Q 11 / IPv4.
+    got = row(MACS + VN_TAG + bytes.fromhex("8100" "000b" "0800") + IP_TCP)
+    assert_ipv4_syn(got, 14 + 6 + 4)
+    assert got["vlan"] == 11
+
+
+def test_vn_tag_then_ip_is_not_decoded_as_in_zeek() -> None:
+    # Zeek's VN-Tag table names only VLAN tags after it (vntag/main.zeek L5-7).
+    assert_fields(row(MACS + VN_TAG + bytes.fromhex("0800") + IP_TCP), status=Status.NOT_IP,
+                  **NO_IP)
+
+
+def test_vn_tag_cut() -> None:
+    assert_fields(row(MACS + VN_TAG[:4]), status=Status.TRUNCATED, **NO_IP)
+    assert_fields(row(MACS + VN_TAG + bytes.fromhex("81")), status=Status.TRUNCATED, **NO_IP)

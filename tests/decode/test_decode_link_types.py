@@ -24,6 +24,9 @@ from decode_frames import (
 from tracker.frames import (
     LINKTYPE_C_HDLC,
     LINKTYPE_ETHERNET,
+    LINKTYPE_FDDI,
+    LINKTYPE_IEEE802_11,
+    LINKTYPE_IEEE802_11_RADIOTAP,
     LINKTYPE_IPV4,
     LINKTYPE_IPV6,
     LINKTYPE_LINUX_SLL,
@@ -193,12 +196,12 @@ def test_ppi_wraps_ethernet() -> None:
 def test_ppi_mixed_inner_types() -> None:
     eth = ppi(LINKTYPE_ETHERNET) + ETH_IPV4 + IP_TCP
     raw = ppi(LINKTYPE_RAW) + IP_TCP
-    wifi = ppi(105) + bytes(30)  # 802.11: not decoded
+    wifi = ppi(105) + bytes(30)  # 802.11, frame control 0: a management frame
     nested = ppi(LINKTYPE_PPI) + ppi(LINKTYPE_RAW) + IP_TCP
     got = rows([eth, raw, wifi, nested], LINKTYPE_PPI)
     assert_ipv4_syn(got[0], 22)
     assert_ipv4_syn(got[1], len(eth) + 8)
-    assert_fields(got[2], status=Status.UNSUPPORTED_LINK, **NO_IP)
+    assert_fields(got[2], status=Status.NOT_IP, **NO_IP)
     assert_fields(got[3], status=Status.UNSUPPORTED_LINK, **NO_IP)
 
 
@@ -212,9 +215,94 @@ def test_ppi_bad_length_and_cut() -> None:
     assert_fields(c, status=Status.TRUNCATED, **NO_IP)
 
 
+# --- IEEE 802.11, radiotap, FDDI (as Zeek: ZEEK-FACTS 7.1, 7.2, 7.4) -----------------
+
+SNAP_IPV4 = bytes.fromhex("aaaa03" "000000" "0800")  # LLC/SNAP, OUI 0, ethertype IPv4
+WLAN_MACS = bytes.fromhex("00005e005301" "00005e005302" "00005e005303")
+
+
+def wlan(fc0: int, fc1: int, *, addr4: bool = False, qos: bytes = b"") -> bytes:
+    """An 802.11 header: frame control, duration, 3 addresses, sequence control, [addr 4],
+    [QoS control]."""
+    head = bytes([fc0, fc1]) + bytes.fromhex("2c00") + WLAN_MACS + bytes.fromhex("1000")
+    return head + (bytes.fromhex("00005e005304") if addr4 else b"") + qos
+
+
+DATA, QOS_DATA = 0x08, 0x88  # type 2 (data), subtypes 0 and 8
+FROM_DS, BOTH_DS, PROTECTED = 0x02, 0x03, 0x40
+
+
+@pytest.mark.parametrize(("head", "l3"), [
+    (wlan(DATA, FROM_DS), 24 + 8),  # data frame from the AP: 3 addresses
+    (wlan(QOS_DATA, FROM_DS, qos=bytes.fromhex("0000")), 26 + 8),  # + QoS control
+    (wlan(DATA, BOTH_DS, addr4=True), 30 + 8),  # WDS: 4 addresses
+    (wlan(QOS_DATA, BOTH_DS, addr4=True, qos=bytes.fromhex("0500")), 32 + 8),
+])
+def test_80211_data_frames(head: bytes, l3: int) -> None:
+    assert_ipv4_syn(row(head + SNAP_IPV4 + IP_TCP, LINKTYPE_IEEE802_11), l3)
+
+
+def test_80211_frames_without_ip() -> None:
+    beacon = wlan(0x80, 0x00) + bytes(40)  # management, subtype 8
+    ack = bytes.fromhex("d400" "0000" "00005e005301") + bytes(20)  # control: ACK
+    null = wlan(0x48, 0x01) + bytes(8)  # data subtype 4: Null, no body
+    arp = wlan(DATA, FROM_DS) + bytes.fromhex("aaaa03" "000000" "0806") + bytes(28)
+    got = rows([beacon, ack, null, arp], LINKTYPE_IEEE802_11)
+    for g in got:
+        assert_fields(g, status=Status.NOT_IP, **NO_IP)
+
+
+def test_80211_protected_and_amsdu_frames_are_counted_not_decoded() -> None:
+    ccmp = bytes.fromhex("0100002000000000")  # CCMP header: ciphertext follows
+    protected = wlan(QOS_DATA, FROM_DS | PROTECTED, qos=bytes(2)) + ccmp + bytes(60)
+    legacy = wlan(DATA, FROM_DS | PROTECTED) + ccmp + bytes(60)
+    amsdu = wlan(QOS_DATA, FROM_DS, qos=bytes.fromhex("8000")) + bytes(60)
+    got = rows([protected, legacy, amsdu], LINKTYPE_IEEE802_11)
+    assert_fields(got[0], status=Status.ENCRYPTED, **NO_IP)
+    assert_fields(got[1], status=Status.ENCRYPTED, **NO_IP)
+    assert_fields(got[2], status=Status.UNSUPPORTED_LINK, **NO_IP)
+
+
+def test_80211_cut() -> None:
+    whole = wlan(QOS_DATA, BOTH_DS, addr4=True, qos=bytes(2)) + SNAP_IPV4 + IP_TCP
+    # Zeek needs more than 24 bytes; cut in the fixed part, in address 4, in QoS, in SNAP.
+    for cut in (10, 24, 28, 31, 36):
+        assert_fields(row(whole[:cut], LINKTYPE_IEEE802_11), status=Status.TRUNCATED, **NO_IP)
+
+
+def radiotap_header(length: int = 12) -> bytes:
+    """Radiotap: version 0, pad, length (LE), present flags, then length - 8 field bytes."""
+    return bytes([0, 0]) + length.to_bytes(2, "little") + bytes.fromhex("04000000") \
+        + bytes(length - 8)
+
+
+def test_radiotap_skips_its_length_then_80211() -> None:
+    frame = radiotap_header(18) + wlan(QOS_DATA, FROM_DS, qos=bytes(2)) + SNAP_IPV4 + IP_TCP
+    assert_ipv4_syn(row(frame, LINKTYPE_IEEE802_11_RADIOTAP), 18 + 26 + 8)
+
+
+def test_radiotap_bad_length_and_cut() -> None:
+    too_long = radiotap_header(12)[:2] + (200).to_bytes(2, "little") + bytes(40)
+    too_short = bytes([0, 0]) + (2).to_bytes(2, "little") + bytes(40)
+    cut = radiotap_header(12)[:3]
+    past, short, c = rows([too_long, too_short, cut], LINKTYPE_IEEE802_11_RADIOTAP)
+    assert_fields(past, status=Status.TRUNCATED, **NO_IP)
+    assert_fields(short, status=Status.MALFORMED, **NO_IP)
+    assert_fields(c, status=Status.TRUNCATED, **NO_IP)
+
+
+FDDI = bytes.fromhex("50" "00005e005301" "00005e005302" "aaaa03000000" "0800")  # 21 bytes
+
+
+def test_fddi_skips_21_bytes_to_ip() -> None:
+    assert_ipv4_syn(row(FDDI + IP_TCP, LINKTYPE_FDDI), 21)
+    assert_fields(row(FDDI[:15], LINKTYPE_FDDI), status=Status.TRUNCATED, **NO_IP)
+    assert_fields(row(FDDI + bytes(28), LINKTYPE_FDDI), status=Status.NOT_IP, **NO_IP)
+
+
 # --- everything else ----------------------------------------------------------------
 
-@pytest.mark.parametrize("linktype", [105, 127, 147, 999])  # 802.11, radiotap, user0, unknown
+@pytest.mark.parametrize("linktype", [147, 999])  # user0, unknown
 def test_unsupported_link_type(linktype: int) -> None:
     got = rows([eth_ipv4_tcp(), b"", IP_TCP], linktype)
     for g in got:

@@ -31,6 +31,8 @@ ETHERTYPE_MPLS = 0x8847  # RFC 3032 section 5, MPLS unicast
 ETHERTYPE_MPLS_MC = 0x8848  # RFC 5332 section 4, MPLS multicast
 ETHERTYPE_PPPOE_DISCOVERY = 0x8863  # RFC 2516 section 4 (not IP)
 ETHERTYPE_PPPOE_SESSION = 0x8864  # RFC 2516 section 4
+ETHERTYPE_PBB = 0x88E7  # IEEE 802.1ah provider backbone bridging: the I-TAG
+ETHERTYPE_VNTAG = 0x8926  # Cisco VN-Tag (the IEEE 802.1Qbh draft's tag)
 ETHERTYPE_FABRICPATH = 0x8903  # Cisco FabricPath (Wireshark packet-cfp.c; Zeek decodes it)
 # IEEE 802.3 clause 3.2.6: a type/length field <= 1500 is a length, and an
 # IEEE 802.2 LLC header follows; 1536 (0x0600) and up are ethertypes.
@@ -76,6 +78,16 @@ FABRICPATH = header(  # Cisco FabricPath: the rest of the tag, then the original
     ("dst", "V6"),  # 2-7: original destination MAC
     ("src", "V6"),  # 8-13: original source MAC
     ("type", ">u2"),  # 14-15: original type or length
+)
+PBB_ITAG = header(  # IEEE 802.1ah clause 9.7: the I-TAG, then the customer frame's header
+    ("itag", ">u4"),  # 0-3: PCP (3) | DEI (1) | UCA (1) | reserved (3) | I-SID (24)
+    ("dst", "V6"),  # 4-9: customer destination MAC
+    ("src", "V6"),  # 10-15: customer source MAC
+    ("type", ">u2"),  # 16-17: customer type or length
+)
+VN_TAG = header(
+    ("tag", ">u4"),  # 0-3: direction, pointer, destination VIF, looped, version, source VIF
+    ("type", ">u2"),  # 4-5: next ethertype
 )
 
 LLC_LEN = 3  # DSAP, SSAP, control (U-format)
@@ -176,6 +188,20 @@ def fabricpath(bv: ByteView, cur: Cursor) -> tuple[np.ndarray, np.ndarray]:
     return cur.pos + FABRICPATH.itemsize, need(cur.avail(), FABRICPATH.itemsize, code)
 
 
+def pbb(bv: ByteView, cur: Cursor) -> tuple[np.ndarray, np.ndarray]:
+    """802.1ah PBB: skip the I-TAG and the customer MACs; go on with the customer type."""
+    code = type_or_length(column(bv.records(cur.pos, PBB_ITAG), "type"))
+    return cur.pos + PBB_ITAG.itemsize, need(cur.avail(), PBB_ITAG.itemsize + 1, code)
+
+
+def vn_tag(bv: ByteView, cur: Cursor) -> tuple[np.ndarray, np.ndarray]:
+    """VN-Tag: 4 bytes, then the next ethertype. As in Zeek (ZEEK-FACTS 7.6) only a VLAN
+    tag may follow; anything else, IP included, is NOT_IP."""
+    kind = column(bv.records(cur.pos, VN_TAG), "type")
+    code = np.where(np.isin(kind, _VLAN_TYPES), kind, stop(Status.NOT_IP))
+    return cur.pos + VN_TAG.itemsize, need(cur.avail(), VN_TAG.itemsize + 1, code)
+
+
 def ppp_protocol(bv: ByteView, cur: Cursor) -> tuple[np.ndarray, np.ndarray]:
     """PPP protocol field (RFC 1661 section 2): 2 bytes, or 1 when compressed.
 
@@ -200,6 +226,8 @@ _STEPS: tuple[tuple[tuple[int, ...], _Step], ...] = (
     (_MPLS_TYPES, lambda bv, cur, out: mpls_entry(bv, cur)),
     ((ETHERTYPE_PPPOE_SESSION,), lambda bv, cur, out: pppoe_session(bv, cur)),
     ((ETHERTYPE_FABRICPATH,), lambda bv, cur, out: fabricpath(bv, cur)),
+    ((ETHERTYPE_PBB,), lambda bv, cur, out: pbb(bv, cur)),
+    ((ETHERTYPE_VNTAG,), lambda bv, cur, out: vn_tag(bv, cur)),
     ((NEXT_LLC,), lambda bv, cur, out: llc(bv, cur)),
     ((NEXT_PPP,), lambda bv, cur, out: ppp_protocol(bv, cur)),
     ((NEXT_IP_BY_VERSION,), lambda bv, cur, out: ip_by_version(bv, cur)),

@@ -17,6 +17,7 @@ from tracker.decode.encap import (
     ETHERTYPE_IPV4,
     ETHERTYPE_IPV6,
     ETHERTYPE_MIN,
+    NEXT_IP_BY_VERSION,
     NEXT_LLC,
     NEXT_PPP,
     need,
@@ -26,6 +27,9 @@ from tracker.decode.encap import (
 from tracker.frames import (
     LINKTYPE_C_HDLC,
     LINKTYPE_ETHERNET,
+    LINKTYPE_FDDI,
+    LINKTYPE_IEEE802_11,
+    LINKTYPE_IEEE802_11_RADIOTAP,
     LINKTYPE_IPV4,
     LINKTYPE_IPV6,
     LINKTYPE_LINUX_SLL,
@@ -78,6 +82,25 @@ PPI = header(  # Per-Packet Information header spec 1.0.10, section 3.1
     ("length", "<u2"),  # 2-3: header length, little endian
     ("dlt", "<u4"),  # 4-7: link type of the wrapped frame, little endian
 )
+IEEE802_11 = header(  # IEEE 802.11-2020 clause 9.2.3, the data frame's fixed part
+    ("fc0", "u1"),  # 0: frame control: protocol version (bits 0-1), type (2-3), subtype (4-7)
+    ("fc1", "u1"),  # 1: flags: To DS 0x01, From DS 0x02, ..., Protected 0x40, +HTC 0x80
+    ("duration", "<u2"),  # 2-3
+    ("addr1", "V6"),  # 4-9
+    ("addr2", "V6"),  # 10-15
+    ("addr3", "V6"),  # 16-21
+    ("seq_ctl", "<u2"),  # 22-23
+)
+RADIOTAP = header(  # radiotap.org: the header every radiotap capture starts with
+    ("version", "u1"),  # 0
+    ("pad", "u1"),  # 1
+    ("length", "<u2"),  # 2-3: the whole radiotap header's length, little endian
+)
+WLAN_ADDR4 = 6  # Address 4, present when To DS and From DS are both set
+WLAN_QOS = 2  # QoS Control, present in the QoS data subtypes (subtype bit 0x80 of byte 0)
+QOS_AMSDU = 0x80  # QoS Control byte 0: the body is an A-MSDU (several subframes)
+FDDI_LEN = 21  # frame control 1, destination 6, source 6, LLC/SNAP 8 (Zeek skips them all)
+
 SLL_PROTO_802_2 = 0x0004  # Linux if_ether.h ETH_P_802_2: an 802.2 LLC frame follows
 
 # Address families in LINKTYPE_NULL / LOOP headers (tcpdump linktypes page).
@@ -176,6 +199,52 @@ def cisco_hdlc(bv: ByteView, cur: Cursor) -> tuple[np.ndarray, np.ndarray]:
     return cur.pos + CISCO_HDLC.itemsize, need(cur.avail(), CISCO_HDLC.itemsize, code)
 
 
+def ieee802_11(bv: ByteView, cur: Cursor) -> tuple[np.ndarray, np.ndarray]:
+    """IEEE 802.11 data frames, as Zeek reads them (ZEEK-FACTS section 7.1): 3 or 4
+    addresses, QoS Control in the QoS subtypes, then LLC/SNAP.
+
+    Management and control frames and the data subtypes without a body (Null, QoS
+    Null, CF-Ack/Poll) are NOT_IP; a protected frame is ENCRYPTED; an A-MSDU (several
+    packets in one frame) is UNSUPPORTED_LINK. Zeek needs more than 24 bytes: a shorter
+    frame is TRUNCATED. The +HTC field is not skipped (nor by Zeek): LLC/SNAP is not
+    found there and the frame is NOT_IP.
+    """
+    head = bv.records(cur.pos, IEEE802_11)
+    fc0, fc1 = head["fc0"].astype(np.int64), head["fc1"].astype(np.int64)
+    carries_data = ((fc0 & 0x08) != 0) & ((fc0 & 0x40) == 0)  # type 2 or 3; no "no data" bit
+    qos = (fc0 & 0x80) != 0
+    size = IEEE802_11.itemsize + np.where((fc1 & 0x03) == 0x03, WLAN_ADDR4, 0) \
+        + np.where(qos, WLAN_QOS, 0)
+    amsdu = qos & ((bv.u8(cur.pos + size - WLAN_QOS) & QOS_AMSDU) != 0)
+    code = np.select([~carries_data, (fc1 & 0x40) != 0, amsdu],
+                     [stop(Status.NOT_IP), stop(Status.ENCRYPTED),
+                      stop(Status.UNSUPPORTED_LINK)], NEXT_LLC)
+    code = np.where(carries_data, need(cur.avail(), size, code), code)
+    return cur.pos + size, need(cur.avail(), IEEE802_11.itemsize + 1, code)
+
+
+def radiotap(bv: ByteView, cur: Cursor) -> tuple[np.ndarray, np.ndarray]:
+    """Radiotap: a header of ``length`` bytes (little endian), then an 802.11 frame.
+    Only the length is read, as Zeek does; it must leave part of the frame."""
+    length = column(bv.records(cur.pos, RADIOTAP), "length")
+    avail = cur.avail()
+    code = np.where(length < RADIOTAP.itemsize, stop(Status.MALFORMED), 0)
+    code = need(avail, np.maximum(length + 1, RADIOTAP.itemsize), code)
+    pos = cur.pos + length
+    inside = code == 0
+    if inside.any():
+        pos[inside], code[inside] = ieee802_11(bv, Cursor(subset(cur.rows, inside), pos[inside],
+                                                          cur.end[inside]))
+    return pos, code
+
+
+def fddi(bv: ByteView, cur: Cursor) -> tuple[np.ndarray, np.ndarray]:
+    """FDDI: Zeek skips frame control, the addresses and an LLC/SNAP header (21 bytes)
+    without reading them and takes IP by its version; so do we (ZEEK-FACTS 7.4)."""
+    code = need(cur.avail(), FDDI_LEN + 1, np.full(len(cur), NEXT_IP_BY_VERSION))
+    return cur.pos + FDDI_LEN, code
+
+
 def unsupported(bv: ByteView, cur: Cursor) -> tuple[np.ndarray, np.ndarray]:
     """Any link type not decoded here: every frame is UNSUPPORTED_LINK."""
     return cur.pos, np.full(len(cur), stop(Status.UNSUPPORTED_LINK), dtype=np.int64)
@@ -215,6 +284,9 @@ _LINKS: dict[int, LinkDecoder] = {
     LINKTYPE_PPP_HDLC: ppp,
     LINKTYPE_C_HDLC: cisco_hdlc,
     LINKTYPE_PPI: ppi,
+    LINKTYPE_IEEE802_11: ieee802_11,
+    LINKTYPE_IEEE802_11_RADIOTAP: radiotap,
+    LINKTYPE_FDDI: fddi,
 }
 
 

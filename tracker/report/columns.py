@@ -145,6 +145,7 @@ VALUES: dict[str, dict[str, str]] = {
         "UNSUPPORTED_LINK": "the link type or an encapsulation is not decoded",
         "FRAGMENT": "an IP fragment; it counts in its flow once its datagram is complete",
         "MALFORMED": "a header field holds nonsense (IPv4 header length < 20, ...)",
+        "ENCRYPTED": "an 802.11 data frame with the Protected bit: its body is ciphertext",
     },
     "proto": {
         "tcp": "TCP (IP protocol 6)",
