@@ -41,8 +41,9 @@ PROTO_ICMPV6 = 58
 
 # The checksum column (decode(..., checksums=True) verifies; tracker/decode/checksums.py).
 CHECKSUM_UNCHECKED = -1  # decoded without verifying
-CHECKSUM_BAD = 0
+CHECKSUM_BAD = 0  # a bad TCP, UDP or ICMP checksum: the packet marks 'C' in its flow
 CHECKSUM_GOOD = 1  # good, or nothing to check (a fragment, a cut frame, a row not OK)
+CHECKSUM_BAD_IP = 2  # a bad IPv4 header checksum: the packet is in no flow at all (Zeek)
 
 
 def _column(dtype: type, none: object) -> dict[str, Any]:
@@ -125,7 +126,8 @@ class PacketBatch:
     dns_qr: np.ndarray = field(metadata=_column(np.int8, -1))
     """DNS QR bit (RFC 1035 4.1.1) of an OK UDP packet with 12+ payload bytes captured, or -1"""
     checksum: np.ndarray = field(metadata=_column(np.int8, CHECKSUM_UNCHECKED))
-    """CHECKSUM_GOOD, CHECKSUM_BAD, or CHECKSUM_UNCHECKED (decoded without verifying)"""
+    """CHECKSUM_GOOD, CHECKSUM_BAD, CHECKSUM_BAD_IP, or CHECKSUM_UNCHECKED (decoded
+    without verifying)"""
 
     def __len__(self) -> int:
         return int(self.record.shape[0])

@@ -131,14 +131,14 @@ def test_bytes_unset_when_duration_is_zero() -> None:
     assert pd.isna(flow["orig_bytes"]) and pd.isna(flow["resp_bytes"])
 
 
-def _frames_run(frames: list[bytes], ts: list[float]) -> pd.DataFrame:
+def _frames_run(frames: list[bytes], ts: list[float], verify: bool = True) -> pd.DataFrame:
     from tracker.decode import decode
     from tracker.flows import FlowRecords, FlowTable
     from tracker.frames import FrameBatch
     from tracker.report.flows import flows_dataframe
 
     fb = FrameBatch.from_frames(frames, ts_ns=[round(t * 1e9) for t in ts])
-    table = FlowTable(FlowOptions(verify_checksums=True))
+    table = FlowTable(FlowOptions(verify_checksums=verify))
     return flows_dataframe(FlowRecords.concat([table.update(decode(fb)), table.flush()]))
 
 
@@ -156,6 +156,30 @@ def test_bad_checksum_letter_and_no_count() -> None:
     bad = tcp("10.0.0.1", "10.0.0.2", 40000, 80, flags="PA", seq=c0, ack=s0, chksum=0xDEAD)
     flow = _frames_run([*hs, bad], [0, 0.1, 0.2, 0.3]).iloc[0]
     assert (flow["history"], flow["orig_pkts"], flow["conn_state"]) == ("ShAC", 2, "S1")
+
+
+def test_bad_ipv4_header_checksum_is_no_packet_at_all() -> None:
+    """A bad IPv4 header checksum drops the packet before any flow exists (ZEEK-FACTS 9.1,
+    Zeek's bad_IP_checksum weird has no uid): the handshake's ACK with one is not counted
+    and leaves no 'C', while the same ACK with a bad TCP checksum does leave one."""
+    scapy = pytest.importorskip("scapy.all")
+
+    def tcp(src: str, dst: str, sport: int, dport: int, ip: dict[str, int] | None = None,
+            **kw: object) -> bytes:
+        return bytes(scapy.Ether() / scapy.IP(src=src, dst=dst, **(ip or {}))
+                     / scapy.TCP(sport=sport, dport=dport, **kw))
+
+    hs = [tcp("10.0.0.1", "10.0.0.2", 40000, 80, flags="S", seq=ISN_C),
+          tcp("10.0.0.2", "10.0.0.1", 80, 40000, flags="SA", seq=ISN_S, ack=c0)]
+    bad_ip = tcp("10.0.0.1", "10.0.0.2", 40000, 80, ip={"chksum": 0xBEEF}, flags="A",
+                 seq=c0, ack=s0)
+    flow = _frames_run([*hs, bad_ip], [0, 0.1, 0.2]).iloc[0]
+    # SYN and SYN-ACK: Zeek's SYN-ACK establishes both endpoints, S1 (rule 7).
+    assert (flow["history"], flow["orig_pkts"], flow["conn_state"]) == ("Sh", 1, "S1")
+    lone = _frames_run([bad_ip], [0])
+    assert len(lone) == 0  # no flow at all, not even an empty one
+    unverified = _frames_run([*hs, bad_ip], [0, 0.1, 0.2], verify=False).iloc[0]
+    assert (unverified["history"], unverified["orig_pkts"]) == ("ShA", 2)  # Zeek -C
 
 
 def test_bad_checksum_syn_then_good_syn_is_reuse() -> None:

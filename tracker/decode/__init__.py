@@ -47,14 +47,21 @@ from __future__ import annotations
 import numpy as np
 
 from tracker.decode._bytes import ByteView, Cursor
-from tracker.decode.checksums import verify
+from tracker.decode.checksums import verify_parts
 from tracker.decode.encap import resolve
 from tracker.decode.ip import ipv4, ipv6
 from tracker.decode.link import link_header
 from tracker.decode.payload import dns_qr
 from tracker.decode.transport import decode_transport
 from tracker.frames import FrameBatch
-from tracker.packets import CHECKSUM_BAD, CHECKSUM_GOOD, SCHEMA, PacketBatch, Status
+from tracker.packets import (
+    CHECKSUM_BAD,
+    CHECKSUM_BAD_IP,
+    CHECKSUM_GOOD,
+    SCHEMA,
+    PacketBatch,
+    Status,
+)
 
 __all__ = ["decode"]
 
@@ -96,10 +103,14 @@ def _from_frame_bytes(batch: FrameBatch, end: np.ndarray, out: PacketBatch,
     out.ip_caplen[has_ip] = end[has_ip] - out.l3_offset[has_ip]
     out.dns_qr[:] = dns_qr(batch.data, out, end)
     if checksums:
-        # Only OK rows are judged: a fragment's transport checksum covers the
-        # whole datagram, and a row that is not OK never reaches a flow as it is.
-        good = verify(batch, out) | (out.status != Status.OK)
-        out.checksum[:] = np.where(good, CHECKSUM_GOOD, CHECKSUM_BAD)
+        # The IPv4 header is judged on every row, as Zeek drops a packet with a bad one
+        # before anything else (fragments too). Transport checksums only on OK rows: a
+        # fragment's covers the whole datagram, and a row that is not OK never reaches a
+        # flow as it is.
+        header, transport = verify_parts(batch, out)
+        transport |= out.status != Status.OK
+        out.checksum[:] = np.select([~header, ~transport], [CHECKSUM_BAD_IP, CHECKSUM_BAD],
+                                    CHECKSUM_GOOD)
 
 
 _COPIED = ("record", "ts_ns", "wire_len", "caplen")

@@ -59,18 +59,27 @@ def verify(fb: FrameBatch, pb: PacketBatch) -> np.ndarray:
     >>> verify(fb, pb).tolist()
     [True]
     """
-    good = np.ones(len(pb), np.bool_)
+    header, transport = verify_parts(fb, pb)
+    return header & transport
+
+
+def verify_parts(fb: FrameBatch, pb: PacketBatch) -> tuple[np.ndarray, np.ndarray]:
+    """``verify`` in two verdicts per row: the IPv4 header checksum (judged on every row
+    whose whole header is captured, fragments and rows that are not OK included: Zeek
+    checks it before anything else) and the transport checksum (OK rows only)."""
+    header = np.ones(len(pb), np.bool_)
+    transport = np.ones(len(pb), np.bool_)
     if not len(pb):
-        return good
+        return header, transport
     frame_end = _frame_end(fb, pb)
     hdr_rows = np.flatnonzero(_ipv4_header_rows(pb, frame_end))
     l4_rows = np.flatnonzero(_transport_rows(pb, frame_end))
     if not (len(hdr_rows) or len(l4_rows)):
-        return good
+        return header, transport
     sums = _RangeSums(fb.data)
-    good[hdr_rows] = _ipv4_header_good(sums, pb, hdr_rows)
-    good[l4_rows] &= _transport_good(sums, fb.data, pb, l4_rows)
-    return good
+    header[hdr_rows] = _ipv4_header_good(sums, pb, hdr_rows)
+    transport[l4_rows] = _transport_good(sums, fb.data, pb, l4_rows)
+    return header, transport
 
 
 def _frame_end(fb: FrameBatch, pb: PacketBatch) -> np.ndarray:

@@ -26,6 +26,7 @@ from tracker.flows.store import ht_rebuild
 from tracker.flows.timers import live_entries
 from tracker.packets import (
     CHECKSUM_BAD,
+    CHECKSUM_BAD_IP,
     CHECKSUM_UNCHECKED,
     PROTO_ICMP,
     PROTO_ICMPV6,
@@ -176,9 +177,17 @@ class FlowTable:
                                tuple[np.ndarray, np.ndarray, np.ndarray] | None]:
         """Rows for the flow table, their positions in pb (-1: none), and fragment members
         (position in pb or -1 for an earlier batch, datagram row, record number)."""
-        r = self._reasm.push(pb)
-        if r.packets is pb:  # no fragments in this batch: rows are the input rows
-            return pb, np.arange(len(pb), dtype=np.int64), None
+        src, kept = pb, None
+        if self.options.verify_checksums:
+            # A bad IPv4 header checksum drops the packet before anything, even before
+            # reassembly: no flow, no counts, no history letter (ZEEK-FACTS 9.1).
+            bad_ip = pb.checksum == CHECKSUM_BAD_IP
+            if bad_ip.any():
+                kept = np.flatnonzero(~bad_ip)
+                src = pb.take(kept)
+        r = self._reasm.push(src)
+        if r.packets is src:  # no fragments in this batch: rows are the input rows
+            return src, np.arange(len(pb), dtype=np.int64) if kept is None else kept, None
         positions = _positions(pb.record, r.row)
         records = np.asarray(r.member_records, dtype=np.int64)
         mpos = _positions(pb.record, records)

@@ -182,7 +182,8 @@ VALUES: dict[str, dict[str, str]] = {
         "Q": "a packet with both SYN and FIN, or SYN and RST",
         "T": "a retransmitted packet",
         "W": "a zero window advertisement",
-        "C": "a packet with a bad checksum (only when checksums are verified)",
+        "C": "a packet with a bad TCP/UDP checksum (only when checksums are verified; a bad "
+             "IPv4 header checksum drops the packet from every flow, with no letter)",
         "^": "the roles were flipped: the first sender turned out to be the responder",
     },
     "state": {
