@@ -95,18 +95,20 @@ def test_ipv4_nonsense_is_malformed(ver_ihl: int, total: int) -> None:
                   src_lo=V4_SRC_LO, **NO_L4)
 
 
-def test_ipv4_total_length_zero_takes_the_frame_length() -> None:
-    # TSO captures write 0 here (the NIC fills it in later); like Wireshark and Zeek -C the
-    # length comes from the frame: 54 on the wire - 14 Ethernet = 40 = 20 IPv4 + 20 TCP.
+def test_ipv4_total_length_zero_takes_the_payload_from_the_captured_bytes() -> None:
+    # TSO captures write 0 here (the NIC fills it in later). Zeek counts the 0 in ip_bytes
+    # and takes the transport from every captured byte after the IP header, Ethernet
+    # padding included (ZEEK-FACTS 9.2): a SYN padded to 60 bytes has 6 bytes of payload.
     got = row(ETH_IPV4 + ipv4(0, 6) + TCP_SYN)
-    assert_fields(got, status=Status.OK, ip_len=40, payload_len=0, src_port=50000, dst_port=80)
+    assert_fields(got, status=Status.OK, ip_len=0, payload_len=0, src_port=50000, dst_port=80)
+    padded = row(ETH_IPV4 + ipv4(0, 6) + TCP_SYN + bytes(6))
+    assert_fields(padded, status=Status.OK, ip_len=0, payload_len=6)
 
 
-def test_ipv4_total_length_zero_with_padding_uses_the_wire_length() -> None:
-    # A snaplen cut does not change it: the wire length still says 40 bytes of IP.
+def test_ipv4_total_length_zero_cut_in_the_tcp_header() -> None:
     frame = ETH_IPV4 + ipv4(0, 6) + TCP_SYN
     got = row(frame[:40], wire_len=len(frame))
-    assert_fields(got, status=Status.TRUNCATED, ip_len=40)
+    assert_fields(got, status=Status.TRUNCATED, ip_len=0)
 
 
 @pytest.mark.parametrize(("cut", "kept", "gone"), [

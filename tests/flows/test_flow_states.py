@@ -182,6 +182,26 @@ def test_bad_ipv4_header_checksum_is_no_packet_at_all() -> None:
     assert (unverified["history"], unverified["orig_pkts"]) == ("ShA", 2)  # Zeek -C
 
 
+def test_ipv4_total_length_zero_counts_one_packet_and_no_bytes() -> None:
+    """TSO (ZEEK-FACTS 9.2): with checksums verified (Zeek without -C) the packet is
+    dropped; without, it counts 1 packet and the header's 0 IP bytes, and its TCP bytes
+    come from sequence numbers: 100 bytes of data after the SYN."""
+    scapy = pytest.importorskip("scapy.all")
+    ip = {"src": "10.0.0.1", "dst": "10.0.0.2"}
+    syn = bytes(scapy.Ether() / scapy.IP(**ip) / scapy.TCP(sport=40000, dport=80, flags="S",
+                                                           seq=ISN_C))
+    data = scapy.Ether() / scapy.IP(**ip) / scapy.TCP(sport=40000, dport=80, flags="PA",
+                                                      seq=c0, ack=s0) / (b"x" * 100)
+    data[scapy.IP].len = 0
+    tso = bytes(data)
+    assert tso[16:18] == b"\x00\x00"  # the total length field
+    verified = _frames_run([syn, tso], [0, 0.1]).iloc[0]
+    assert (verified["orig_pkts"], verified["orig_ip_bytes"], verified["history"]) == (1, 40, "S")
+    flow = _frames_run([syn, tso], [0, 0.1], verify=False).iloc[0]
+    assert (flow["orig_pkts"], flow["orig_ip_bytes"], flow["orig_bytes"]) == (2, 40, 100)
+    assert flow["history"] == "SD"
+
+
 def test_bad_checksum_syn_then_good_syn_is_reuse() -> None:
     """The endpoint never saw a good packet (ISN 0), so the good SYN starts a new flow.
 

@@ -21,7 +21,8 @@ what cannot be decoded gets a ``Status`` (see tracker/packets.py):
   and IPv6 extension headers count: what follows them cannot be read). The
   fields whose bytes were captured are kept, the others are NONE.
 - MALFORMED: a captured field is nonsense (IPv4 IHL < 5 or total length below
-  the header, including 0 as written by TSO captures; an IPv6 payload length
+  the header, except 0 as written by TSO captures, whose payload is the rest of
+  the frame (ip.py); an IPv6 payload length
   of 0, a jumbogram, unless nothing follows; TCP data offset < 5 or beyond the
   IP payload; UDP length < 8; an extension chain past the payload length or
   longer than 16; more than 8 VLAN tags or 16 MPLS labels). It wins over

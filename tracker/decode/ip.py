@@ -94,7 +94,7 @@ def ipv4(bv: ByteView, cur: Cursor, out: PacketBatch) -> Segment:
     head = bv.records(p, IPV4)
     v_hl = column(head, "v_hl")
     hdr_len = (v_hl & 0xF) * 4
-    total = _tso_length(out, cur, column(head, "len"))
+    total = column(head, "len")
     proto = column(head, "p")
     put(out.ip_version, r, 4)
     put(out.l3_offset, r, p)
@@ -105,7 +105,7 @@ def ipv4(bv: ByteView, cur: Cursor, out: PacketBatch) -> Segment:
     put(out.src_lo, r, head["src"].astype(np.uint64) | V4_MAPPED)
     put(out.dst_lo, r, head["dst"].astype(np.uint64) | V4_MAPPED)
     avail = cur.avail()
-    payload = total - hdr_len
+    payload = _payload_length(out, cur, total, hdr_len)
     segment = Segment(Cursor(r, p + hdr_len, cur.end), payload, KIND_V4[proto], None)
     off = column(head, "off")
     fragment = (off & IPV4_FRAGMENT) != 0
@@ -123,20 +123,25 @@ def ipv4(bv: ByteView, cur: Cursor, out: PacketBatch) -> Segment:
     return segment.select(~(bad | cut | later))
 
 
-def _tso_length(out: PacketBatch, cur: Cursor, total: np.ndarray) -> np.ndarray:
-    """IPv4 total length, or the frame's length from the IP header on when it is 0.
+def _payload_length(out: PacketBatch, cur: Cursor, total: np.ndarray,
+                    hdr_len: np.ndarray) -> np.ndarray:
+    """IPv4 payload length: total length - header length, or, when the total length is 0,
+    every byte of the frame after the header.
 
-    Captures taken before TCP segmentation offload (TSO) hold a total length of
-    0: the NIC fills it in later. Wireshark and Zeek with -C (checksums off, our
-    default too) then take the length from the frame, so we do as well (the
-    frame's wire length, so a snaplen cut still counts right).
+    Captures taken before TCP segmentation offload (TSO) hold a total length of 0: the
+    NIC fills it in later. Zeek then takes the transport from all the bytes after the
+    header, padding included, while counting the header's 0 in ip_bytes, and without -C
+    drops the packet (ZEEK-FACTS 9.2). ``ip_len`` keeps the 0, and the flow table drops
+    such packets when it verifies checksums. The frame's wire length is used, so that a
+    snaplen cut reads as a cut (TRUNCATED), not as a short segment.
     """
+    payload = total - hdr_len
     tso = total == 0
     if not tso.any():
-        return total
+        return payload
     start = cur.end - out.caplen[cur.rows]
     on_wire = out.wire_len[cur.rows] - (cur.pos - start)
-    return np.where(tso, on_wire, total)
+    return np.where(tso, np.maximum(on_wire - hdr_len, 0), payload)
 
 
 def _fragment_status(out: PacketBatch, rows: Rows, bad: np.ndarray, cut: np.ndarray,

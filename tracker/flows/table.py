@@ -180,8 +180,9 @@ class FlowTable:
         src, kept = pb, None
         if self.options.verify_checksums:
             # A bad IPv4 header checksum drops the packet before anything, even before
-            # reassembly: no flow, no counts, no history letter (ZEEK-FACTS 9.1).
-            bad_ip = pb.checksum == CHECKSUM_BAD_IP
+            # reassembly: no flow, no counts, no history letter (ZEEK-FACTS 9.1); so
+            # does an IPv4 total length of 0 (TSO), which Zeek accepts only with -C (9.2).
+            bad_ip = (pb.checksum == CHECKSUM_BAD_IP) | ((pb.ip_version == 4) & (pb.ip_len == 0))
             if bad_ip.any():
                 kept = np.flatnonzero(~bad_ip)
                 src = pb.take(kept)
