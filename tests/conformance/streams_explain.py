@@ -33,9 +33,10 @@ from tests.conformance.streams_frames import frames, key_text, read_tsv, stack_t
 
 # Why the tools count a frame differently; each is a documented design choice of a tool.
 REASONS: dict[str, str] = {
-    "tso-zero-length": "IPv4 total length 0 (TCP segmentation offload capture): tshark, Zeek "
-    "with -C (the mode our default matches: ZEEK-FACTS 4.1, IP.cc L67-79) and we take the "
-    "length from the frame; NFStream drops the packet",
+    "tso-zero-length": "IPv4 total length 0 (TCP segmentation offload capture): Zeek with "
+    "-C (the mode our default matches) and we count the packet with the header's 0 IP bytes "
+    "(ZEEK-FACTS 9.2, ConnSize.cc L97-104); tshark takes the length from the frame; "
+    "NFStream drops the packet",
     "ip-fragments": "IP fragments: we count a reassembled datagram as Zeek does (one packet, "
     "the reassembled IP length, every fragment's frame bytes; nothing for a datagram that "
     "never completes or whose first fragment is malformed); tshark counts it with the "
@@ -64,7 +65,7 @@ REASONS: dict[str, str] = {
     "flows",
 }
 NFSTREAM_LINKS = ("ppi", "wpan-nofcs")  # corpus/README.md caveat 10: 0 flows there
-_BOTH_COUNTED = ("ip-fragments", "tunnel")  # counted by both tools, with other lengths
+_BOTH_COUNTED = ("ip-fragments", "tunnel", "tso-zero-length")  # both count, other lengths
 _NONE = np.zeros(0, np.int64)
 
 

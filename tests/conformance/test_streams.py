@@ -38,6 +38,7 @@ KNOWN_TSHARK: dict[str, dict[str, int]] = {
     "ndpi/6in4tunnel": {"tunnel": 8},
     "ndpi/6in6tunnel": {"tunnel": 1},
     "ndpi/KakaoTalk_chat": {"icmp-error-quote": 1},
+    "ndpi/anydesk": {"tso-zero-length": 1},
     "ndpi/capwap": {"tunnel": 2},
     "ndpi/dns_fragmented": {"ip-fragments": 7},
     "ndpi/gre": {"tunnel": 1},
@@ -47,11 +48,13 @@ KNOWN_TSHARK: dict[str, dict[str, int]] = {
     "ndpi/ipv6_in_gtp": {"tunnel": 2},
     "ndpi/reasm_crash_anon": {"bad-tcp-data-offset+ip-len-beyond-frame": 1},
     "ndpi/vxlan": {"tunnel": 13},
+    "nfstream/anydesk-2": {"tso-zero-length": 1},
     "nfstream/gtp-u": {"tunnel": 2},
     "nfstream/instagram": {"icmp-error-quote": 3},
     "nfstream/ip_fragmented_garbage": {"ip-fragments": 29},
     "nfstream/skype": {"icmp-error-quote": 2},
-    "perf/merged-real-ether": {"icmp-error-quote": 74, "ip-fragments": 124, "tunnel": 55},
+    "perf/merged-real-ether": {"icmp-error-quote": 74, "ip-fragments": 124,
+                               "tso-zero-length": 2, "tunnel": 55},
     "zeek/ipv4-frag-syn": {"ip-fragments": 1},
 }
 KNOWN_NFSTREAM: dict[str, dict[str, int]] = {

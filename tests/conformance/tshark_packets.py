@@ -160,6 +160,9 @@ def explain(tshark: pd.Series, ours: pd.Series) -> str:
       (SEMANTICS.md section 7).
     - bad-tcp-data-offset: a TCP data offset below 5 words; tshark stops and shows
       no flags, we keep the flags byte and mark the row MALFORMED.
+    - tso-total-length-0: an IPv4 total length of 0 (written before TCP segmentation
+      offload); tshark shows the length it takes from the frame, we keep the header's 0,
+      which is what Zeek adds to ip_bytes (ZEEK-FACTS 9.2).
     """
     if "pwethcw" in tshark["protocols"]:
         return "mpls-pw-control-word"
@@ -167,6 +170,8 @@ def explain(tshark: pd.Series, ours: pd.Series) -> str:
         return "nat-timestamp"
     if ours["status"] == "MALFORMED" and tshark["tcp_flags"] == -1:
         return "bad-tcp-data-offset"
+    if ours["ip_len"] == 0 and tshark["ip_len"] > 0:
+        return "tso-total-length-0"
     return "unexplained"
 
 
