@@ -207,9 +207,18 @@ def test_ipv6_no_next_header() -> None:
     assert_fields(got, status=Status.OK, proto=59, ip_len=40, payload_len=0, **NO_L4)
 
 
-def test_ipv6_jumbogram_is_malformed() -> None:
-    got = row(ETH_IPV6 + ipv6(0, 0) + bytes.fromhex("0600c2040001000a") + TCP_SYN)
-    assert_fields(got, status=Status.MALFORMED, ip_len=40, proto=-1, **NO_L4)
+def test_ipv6_payload_length_zero_reads_the_rest_of_the_frame_but_tcp() -> None:
+    # ZEEK-FACTS 9.4: accepted, TotalLen 40; UDP and ICMP take the captured bytes, an
+    # unknown protocol is a 40-byte packet, TCP's segment is dropped (its header does
+    # not fit a 0-byte payload: MALFORMED), also behind a jumbo hop-by-hop header.
+    jumbo = row(ETH_IPV6 + ipv6(0, 0) + bytes.fromhex("0600c2040001000a") + TCP_SYN)
+    assert_fields(jumbo, status=Status.MALFORMED, ip_len=40, proto=6, **NO_L4)
+    tcp = row(ETH_IPV6 + ipv6(0, 6) + TCP_SYN)
+    assert_fields(tcp, status=Status.MALFORMED, ip_len=40, proto=6, **NO_L4)
+    udp = row(ETH_IPV6 + ipv6(0, 17) + UDP_DNS)
+    assert_fields(udp, status=Status.OK, ip_len=40, proto=17, dst_port=53, payload_len=12)
+    other = row(ETH_IPV6 + ipv6(0, 99) + bytes(10))
+    assert_fields(other, status=Status.OK, ip_len=40, proto=99)
 
 
 def test_ipv6_chain_past_payload_length_is_malformed() -> None:

@@ -202,6 +202,23 @@ def test_ipv4_total_length_zero_counts_one_packet_and_no_bytes() -> None:
     assert flow["history"] == "SD"
 
 
+def test_ipv6_payload_length_zero_and_no_next_header() -> None:
+    """ZEEK-FACTS 9.4: payload length 0 is 40 IP bytes; UDP still counts its datagrams
+    (UDP length 20 - 8 = 12 bytes each; set as the flow lasts > 0 s); next header 59
+    makes no flow at all."""
+    scapy = pytest.importorskip("scapy.all")
+    from scapy.layers.inet6 import IPv6
+
+    udp = scapy.Ether() / IPv6(src="2001:db8::1", dst="2001:db8::2", plen=0) / scapy.UDP(
+        sport=5000, dport=6000) / (b"q" * 12)
+    none = scapy.Ether() / IPv6(src="2001:db8::1", dst="2001:db8::3", nh=59, plen=0)
+    df = _frames_run([bytes(udp), bytes(none), bytes(udp)], [0, 0.05, 0.1], verify=False)
+    assert len(df) == 1
+    flow = df.iloc[0]
+    assert (flow["proto"], flow["orig_pkts"], flow["orig_ip_bytes"], flow["orig_bytes"]) == (
+        "udp", 2, 80, 24)
+
+
 def test_bad_checksum_syn_then_good_syn_is_reuse() -> None:
     """The endpoint never saw a good packet (ISN 0), so the good SYN starts a new flow.
 

@@ -22,7 +22,7 @@ from tracker.decode._bytes import (
     set_status,
     subset,
 )
-from tracker.decode.transport import KIND_V4, KIND_V6, Segment
+from tracker.decode.transport import KIND_TCP, KIND_V4, KIND_V6, Segment
 from tracker.packets import V4_MAPPED, PacketBatch, Status
 
 # Header tables: (field, numpy type) in wire order; the comments give byte offsets.
@@ -157,8 +157,11 @@ def _fragment_status(out: PacketBatch, rows: Rows, bad: np.ndarray, cut: np.ndar
 def ipv6(bv: ByteView, cur: Cursor, out: PacketBatch) -> Segment:
     """IPv6: the IP columns, then the extension header chain to the transport header.
 
-    A payload length of 0 is a jumbogram (RFC 2675), not decoded: MALFORMED,
-    unless the next header is 59 (nothing follows).
+    A payload length of 0 (a jumbogram, RFC 2675, or a capture before offload) is
+    read as Zeek reads it (ZEEK-FACTS 9.4): ``ip_len`` 40, what follows is the rest
+    of the frame, except for TCP, whose segment Zeek drops (no TCP payload here:
+    the TCP header does not fit and the row is MALFORMED). Zeek makes a TCP
+    connection of 0 packets of it; the tracker makes none (not yet).
     """
     p, r = cur.pos, cur.rows
     head = bv.records(p, IPV6)
@@ -170,9 +173,9 @@ def ipv6(bv: ByteView, cur: Cursor, out: PacketBatch) -> Segment:
     for name in ("src_hi", "src_lo", "dst_hi", "dst_lo"):
         put(getattr(out, name), r, head[name])
     avail = cur.avail()
-    bad = (((avail >= 1) & ((column(head, "vfc") >> 28) != 6))
-           | ((avail >= 7) & (plen == 0) & (next_header != NEXT_NONE)))
+    bad = (avail >= 1) & ((column(head, "vfc") >> 28) != 6)
     cut = avail < IPV6_LEN
+    plen = _zero_payload_length(out, cur, plen)
     chain = Cursor(r, p + IPV6_LEN, cur.end)
     if (bad | cut).any():
         clear_cut(out, r, avail, _IPV6_CUT)
@@ -181,10 +184,27 @@ def ipv6(bv: ByteView, cur: Cursor, out: PacketBatch) -> Segment:
         chain = chain.select(~(bad | cut))
         next_header, plen = next_header[~(bad | cut)], plen[~(bad | cut)]
     if _IS_EXTENSION[next_header].any():
-        return _extension_chain(bv, chain, next_header, chain.pos + plen, out)
-    put(out.proto, chain.rows, next_header)
-    put(out.ip_hdr_len, chain.rows, IPV6_LEN)
-    return Segment(chain, plen, KIND_V6[next_header], None)
+        segment = _extension_chain(bv, chain, next_header, chain.pos + plen, out)
+    else:
+        put(out.proto, chain.rows, next_header)
+        put(out.ip_hdr_len, chain.rows, IPV6_LEN)
+        segment = Segment(chain, plen, KIND_V6[next_header], None)
+    # Zeek's TCP does not take the frame's bytes for a payload length of 0: no segment.
+    tcp_zero = (segment.kind == KIND_TCP) & (out.ip_len[segment.cur.rows] == IPV6_LEN)
+    if tcp_zero.any():
+        segment.payload = np.where(tcp_zero, 0, segment.payload)
+    return segment
+
+
+def _zero_payload_length(out: PacketBatch, cur: Cursor, plen: np.ndarray) -> np.ndarray:
+    """The payload length, or for a payload length of 0 the frame's bytes after the fixed
+    header (by its wire length, so that a snaplen cut reads as a cut)."""
+    zero = plen == 0
+    if not zero.any():
+        return plen
+    start = cur.end - out.caplen[cur.rows]
+    on_wire = out.wire_len[cur.rows] - (cur.pos - start) - IPV6_LEN
+    return np.where(zero, np.maximum(on_wire, 0), plen)
 
 
 def extension_header(bv: ByteView, cur: Cursor, kind: np.ndarray,

@@ -56,9 +56,14 @@ def _port_set(ports: frozenset[int]) -> np.ndarray:
     return out
 
 
+IPV6_NO_NEXT_HEADER = 59  # RFC 8200 section 4.7: nothing follows; Zeek makes no flow of it
+
+
 def eligible(pb: PacketBatch) -> np.ndarray:
-    """Rows that belong in a flow: OK IP packets whose transport header is whole."""
+    """Rows that belong in a flow: OK IP packets whose transport header is whole (not
+    IPv6's "no next header", which Zeek drops with weird ipv6_no_next)."""
     ok = (pb.status == Status.OK) & (pb.ip_version > 0) & (pb.proto >= 0)
+    ok &= (pb.proto != IPV6_NO_NEXT_HEADER) | (pb.ip_version != 6)
     tcp_ok = (pb.proto != PROTO_TCP) | (pb.tcp_hdr_len >= 20)
     udp_ok = (pb.proto != PROTO_UDP) | (pb.src_port >= 0)
     icmp = (pb.proto == PROTO_ICMP) | (pb.proto == PROTO_ICMPV6)
