@@ -125,6 +125,9 @@ class PacketBatch:
     """Bytes of the IP packet in the capture (IP header to frame end), -1 if none"""
     dns_qr: np.ndarray = field(metadata=_column(np.int8, -1))
     """DNS QR bit (RFC 1035 4.1.1) of an OK UDP packet with 12+ payload bytes captured, or -1"""
+    ntp_mode: np.ndarray = field(metadata=_column(np.int8, -1))
+    """NTP mode (RFC 5905 7.3: 3 client, 4 server) of an OK UDP packet with 48+ payload
+    bytes, its first byte's low 3 bits; -1 elsewhere (Zeek's NTP role flip)"""
     checksum: np.ndarray = field(metadata=_column(np.int8, CHECKSUM_UNCHECKED))
     """CHECKSUM_GOOD, CHECKSUM_BAD, CHECKSUM_BAD_IP, or CHECKSUM_UNCHECKED (decoded
     without verifying)"""

@@ -53,8 +53,8 @@ KNOWN_TSHARK: dict[str, dict[str, int]] = {
     "nfstream/instagram": {"icmp-error-quote": 3},
     "nfstream/ip_fragmented_garbage": {"ip-fragments": 29},
     "nfstream/skype": {"icmp-error-quote": 2},
-    "perf/merged-real-ether": {"icmp-error-quote": 74, "ip-fragments": 124,
-                               "tso-zero-length": 2, "tunnel": 55},
+    "perf/merged-real-ether": {"analyzer-role-flip": 10, "icmp-error-quote": 74,
+                               "ip-fragments": 124, "tso-zero-length": 2, "tunnel": 55},
     "zeek/ipv4-frag-syn": {"ip-fragments": 1},
 }
 KNOWN_NFSTREAM: dict[str, dict[str, int]] = {
@@ -73,7 +73,7 @@ KNOWN_NFSTREAM: dict[str, dict[str, int]] = {
     "nfstream/anydesk-2": {"tso-zero-length": 1},
     "nfstream/gtp-u": {"tunnel": 2},
     "nfstream/ip_fragmented_garbage": {"ip-fragments": 7},
-    "perf/merged-real-ether": {"fabricpath": 3, "ip-fragments": 124,
+    "perf/merged-real-ether": {"analyzer-role-flip": 10, "fabricpath": 3, "ip-fragments": 124,
                                "nfstream-reads-non-ip": 7, "qinq-inner-vlan": 12,
                                "tso-zero-length": 2, "tunnel": 56},
     "zeek/ipv4-frag-syn": {"ip-fragments": 1},

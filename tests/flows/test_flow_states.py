@@ -219,6 +219,37 @@ def test_ipv6_payload_length_zero_and_no_next_header() -> None:
         "udp", 2, 80, 24)
 
 
+def test_ntp_role_flip_counts_as_zeek() -> None:
+    """Zeek's baseline scripts.base.protocols.ntp.misordered-ntp (ZEEK-FACTS 9.3): a
+    server-mode reply first, then the client's request. The NTP analyzer flips the roles
+    in the middle of the first packet: history D^, both packets on the new originator's
+    side (152 IP bytes), its UDP bytes 2 x 48 = 96, conn_state S0. In bare mode without
+    the ntp script nothing flips."""
+    scapy = pytest.importorskip("scapy.all")
+    server, client = "17.253.4.253", "192.168.1.95"
+
+    def ntp(src: str, dst: str, mode: int) -> bytes:
+        payload = bytes([0x20 | mode]) + bytes(47)  # version 4, the mode, zeros
+        return bytes(scapy.Ether() / scapy.IP(src=src, dst=dst) / scapy.UDP(
+            sport=123, dport=123) / payload)
+
+    frames = [ntp(server, client, 4), ntp(client, server, 3)]
+    flow = _frames_run(frames, [0, 0.2], verify=False).iloc[0]
+    got = (flow["orig_addr"], flow["history"], flow["orig_pkts"], flow["orig_ip_bytes"],
+           flow["resp_pkts"], flow["resp_ip_bytes"], flow["orig_bytes"], flow["resp_bytes"],
+           flow["conn_state"])
+    assert got == (client, "D^", 2, 152, 0, 0, 96, 0, "S0")
+    from tracker.decode import decode
+    from tracker.flows import FlowRecords, FlowTable
+    from tracker.frames import FrameBatch
+    from tracker.report.flows import flows_dataframe
+
+    fb = FrameBatch.from_frames(frames, ts_ns=[0, 200_000_000])
+    table = FlowTable(FlowOptions.zeek_bare([]))
+    bare = flows_dataframe(FlowRecords.concat([table.update(decode(fb)), table.flush()]))
+    assert (bare.iloc[0]["orig_addr"], bare.iloc[0]["history"]) == (server, "Dd")
+
+
 def test_bad_checksum_syn_then_good_syn_is_reuse() -> None:
     """The endpoint never saw a good packet (ISN 0), so the good SYN starts a new flow.
 

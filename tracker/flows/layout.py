@@ -53,6 +53,7 @@ F_OPEN = 1
 F_ACTIVE = 2  # TCPSessionAdapter::is_active
 F_ATTEMPT = 4  # an attempt timer is pending
 F_DNS_SEEN = 8  # the DNS analyzer has seen its first message
+F_NTP_FLIPPED = 16  # the NTP analyzer flipped the roles (it does so once)
 
 # --- TCP endpoint columns (TCP_Endpoint.h) -----------------------------------
 E_STATE = 0
@@ -145,7 +146,8 @@ P_GOOD = 13  # checksum good (or not checked)
 P_BCAST = 14
 P_SRC_A = 15
 P_DNS_QR = 16  # QR bit of a UDP payload read as a DNS header, -1 if none
-P_N = 17
+P_NTP_MODE = 17  # mode of a UDP payload read as an NTP header, -1 if none
+P_N = 18
 
 # Timer kinds (all of a flow's timers share one wake-up entry in the heap)
 T_INACT = 0

@@ -140,6 +140,9 @@ class FlowOptions:
             flow that does not start with a bare SYN (Zeek's likely_server_ports).
         dns_ports: UDP responder ports where Zeek's DNS analyzer runs: a first message
             that is a response from the originator flips the roles (DNS.cc L86-92).
+        ntp_ports: UDP responder ports where Zeek's NTP analyzer runs: a server-mode
+            message from the originator, or a client-mode one from the responder,
+            flips the roles once (ntp-analyzer.pac L141-150).
         vlan_in_key: put the outer VLAN id in the flow key (Zeek's vlan_fivetuple).
         verify_checksums: drop and mark ('C') packets with a bad transport checksum.
         max_open_flows: cap on open flows; the least recently active is evicted.
@@ -160,6 +163,7 @@ class FlowOptions:
     likely_server_tcp: frozenset[int] = ZEEK_DEFAULT_TCP_PORTS
     likely_server_udp: frozenset[int] = ZEEK_DEFAULT_UDP_PORTS
     dns_ports: frozenset[int] = ZEEK_SCRIPT_PORTS["dns"][1]
+    ntp_ports: frozenset[int] = ZEEK_SCRIPT_PORTS["ntp"][1]
     vlan_in_key: bool = False
     verify_checksums: bool = False
     max_open_flows: int | None = None
@@ -178,7 +182,7 @@ class FlowOptions:
             raise OptionError("active_timeout must be > 0 seconds or None, got 0")
         self._ns["active_timeout"] = -1 if active is None else active
         for name in ("likely_server_tcp", "likely_server_udp", "long_inactivity_ports",
-                     "dns_ports"):
+                     "dns_ports", "ntp_ports"):
             object.__setattr__(self, name, _ports(name, getattr(self, name)))
         for name in ("vlan_in_key", "verify_checksums"):
             if not isinstance(getattr(self, name), bool):
@@ -229,5 +233,6 @@ class FlowOptions:
         """
         tcp, udp = bare_mode_ports(scripts)
         dns = ZEEK_SCRIPT_PORTS["dns"][1] if "dns" in scripts else frozenset()
+        ntp = ZEEK_SCRIPT_PORTS["ntp"][1] if "ntp" in scripts else frozenset()
         return cls(likely_server_tcp=tcp, likely_server_udp=udp, dns_ports=dns,
-                   **kw)  # type: ignore[arg-type]
+                   ntp_ports=ntp, **kw)  # type: ignore[arg-type]

@@ -48,6 +48,7 @@ from tracker.flows.layout import (
     END_REUSE,
     F_ACTIVE,
     F_DNS_SEEN,
+    F_NTP_FLIPPED,
     F_OPEN,
     G_ENDED_N,
     G_EVICTED,
@@ -80,6 +81,7 @@ from tracker.flows.layout import (
     P_GOOD,
     P_IP_LEN,
     P_LEN,
+    P_NTP_MODE,
     P_PAYLOAD,
     P_PROTO,
     P_SEQ,
@@ -214,17 +216,24 @@ def _new_flow(conn: np.ndarray, ep: np.ndarray, keys: np.ndarray, hist: np.ndarr
     return slot
 
 
+NTP_CLIENT, NTP_SERVER = 3, 4  # NTP modes (RFC 5905 section 7.3)
+
+# What _datagram says of a packet: not counted, counted for its sender, or counted for
+# the other side (it flipped the roles: ZEEK-FACTS 9.3).
+NOT_COUNTED, COUNTED, COUNTED_FOR_PEER = 0, 1, 2
+
+
 @kernel_inline
 def _datagram(conn: np.ndarray, ep: np.ndarray, keys: np.ndarray, hist: np.ndarray, slot: int,
-              side: int, pi: np.ndarray, i: int, lsp: np.ndarray) -> bool:
-    """UDP.cc / ICMP.cc / UnknownIPTransport for one packet; True if it counts."""
+              side: int, pi: np.ndarray, i: int, lsp: np.ndarray) -> int:
+    """UDP.cc / ICMP.cc / UnknownIPTransport for one packet: whether and for whom it counts."""
     proto = pi[P_PROTO, i]
     is_orig = side == conn[slot, C_ORIG_SIDE]
     if not pi[P_GOOD, i]:
         if proto == PROTO_UDP:  # UDPSessionAdapter::HandleBadChecksum
             scaled_entry(conn, hist, slot, ep, 2 * slot + side, E_CHK_CNT, E_CHK_THR,
                          C_ if is_orig else lower(C_))
-        return False
+        return NOT_COUNTED
     conn[slot, C_LAST] = pi[P_TS, i]
     if proto == PROTO_UDP:
         if is_orig:
@@ -234,28 +243,64 @@ def _datagram(conn: np.ndarray, ep: np.ndarray, keys: np.ndarray, hist: np.ndarr
     if proto == PROTO_UDP or proto == PROTO_ICMP or proto == PROTO_ICMPV6:
         conn[slot, C_DSIZE + side] += pi[P_LEN, i]
         conn[slot, C_DACTIVE + side] = 1
+    flipped = False
     if proto == PROTO_UDP and pi[P_DNS_QR, i] >= 0:
-        _dns_message(conn, keys, hist, slot, is_orig, pi[P_DNS_QR, i] == 1, lsp)
-    return True
+        flipped = _dns_message(conn, keys, hist, slot, is_orig, pi[P_DNS_QR, i] == 1, lsp)
+    if proto == PROTO_UDP and pi[P_NTP_MODE, i] >= 0 and not flipped:
+        flipped = _ntp_message(conn, keys, hist, slot, is_orig, pi[P_NTP_MODE, i], lsp)
+    return COUNTED_FOR_PEER if flipped else COUNTED
+
+
+@kernel_inline
+def _resp_port(conn: np.ndarray, keys: np.ndarray, slot: int) -> int:
+    oside = conn[slot, C_ORIG_SIDE]
+    return int(keys[slot, 4] >> np.uint64(16 if oside == 0 else 32)) & 0xFFFF
+
+
+@kernel
+def _flip_roles(conn: np.ndarray, hist: np.ndarray, slot: int) -> None:
+    """Connection::FlipRoles called by a UDP port analyzer in the middle of a packet
+    (ZEEK-FACTS 9.3): the roles swap and '^' follows the packet's letter; the UDP
+    adapter is not flipped, so the byte counts and active marks behind orig_bytes,
+    resp_bytes and conn_state stay with the roles, not the hosts. (Packets and IP bytes,
+    counted per host here, follow the hosts as ConnSize's swap makes them; the caller
+    counts this packet for the other host, as ConnSize does with its stale is_orig.)"""
+    conn[slot, C_ORIG_SIDE] = 1 - conn[slot, C_ORIG_SIDE]
+    for col in (C_DSIZE, C_DACTIVE):
+        conn[slot, col], conn[slot, col + 1] = conn[slot, col + 1], conn[slot, col]
+    add_history(conn, hist, slot, CARET)
 
 
 @kernel
 def _dns_message(conn: np.ndarray, keys: np.ndarray, hist: np.ndarray, slot: int,
-                 is_orig: bool, response: bool, lsp: np.ndarray) -> None:
+                 is_orig: bool, response: bool, lsp: np.ndarray) -> bool:
     """DNS.cc L86-92: the analyzer's first message, a response from the originator,
     flips the roles unless the responder is multicast (IPAddr.h IsMulticast)."""
-    oside = conn[slot, C_ORIG_SIDE]
-    meta = keys[slot, 4]
-    resp_port = int(meta >> np.uint64(16 if oside == 0 else 32)) & 0xFFFF
-    if conn[slot, C_FLAGS] & F_DNS_SEEN or not lsp[2, resp_port]:
-        return
+    if conn[slot, C_FLAGS] & F_DNS_SEEN or not lsp[2, _resp_port(conn, keys, slot)]:
+        return False
     conn[slot, C_FLAGS] |= F_DNS_SEEN
+    oside = conn[slot, C_ORIG_SIDE]
     hi, lo = keys[slot, 2 - 2 * oside], keys[slot, 3 - 2 * oside]  # responder address
     v4_multicast = hi == 0 and (lo >> np.uint64(32)) == 0xFFFF \
         and ((lo >> np.uint64(24)) & np.uint64(0xFF)) == 224
     if is_orig and response and not (v4_multicast or (hi >> np.uint64(56)) == 0xFF):
-        conn[slot, C_ORIG_SIDE] = 1 - oside
-        add_history(conn, hist, slot, CARET)
+        _flip_roles(conn, hist, slot)
+        return True
+    return False
+
+
+@kernel
+def _ntp_message(conn: np.ndarray, keys: np.ndarray, hist: np.ndarray, slot: int,
+                 is_orig: bool, mode: int, lsp: np.ndarray) -> bool:
+    """ntp-analyzer.pac L141-150: a server-mode (4) message from the originator or a
+    client-mode (3) one from the responder flips the roles, once per connection."""
+    if conn[slot, C_FLAGS] & F_NTP_FLIPPED or not lsp[3, _resp_port(conn, keys, slot)]:
+        return False
+    if (is_orig and mode == NTP_SERVER) or (not is_orig and mode == NTP_CLIENT):
+        conn[slot, C_FLAGS] |= F_NTP_FLIPPED
+        _flip_roles(conn, hist, slot)
+        return True
+    return False
 
 
 @kernel_inline
@@ -282,10 +327,12 @@ def _process(conn: np.ndarray, ep: np.ndarray, keys: np.ndarray, hist: np.ndarra
                         long_ports, lsp[0], ports)
         else:  # TCPAnalyzer::ValidateChecksum failed: ChecksumError, nothing else
             scaled(conn, ep, hist, slot, side, E_CHK_CNT, E_CHK_THR, C_)
-    else:
-        counts = _datagram(conn, ep, keys, hist, slot, side, pi, i, lsp)
-    if counts:
-        _count(conn, slot, side, pi, i)
+        if counts:
+            _count(conn, slot, side, pi, i)
+        return
+    counted = _datagram(conn, ep, keys, hist, slot, side, pi, i, lsp)
+    if counted != NOT_COUNTED:
+        _count(conn, slot, side if counted == COUNTED else 1 - side, pi, i)
 
 
 @kernel_inline

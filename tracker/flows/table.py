@@ -76,8 +76,8 @@ def eligible(pb: PacketBatch) -> np.ndarray:
 TS_MAX = np.iinfo(np.int64).max - (1 << 61)
 
 
-def packet_columns(pb: PacketBatch, good: np.ndarray, qr: np.ndarray, vlan_in_key: bool
-                   ) -> tuple[np.ndarray, np.ndarray]:
+def packet_columns(pb: PacketBatch, good: np.ndarray, qr: np.ndarray, mode: np.ndarray,
+                   vlan_in_key: bool) -> tuple[np.ndarray, np.ndarray]:
     """(keys (n, 5) uint64, inputs (P_N, n) int64: one contiguous row per column)."""
     kb = flow_keys(pb, vlan_in_key)
     pi = np.empty((L.P_N, len(pb)), dtype=np.int64)
@@ -93,7 +93,7 @@ def packet_columns(pb: PacketBatch, good: np.ndarray, qr: np.ndarray, vlan_in_ke
                         (L.P_PAYLOAD, payload), (L.P_IP_LEN, np.maximum(pb.ip_len, 0)),
                         (L.P_WIRE, pb.wire_len), (L.P_VLAN, pb.vlan), (L.P_GOOD, good),
                         (L.P_BCAST, kb.dst_is_broadcast), (L.P_SRC_A, kb.src_is_a),
-                        (L.P_DNS_QR, qr)):
+                        (L.P_DNS_QR, qr), (L.P_NTP_MODE, mode)):
         pi[col] = values
     return np.ascontiguousarray(kb.words), pi
 
@@ -114,7 +114,8 @@ class FlowTable:
         self._opt = _options_array(self.options)
         self._lsp = np.stack([_port_set(self.options.likely_server_tcp),
                               _port_set(self.options.likely_server_udp),
-                              _port_set(self.options.dns_ports)])
+                              _port_set(self.options.dns_ports),
+                              _port_set(self.options.ntp_ports)])
         self._long = _port_set(self.options.long_inactivity_ports)
         self._reasm = Reassembler()
         cap = self.options.max_open_flows
@@ -160,8 +161,10 @@ class FlowTable:
         rows = np.flatnonzero(eligible(packets))
         chosen = packets if len(rows) == len(packets) else packets.take(rows)
         good = self._good(chosen)
-        qr = chosen.dns_qr if self.options.dns_ports else np.full(len(chosen), -1, np.int8)
-        pk, pi = packet_columns(chosen, good, qr, self.options.vlan_in_key)
+        none = np.full(len(chosen), -1, np.int8)
+        qr = chosen.dns_qr if self.options.dns_ports else none
+        mode = chosen.ntp_mode if self.options.ntp_ports else none
+        pk, pi = packet_columns(chosen, good, qr, mode, self.options.vlan_in_key)
         fids = np.full(len(rows), -1, dtype=np.int64)
         parts = self._run(pk, pi, fids)
         self.flow_ids = np.full(len(pb), -1, dtype=np.int64)

@@ -117,7 +117,9 @@ FLOW_COLUMNS: tuple[Column, ...] = (
     Column("end_reason", "category", "Why the flow ended (beyond Zeek): fin, rst, idle, reuse, "
            "active, evicted, eof, stopped, interrupted, error; open in a live snapshot."),
     Column("orig_pkts", "int64", "Packets sent by the originator (Zeek's orig_pkts): a "
-           "reassembled IP datagram is one packet; bad-checksum packets do not count."),
+           "reassembled IP datagram is one packet; bad-checksum packets do not count; the "
+           "one packet during which Zeek's DNS or NTP analyzer flips the roles counts for "
+           "the other side, as in Zeek (history D^)."),
     Column("resp_pkts", "int64", "Packets sent by the responder (resp_pkts)."),
     Column("orig_ip_bytes", "int64", "Sum of the IP total length of orig's packets "
            "(orig_ip_bytes; IPv6: payload length + 40), from headers, not the captured length."),
@@ -184,7 +186,8 @@ VALUES: dict[str, dict[str, str]] = {
         "W": "a zero window advertisement",
         "C": "a packet with a bad TCP/UDP checksum (only when checksums are verified; a bad "
              "IPv4 header checksum drops the packet from every flow, with no letter)",
-        "^": "the roles were flipped: the first sender turned out to be the responder",
+        "^": "the roles were flipped: the first sender turned out to be the responder (by "
+             "its ports, or a DNS response or NTP server message from the originator)",
     },
     "state": {
         "SYN_SENT": "TCP: only the opening SYN seen",
