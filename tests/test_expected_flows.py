@@ -54,7 +54,8 @@ EXPECTED = expected_rows()
 
 def test_table_covers_every_capture() -> None:
     files = {p.name for p in CAPTURES.iterdir() if p.suffix in (".pcap", ".pcapng", ".gz")}
-    assert set(EXPECTED) == files
+    # office.pcap is the analysis notebook's mix: tests/test_office.py checks its flows.
+    assert set(EXPECTED) == files - {"office.pcap"}
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))
