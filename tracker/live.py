@@ -90,7 +90,7 @@ class LiveCapture:
     def stop(self) -> pd.DataFrame:
         """End the capture; the final flows (open ones 'stopped'), as ``flows()``."""
         if self._run is not None and self._source is not None and self._thread is not None:
-            self._run.stop("stopped")
+            self._run.stop("stopped", drain=True)
             self._source.stop()
             self._thread.join()
             self._source.close()

@@ -120,6 +120,7 @@ class FlowRun:
         self.flush = flush
         self.summary = RunSummary()
         self._stop: str | None = None
+        self._drain = False
 
     def __iter__(self) -> Iterator[tuple[PacketBatch, np.ndarray, FlowRecords]]:
         src = open_source(self.source, batch_bytes=self.batch_bytes)
@@ -135,7 +136,7 @@ class FlowRun:
                     ended = FlowRecords.concat([ended, self.table.expire(now)])
                 self._count(packets, ended, src)
                 yield packets, flow_ids, ended
-                if self._stop is not None:
+                if self._stop is not None and not self._drain:
                     break
         except CaptureError as err:  # broken mid-capture: keep what came before, then raise
             error = err
@@ -151,12 +152,15 @@ class FlowRun:
         """The reason given to ``stop()``, or None."""
         return self._stop
 
-    def stop(self, reason: str = "interrupted") -> None:
+    def stop(self, reason: str = "interrupted", *, drain: bool = False) -> None:
         """End the run after the current batch; open flows end with ``reason``.
 
-        Safe to call from a signal handler: it only sets a flag.
+        ``drain``: read on until the source ends instead, for a live source that was
+        told to stop as well and still hands over the frames the kernel holds.
+        Safe to call from a signal handler: it only sets flags.
         """
         self._stop = reason
+        self._drain = drain
 
     def _finish(self, reason: str) -> FlowRecords:
         """The flows still open, ended with ``reason``, unless the table is carried on."""

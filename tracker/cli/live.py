@@ -58,7 +58,7 @@ def _ctrl_c_ends_capture(run: Any, source: Any) -> Iterator[None]:
     def stop(signum: int, frame: Any) -> None:
         if run.stopped:
             raise KeyboardInterrupt
-        run.stop("stopped")
+        run.stop("stopped", drain=True)  # the source ends once the kernel's frames are in
         source.stop()
 
     previous = signal.signal(signal.SIGINT, stop)

@@ -51,6 +51,9 @@ LINK_NAMES = {0: "NULL (BSD loopback)", 1: "EN10MB (Ethernet)", 12: "RAW (Raw IP
               276: "LINUX_SLL2 (Linux cooked v2)"}
 
 
+# After a stop, how long to wait for the kernel to hand over frames it already holds.
+STOP_DRAIN_S = 2.0
+
 class LiveSource:
     """A FrameSource on a network interface (see the module docstring).
 
@@ -123,10 +126,19 @@ class LiveSource:
         self._stopped = True
 
     def __iter__(self) -> Iterator[FrameBatch]:
-        while not self._done():
+        drain_until: float | None = None
+        while True:
             block = self._next * self._block_bytes
+            if self._done() and not self._ready(block):
+                # Frames the kernel wrote before the stop but still holds in the block it
+                # fills are the capture's too: wait for the block's hand-over (its timeout,
+                # which took up to ~1 s on Linux 6.18), never longer than STOP_DRAIN_S.
+                drain_until = drain_until or time.monotonic() + STOP_DRAIN_S
+                if not self._filling(block) or time.monotonic() >= drain_until \
+                        or self._count_reached():
+                    return
             if not self._ready(block):
-                self._wait()
+                self._wait(draining=drain_until is not None)
                 if not self._ready(block):
                     yield self._empty()
                     continue
@@ -137,18 +149,25 @@ class LiveSource:
             if shared:
                 self._release(block)
 
+    def _filling(self, block: int) -> bool:
+        """Whether the kernel holds frames in this block that it has not handed over (it
+        counts them in num_pkts as it writes them)."""
+        return not self._ready(block) and struct.unpack_from("=I", self._map, block + 12)[0] > 0
+
+    def _count_reached(self) -> bool:
+        return self._count is not None and self._records >= self._count
+
     def _ready(self, block: int) -> bool:
         """Whether the kernel handed the block over (block_status, host byte order)."""
         return bool(struct.unpack_from("=I", self._map, block + 8)[0] & TP_STATUS_USER)
 
     def _done(self) -> bool:
         return self._stopped or (self._deadline is not None
-                                 and time.monotonic() >= self._deadline) or (
-            self._count is not None and self._records >= self._count)
+                                 and time.monotonic() >= self._deadline) or self._count_reached()
 
-    def _wait(self) -> None:
+    def _wait(self, draining: bool = False) -> None:
         timeout = self._poll_ms / 1000
-        if self._deadline is not None:
+        if self._deadline is not None and not draining:
             timeout = max(0.0, min(timeout, self._deadline - time.monotonic()))
         select.select([self._sock], [], [], timeout)
 
