@@ -51,3 +51,20 @@ def test_corpus_has_every_listed_trace() -> None:
     names = {_name(t) for t in corpus_traces()}
     assert len(names) == 110
     assert set(KNOWN_DIFFERENCES) <= names
+
+
+TUNNELS = CORPUS.parent / "tunnels"
+TUNNEL_TRACES = sorted(TUNNELS.glob("*/trace.pcap")) if TUNNELS.is_dir() else []
+
+
+@pytest.mark.corpus
+@pytest.mark.parametrize("trace", TUNNEL_TRACES or [None],
+                         ids=lambda p: p.parent.name if p else "no-tunnels")
+def test_outer_headers_of_tunnel_captures_agree_with_tshark(trace: Path | None) -> None:
+    """../shared/tunnels: every frame's outermost IP and transport headers are tshark's
+    first layer (read_packets keeps one row per frame with its outermost headers)."""
+    if trace is None:
+        pytest.skip(f"the tunnel captures are absent: expected them at {TUNNELS}")
+    result = compare_trace(trace)
+    assert result.rows_equal and result.ip_frames > 0
+    assert result.mismatches == {}
