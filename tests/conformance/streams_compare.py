@@ -123,6 +123,9 @@ def proto_numbers(names: pd.Series) -> np.ndarray:
 def ours(trace: Path, tool: Tool) -> pd.DataFrame:
     """read_flows summed per socket pair, keyed as ``tool`` keys its flows."""
     df = load_flows(trace, tool.vlan_in_key)
+    # A connection whose every packet had its TCP header cut short counts no packet (as
+    # Zeek's 0-packet rows); the packet tools have no stream of it.
+    df = df[(df["orig_pkts"] + df["resp_pkts"]) > 0]
     proto = proto_numbers(df["proto"])
     portless = np.isin(proto, PORTLESS) & (tool is NFSTREAM)
     if tool is TSHARK:

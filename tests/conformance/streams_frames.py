@@ -174,8 +174,8 @@ def flow_keys(flows: pd.DataFrame, tool: Tool) -> pd.Series:
 
 @lru_cache(maxsize=4)
 def tso_frames(trace: Path) -> frozenset[int]:
-    """Frames (1-based) whose IPv4 total length field is 0, read from the raw bytes: the
-    decoder reports the frame's length there (TSO captures), so the field is gone."""
+    """Frames (1-based) whose IPv4 total length field is 0 (TSO captures), read from the
+    raw bytes, not from the decoder."""
     from tracker.decode import decode
     from tracker.sources.files import open_capture
 
@@ -197,7 +197,12 @@ def our_frames(pk: pd.DataFrame, trace: Path, tool: Tool) -> pd.DataFrame:
     out["status"] = out["status"].astype(str)
     out["tso"] = out["frame"].isin(tso_frames(trace)).to_numpy()
     out["ours"] = np.full(len(out), None, dtype=object)
-    counted = pk["flow_id"].notna().to_numpy()
+    # A TCP packet whose header is cut short joins its flow without being counted (as in
+    # Zeek): it is in no pair's counts.
+    fragment = (out["frag_offset"].fillna(0) > 0) | out["more_fragments"].fillna(False)
+    header_cut = out["status"].isin(["TRUNCATED", "MALFORMED"]) & (out["proto"] == 6) \
+        & ~fragment
+    counted = pk["flow_id"].notna().to_numpy() & ~header_cut.to_numpy(dtype=bool)
     if counted.any():
         ids = pk["flow_id"].to_numpy()[counted].astype(np.int64)
         flows = load_flows(trace, tool.vlan_in_key)

@@ -250,6 +250,45 @@ def test_ntp_role_flip_counts_as_zeek() -> None:
     assert (bare.iloc[0]["orig_addr"], bare.iloc[0]["history"]) == (server, "Dd")
 
 
+def test_tcp_header_cut_by_the_snaplen_makes_the_flow_and_counts_nothing() -> None:
+    """ZEEK-FACTS 4.1 and 7.6 (baseline core.vntag-in-vlan): a SYN-ACK whose 40-byte TCP
+    header is cut by the snaplen after the fixed 20 bytes: Zeek's connection exists with
+    0 packets and history '-'. A later whole packet of the pair joins that flow. A cut
+    inside the fixed header makes no flow at all."""
+    scapy = pytest.importorskip("scapy.all")
+    from tracker.decode import decode
+    from tracker.flows import FlowRecords, FlowTable
+    from tracker.frames import FrameBatch
+    from tracker.report.flows import flows_dataframe
+
+    opts = [("MSS", 1460), ("SAckOK", b""), ("Timestamp", (1, 0)), ("NOP", None),
+            ("WScale", 7)]
+    synack = bytes(scapy.Ether() / scapy.IP(src="10.0.0.2", dst="10.0.0.1") / scapy.TCP(
+        sport=80, dport=40000, flags="SA", seq=ISN_S, ack=c0, options=opts))
+    assert (synack[46] >> 4) * 4 == 40  # a 40-byte TCP header
+    later = bytes(scapy.Ether() / scapy.IP(src="10.0.0.2", dst="10.0.0.1") / scapy.TCP(
+        sport=80, dport=40000, flags="A", seq=s0, ack=c0))
+
+    def run(frames: list[bytes], caplens: list[int]) -> pd.DataFrame:
+        cut = [f[:c] for f, c in zip(frames, caplens, strict=True)]
+        fb = FrameBatch.from_frames(cut, ts_ns=[i * 10**8 for i in range(len(cut))],
+                                    wire_len=[len(f) for f in frames])
+        table = FlowTable(FlowOptions())
+        return flows_dataframe(FlowRecords.concat([table.update(decode(fb)), table.flush()]))
+
+    alone = run([synack], [14 + 20 + 30])  # the fixed header and 10 option bytes
+    assert len(alone) == 1
+    flow = alone.iloc[0]
+    # A SYN-ACK from port 80 (a likely server port) to 40000 flips the new connection:
+    # history '^' alone (ZEEK-FACTS 2.1), the client is the originator.
+    assert (flow["orig_pkts"], flow["resp_pkts"], flow["history"], flow["conn_state"]) == (
+        0, 0, "^", "OTH")
+    assert (flow["orig_addr"], flow["orig_port"]) == ("10.0.0.1", 40000)
+    joined = run([synack, later], [14 + 20 + 30, len(later)])
+    assert len(joined) == 1 and joined.iloc[0]["orig_pkts"] + joined.iloc[0]["resp_pkts"] == 1
+    assert len(run([synack], [14 + 20 + 12])) == 0  # the fixed header itself is cut
+
+
 def test_bad_checksum_syn_then_good_syn_is_reuse() -> None:
     """The endpoint never saw a good packet (ISN 0), so the good SYN starts a new flow.
 

@@ -61,6 +61,8 @@ from tracker.flows.layout import (
     G_NT,
     G_NT_SET,
     G_OPEN,
+    GOOD_HEADER_CUT,
+    GOOD_YES,
     INACTIVE,
     N_EXPIRE,
     NEED_ENDED,
@@ -318,7 +320,9 @@ def _process(conn: np.ndarray, ep: np.ndarray, keys: np.ndarray, hist: np.ndarra
              pi: np.ndarray, i: int, lsp: np.ndarray, long_ports: np.ndarray) -> None:
     side = 0 if pi[P_SRC_A, i] else 1
     if pi[P_PROTO, i] == PROTO_TCP:
-        counts = pi[P_GOOD, i] != 0
+        counts = pi[P_GOOD, i] == GOOD_YES
+        if pi[P_GOOD, i] == GOOD_HEADER_CUT:
+            return  # the connection exists; nothing else happens (TCP.cc L86-90)
         if counts:
             ports = (int(keys[slot, 4] >> np.uint64(32)) & 0xFFFF,
                      int(keys[slot, 4] >> np.uint64(16)) & 0xFFFF)

@@ -56,6 +56,7 @@ def _port_set(ports: frozenset[int]) -> np.ndarray:
     return out
 
 
+TCP_FIXED_HEADER = 20  # RFC 9293 3.1: the header without options
 IPV6_NO_NEXT_HEADER = 59  # RFC 8200 section 4.7: nothing follows; Zeek makes no flow of it
 
 
@@ -68,6 +69,24 @@ def eligible(pb: PacketBatch) -> np.ndarray:
     udp_ok = (pb.proto != PROTO_UDP) | (pb.src_port >= 0)
     icmp = (pb.proto == PROTO_ICMP) | (pb.proto == PROTO_ICMPV6)
     return ok & tcp_ok & udp_ok & (~icmp | (pb.icmp_type >= 0))
+
+
+def tcp_header_cut(pb: PacketBatch) -> np.ndarray:
+    """TCP rows whose fixed 20-byte header was captured but not the whole header (options
+    cut by the snaplen), or whose data offset is nonsense. Zeek makes or finds their
+    connection, which needs only the fixed header, and then counts nothing: no packet, no
+    history letter (ZEEK-FACTS 4.1, TCP.cc L86-90). Not a fragment, and not a packet
+    whose IP length runs past the frame on the wire (Zeek drops that before any
+    connection, IP.cc L81-84)."""
+    trouble = (pb.status == Status.TRUNCATED) | (pb.status == Status.MALFORMED)
+    tcp = trouble & (pb.proto == PROTO_TCP) & (pb.src_port >= 0) & (pb.ip_version > 0)
+    if not tcp.any():
+        return tcp
+    fixed = pb.ip_caplen >= pb.ip_hdr_len + TCP_FIXED_HEADER
+    l3_in_frame = pb.caplen - pb.ip_caplen
+    on_wire = pb.ip_len <= pb.wire_len - l3_in_frame
+    whole = (pb.frag_offset == 0) & ~pb.more_fragments
+    return tcp & fixed & on_wire & whole & (pb.ip_hdr_len > 0)
 
 
 # Packet times past this (2189-06-23) count as this: the kernel adds timeouts of up to
@@ -158,9 +177,11 @@ class FlowTable:
         without them is an OptionError, never quietly other flows.
         """
         packets, positions, members = self._reassemble(pb)
-        rows = np.flatnonzero(eligible(packets))
+        cut = tcp_header_cut(packets)
+        rows = np.flatnonzero(eligible(packets) | cut)
         chosen = packets if len(rows) == len(packets) else packets.take(rows)
-        good = self._good(chosen)
+        good = self._good(chosen).astype(np.int8)
+        good[cut[rows]] = L.GOOD_HEADER_CUT
         none = np.full(len(chosen), -1, np.int8)
         qr = chosen.dns_qr if self.options.dns_ports else none
         mode = chosen.ntp_mode if self.options.ntp_ports else none

@@ -68,9 +68,10 @@ PACKET_COLUMNS: tuple[Column, ...] = (
     Column("icmp_type", "Int16", "ICMP or ICMPv6 type."),
     Column("icmp_code", "Int16", "ICMP or ICMPv6 code."),
     Column("flow_id", "Int64", "The flow this packet belongs to (read_flows' flow_id, same "
-           "options); every fragment of a reassembled datagram gets its flow's id; <NA> when the "
-           "packet is in no flow (not IP, malformed, bad checksum when verified, an IP datagram "
-           "that never completed)."),
+           "options); every fragment of a reassembled datagram gets its flow's id, and so does "
+           "a TCP packet whose header is cut short (it makes or finds its flow without being "
+           "counted, as in Zeek); <NA> when the packet is in no flow (not IP, malformed, bad "
+           "IPv4 header checksum when verified, an IP datagram that never completed)."),
 )
 
 
