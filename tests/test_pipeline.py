@@ -13,6 +13,7 @@ import pytest
 import tracker
 from tests.conftest import CAPTURES, corpus_traces, need_corpus
 from tracker.decode import decode
+from tracker.decode.tunnels import flow_rows
 from tracker.errors import OptionError, TrackerWarning
 from tracker.flows import FlowOptions, FlowRecords, FlowTable
 from tracker.pipeline import FlowRun
@@ -33,7 +34,7 @@ def _batches(path: Path, batch_bytes: int = 4 << 20) -> list:
 
 def _table_flows(batches: list, options: FlowOptions, *, checksums: bool = True) -> pd.DataFrame:
     table = FlowTable(options)
-    parts = [table.update(decode(fb, checksums=checksums)) for fb in batches]
+    parts = [table.update(flow_rows(fb, decode(fb, checksums=checksums))) for fb in batches]
     return flows_dataframe(FlowRecords.concat([*parts, table.flush()]))
 
 
@@ -42,8 +43,9 @@ def _table_flows(batches: list, options: FlowOptions, *, checksums: bool = True)
                          f"{p.parent.name}")
 @pytest.mark.parametrize("verify", [False, True], ids=["checksums-off", "checksums-on"])
 def test_table_from_packet_batches_alone_on_every_trace(path: Path, verify: bool) -> None:
-    """The table fed with decode(frames) alone gives the pipeline's flows, with checksums
-    verified or not; unverified, the checksum column changes nothing."""
+    """The table fed with decode(frames) alone (and the packets inside IP tunnels in place
+    of theirs, tunnels.flow_rows) gives the pipeline's flows, with checksums verified or
+    not; unverified, the checksum column changes nothing."""
     need_corpus()
     options = FlowOptions(verify_checksums=verify)
     batches = _batches(path)

@@ -25,6 +25,7 @@ import numpy as np
 
 from tracker.decode import decode
 from tracker.decode.bpf import BpfFilter
+from tracker.decode.tunnels import flow_rows
 from tracker.errors import CaptureError, OptionError
 from tracker.flows import FlowOptions, FlowRecords, FlowTable
 from tracker.frames import FrameBatch
@@ -129,7 +130,9 @@ class FlowRun:
         try:
             for frames in src:
                 packets = filtered(frames, self.bpf, checksums)
-                ended = self.table.update(packets)
+                # IP-in-IP and GRE: the packets inside make the flows (the outer rows stay).
+                rows = flow_rows(frames, packets) if self.table.options.decapsulate else packets
+                ended = self.table.update(rows)
                 flow_ids = self.table.flow_ids
                 now = src.now_ns()
                 if now is not None:  # live: idle flows end while no packets come

@@ -52,8 +52,10 @@ REASONS: dict[str, str] = {
     "drops the packet (ZEEK-FACTS 4.1, IP.cc L81-84) and so do we; tshark and NFStream count it",
     "icmp-error-quote": "an ICMP error quoting a TCP/UDP header: tshark counts it in the "
     "quoted stream; Zeek, NFStream and we count it in an ICMP flow",
-    "tunnel": "a tunnelled packet (IP-in-IP, GRE, VXLAN, GTP-U, CAPWAP, Teredo): tshark and "
-    "NFStream count the inner flow, we count the outer one (SEMANTICS.md 1)",
+    "tunnel": "a tunnelled packet: for IP-in-IP and GRE we count the inner flow as Zeek does "
+    "(and none for a GRE packet whose payload is not IP, which NFStream counts as protocol "
+    "47); for VXLAN, GTP-U, CAPWAP and Teredo the outer one (not decapsulated yet), where "
+    "tshark and NFStream count the inner flow; the tools' inner lengths also differ",
     "qinq-inner-vlan": "802.1ad QinQ: NFStream keys on the inner VLAN tag, we report the outer "
     "one (SEMANTICS.md 1, as Zeek's vlan column)",
     "fabricpath": "Cisco FabricPath: the capture holds each packet bare and wrapped; Zeek, "
@@ -92,7 +94,8 @@ def frame_reasons(f: pd.DataFrame) -> np.ndarray:
         ("bad-tcp-data-offset", malformed & (_int(f["proto"], -1) == 6)),
         ("ip-len-beyond-frame", (status == "TRUNCATED")
          & (f["caplen"].to_numpy() == f["wire_len"].to_numpy())),
-        ("tunnel", (f["ip_layers"].fillna(0) >= 2) | f["tunnel"].fillna(False).astype(bool)),
+        ("tunnel", (f["ip_layers"].fillna(0) >= 2) | f["tunnel"].fillna(False).astype(bool)
+         | np.isin(_int(f["proto"], -1), (4, 41, 47))),
         ("icmp-error-quote", f["icmp_quote"].fillna(False).astype(bool)),
         ("qinq-inner-vlan", f["vlans"].fillna(0) >= 2),
         ("fabricpath", protocols.str.contains(":cfp:", regex=False)),
@@ -122,8 +125,9 @@ def _frame_ms(trace: Path) -> np.ndarray:
 def _misread(trace: Path, first_ms: int) -> list[str]:
     """Reasons of a flow that only NFStream reports, from the frames at its first packet's
     millisecond: frames where tshark finds no IP but NFStream reads one (a DLT_NULL frame
-    with a bogus address family, a tunnel payload that is not IP as CAPWAP's 802.11) or
-    FabricPath-wrapped frames, which NFStream reads as IPv4 at the wrong offset."""
+    with a bogus address family, a tunnel payload that is not IP as CAPWAP's 802.11),
+    FabricPath-wrapped frames, which NFStream reads as IPv4 at the wrong offset, or a GRE
+    packet whose payload is not IP (no flow for Zeek and us, a protocol-47 one for it)."""
     t = read_tsv(trace)
     protocols = t["frame.protocols"][np.abs(_frame_ms(trace) - first_ms) <= 1]
     stacks = stack_table(protocols)
@@ -132,6 +136,8 @@ def _misread(trace: Path, first_ms: int) -> list[str]:
         found.append("fabricpath")
     if (protocols == "null:data").any() or (stacks["tunnel"] & (stacks["ip_layers"] < 2)).any():
         found.append("nfstream-reads-non-ip")
+    if protocols.str.contains(":gre", regex=False).any() and not found:
+        found.append("tunnel")  # a GRE packet with no IP inside: NFStream's protocol-47 flow
     return found
 
 

@@ -23,6 +23,7 @@ import pytest
 from zeek_baselines import Case, cases, read_conn_ids, read_rst_line, read_table
 
 from tracker.decode import decode
+from tracker.decode.tunnels import flow_rows
 from tracker.flows import FlowOptions, FlowTable
 from tracker.flows.records import FlowRecords
 from tracker.frames import FrameBatch
@@ -50,7 +51,8 @@ def load_trace(path: Path) -> list[tuple[FrameBatch, PacketBatch]]:
 def run_flows(batches: list[tuple[FrameBatch, PacketBatch]], options: FlowOptions
               ) -> FlowRecords:
     table = FlowTable(options)
-    parts = [table.update(pb) for fb, pb in batches]
+    parts = [table.update(flow_rows(fb, pb) if options.decapsulate else pb)
+             for fb, pb in batches]
     return FlowRecords.concat([*parts, table.flush()])
 
 
@@ -171,14 +173,14 @@ def test_zeek_match_rate(capsys: pytest.CaptureFixture[str]) -> None:
 TUNNELS = ZEEK.parents[1] / "tunnels"
 TUNNEL_CASES = cases(TUNNELS) if TUNNELS.is_dir() else []
 # Tunnels the tracker does not decapsulate yet: they fail until it does (strict xfail).
-NOT_YET = {"tunnels-geneve", "tunnels-gre-sample", "tunnels-gtp-gtp7-ipv6", "tunnels-ayiya3",
-           "tunnels-vxlan-encapsulated-http", "tunnels-teredo-bubble-with-payload", "erspanii"}
+NOT_YET = {"tunnels-geneve", "tunnels-gtp-gtp7-ipv6", "tunnels-ayiya3",
+           "tunnels-vxlan-encapsulated-http", "tunnels-teredo-bubble-with-payload"}
 
 
 @pytest.mark.corpus
 @pytest.mark.parametrize("case", [
-    pytest.param(c, marks=pytest.mark.xfail(strict=True, reason="tunnel decapsulation is not "
-                                            "built yet")) if c.trace in NOT_YET else c
+    pytest.param(c, marks=pytest.mark.xfail(strict=True, reason="UDP tunnel decapsulation "
+                                            "is not built yet")) if c.trace in NOT_YET else c
     for c in TUNNEL_CASES], ids=[c.name for c in TUNNEL_CASES])
 def test_tunnel_and_link_layer_baseline(case: Case) -> None:
     """../shared/tunnels: every row of Zeek's baseline, exactly (no KNOWN differences)."""

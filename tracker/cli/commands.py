@@ -44,7 +44,8 @@ SUMMARIES = {"pair": summarize.by_socket_pair, "host": summarize.by_host,
 def flow_options(args: argparse.Namespace) -> FlowOptions:
     return FlowOptions(vlan_in_key=args.vlan_key, verify_checksums=args.verify_checksums,
                        max_open_flows=args.max_open_flows, tcp_inactivity=args.tcp_inactivity,
-                       udp_inactivity=args.udp_inactivity)
+                       udp_inactivity=args.udp_inactivity,
+                       decapsulate=not args.no_decapsulate)
 
 
 @contextmanager

@@ -144,6 +144,9 @@ class FlowOptions:
             message from the originator, or a client-mode one from the responder,
             flips the roles once (ntp-analyzer.pac L141-150).
         vlan_in_key: put the outer VLAN id in the flow key (Zeek's vlan_fivetuple).
+        decapsulate: the packets inside IP-in-IP and GRE tunnels make the flows, as in
+            Zeek (the tunnel packets make none); False: the tunnel packets make flows of
+            IP protocols 4, 41 and 47.
         verify_checksums: drop and mark ('C') packets with a bad transport checksum.
         max_open_flows: cap on open flows; the least recently active is evicted.
         active_timeout: cut flows longer than this (None: never).
@@ -165,6 +168,7 @@ class FlowOptions:
     dns_ports: frozenset[int] = ZEEK_SCRIPT_PORTS["dns"][1]
     ntp_ports: frozenset[int] = ZEEK_SCRIPT_PORTS["ntp"][1]
     vlan_in_key: bool = False
+    decapsulate: bool = True
     verify_checksums: bool = False
     max_open_flows: int | None = None
     active_timeout: float | None = None
@@ -184,7 +188,7 @@ class FlowOptions:
         for name in ("likely_server_tcp", "likely_server_udp", "long_inactivity_ports",
                      "dns_ports", "ntp_ports"):
             object.__setattr__(self, name, _ports(name, getattr(self, name)))
-        for name in ("vlan_in_key", "verify_checksums"):
+        for name in ("vlan_in_key", "verify_checksums", "decapsulate"):
             if not isinstance(getattr(self, name), bool):
                 raise OptionError(f"{name} must be True or False, got {getattr(self, name)!r}")
         cap = self.max_open_flows

@@ -1,0 +1,131 @@
+"""IP-in-IP and GRE: the flow table gets the packet inside (tracker/decode/tunnels.py).
+
+Each frame is byte literals: an outer IPv4 header 10.0.0.1 -> 10.0.0.2 (or IPv6) around
+the test suite's inner IPv4/TCP SYN 192.0.2.1:50000 -> 198.51.100.2:80 (decode_frames.py),
+so a right decapsulation ends with the inner addresses and ports. Expected values come
+from the header layouts (RFC 2003, 2473, 2784, 2890, 2637; ERSPAN as Zeek's GRE.cc reads
+it: ZEEK-FACTS 6.6).
+"""
+
+from __future__ import annotations
+
+from decode_frames import ETH_IPV4, ETH_IPV6, IP_TCP, V4_DST_LO, V4_SRC_LO, eth_ipv4_tcp, ipv6
+
+from tracker.decode import decode
+from tracker.decode.tunnels import flow_rows
+from tracker.frames import LINKTYPE_ETHERNET, FrameBatch
+from tracker.packets import PacketBatch, Status
+
+OUTER_SRC, OUTER_DST = bytes([10, 0, 0, 1]), bytes([10, 0, 0, 2])
+OUTER_DST_LO = 0x0000FFFF_0A000002
+
+
+def outer4(payload: bytes, proto: int) -> bytes:
+    """An IPv4 header 10.0.0.1 -> 10.0.0.2 of ``proto`` around ``payload``."""
+    total = 20 + len(payload)
+    return (bytes([0x45, 0]) + total.to_bytes(2, "big") + bytes.fromhex("00004000")
+            + bytes([64, proto]) + bytes(2) + OUTER_SRC + OUTER_DST + payload)
+
+
+def gre(ptype: int, flags: int = 0, extra: bytes = b"") -> bytes:
+    """A GRE header: flags and version, protocol type, then the optional words."""
+    return flags.to_bytes(2, "big") + ptype.to_bytes(2, "big") + extra
+
+
+def run(frames: list[bytes]) -> tuple[PacketBatch, PacketBatch]:
+    """(decoded outer rows, rows for the flow table) of Ethernet frames."""
+    fb = FrameBatch.from_frames(frames, linktype=LINKTYPE_ETHERNET)
+    pb = decode(fb)
+    return pb, flow_rows(fb, pb)
+
+
+def assert_inner_syn(rows: PacketBatch, i: int) -> None:
+    assert rows.status[i] == Status.OK
+    assert (rows.src_lo[i], rows.dst_lo[i]) == (V4_SRC_LO, V4_DST_LO)
+    assert (rows.proto[i], rows.src_port[i], rows.dst_port[i]) == (6, 50000, 80)
+    assert rows.ip_len[i] == 40
+
+
+MACS = ETH_IPV4[:12]
+ETH_TYPE_IPV4 = bytes.fromhex("0800")
+
+
+def test_plain_batch_is_returned_as_it_is() -> None:
+    fb = FrameBatch.from_frames([eth_ipv4_tcp()])
+    pb = decode(fb)
+    assert flow_rows(fb, pb) is pb
+
+
+def test_ip_in_ip_4in4_and_6in4_and_4in6() -> None:
+    v4in4 = MACS + ETH_TYPE_IPV4 + outer4(IP_TCP, 4)
+    v6in4 = MACS + ETH_TYPE_IPV4 + outer4(ipv6(20, 6) + IP_TCP[20:], 41)
+    v4in6 = ETH_IPV6 + ipv6(40, 4) + IP_TCP
+    outer, rows = run([v4in4, v6in4, v4in6])
+    assert outer.proto.tolist() == [4, 41, 4]  # what read_packets shows: the outer layer
+    assert outer.dst_lo[0] == OUTER_DST_LO
+    assert_inner_syn(rows, 0)
+    assert (rows.ip_version[1], rows.proto[1], rows.dst_port[1]) == (6, 6, 80)
+    assert_inner_syn(rows, 2)
+    # The frame's own lengths and time stay the outer frame's.
+    assert rows.wire_len.tolist() == outer.wire_len.tolist()
+
+
+def test_ip_in_ip_needs_the_exact_inner_length_and_version() -> None:
+    longer = MACS + ETH_TYPE_IPV4 + outer4(IP_TCP + bytes(4), 4)  # 4 bytes after the packet
+    shorter = MACS + ETH_TYPE_IPV4 + outer4(IP_TCP, 4)[:-4]  # cut by the capture
+    wrong = MACS + ETH_TYPE_IPV4 + outer4(IP_TCP, 41)  # protocol 41 but IPv4 inside
+    _, rows = run([longer, shorter, wrong])
+    assert rows.status.tolist() == [Status.NOT_IP] * 3  # Zeek drops them: no flow
+
+
+def test_gre_version_0_with_ip_and_with_ethernet() -> None:
+    plain = MACS + ETH_TYPE_IPV4 + outer4(gre(0x0800) + IP_TCP, 47)
+    keyed = MACS + ETH_TYPE_IPV4 + outer4(
+        gre(0x0800, 0x2000 | 0x1000, bytes.fromhex("00000007" "00000001")) + IP_TCP, 47)
+    bridged = MACS + ETH_TYPE_IPV4 + outer4(gre(0x6558) + eth_ipv4_tcp(), 47)
+    other_type = MACS + ETH_TYPE_IPV4 + outer4(gre(0x1234) + IP_TCP, 47)  # read as IP
+    _, rows = run([plain, keyed, bridged, other_type])
+    for i in range(4):
+        assert_inner_syn(rows, i)
+
+
+def test_erspan_types_2_and_3() -> None:
+    erspan2 = gre(0x88BE, 0x1000, bytes(4)) + bytes(8) + eth_ipv4_tcp()
+    erspan3 = gre(0x22EB) + bytes(12) + eth_ipv4_tcp()
+    erspan3_platform = gre(0x22EB) + bytes(11) + b"\x01" + bytes(8) + eth_ipv4_tcp()
+    erspan1 = gre(0x88BE) + eth_ipv4_tcp()  # no sequence bit: Ethernet right away
+    frames = [MACS + ETH_TYPE_IPV4 + outer4(p, 47)
+              for p in (erspan2, erspan3, erspan3_platform, erspan1)]
+    _, rows = run(frames)
+    for i in range(4):
+        assert_inner_syn(rows, i)
+
+
+def test_pptp_enhanced_gre() -> None:
+    # Version 1, key bit (payload length | call id), sequence bit; PPP FF 03 0021.
+    head = gre(0x880B, 0x2000 | 0x1000 | 0x0001, bytes.fromhex("0028" "0001" "00000003"))
+    ok = MACS + ETH_TYPE_IPV4 + outer4(head + bytes.fromhex("ff030021") + IP_TCP, 47)
+    lcp = MACS + ETH_TYPE_IPV4 + outer4(head + bytes.fromhex("ff03c021") + bytes(20), 47)
+    _, rows = run([ok, lcp])
+    assert_inner_syn(rows, 0)
+    assert rows.status[1] == Status.NOT_IP
+
+
+def test_gre_that_zeek_drops_and_a_cut_gre_header() -> None:
+    routing = MACS + ETH_TYPE_IPV4 + outer4(gre(0x0800, 0x4000) + IP_TCP, 47)
+    reserved = MACS + ETH_TYPE_IPV4 + outer4(gre(0x0800, 0x0008) + IP_TCP, 47)
+    version2 = MACS + ETH_TYPE_IPV4 + outer4(gre(0x0800, 0x0002) + IP_TCP, 47)
+    cut = MACS + ETH_TYPE_IPV4 + outer4(gre(0x0800, 0x8000, bytes(4)) + IP_TCP, 47)[:14 + 26]
+    _, rows = run([routing, reserved, version2, cut])
+    assert rows.status.tolist()[:3] == [Status.NOT_IP] * 3
+    assert rows.status[3] != Status.OK  # cut inside the GRE header: in no flow either
+
+
+def test_tunnel_inside_a_tunnel_and_the_depth_limit() -> None:
+    nested = MACS + ETH_TYPE_IPV4 + outer4(gre(0x0800) + outer4(IP_TCP, 4), 47)
+    deep = IP_TCP
+    for _ in range(5):  # five IP-in-IP levels: Zeek opens four
+        deep = outer4(deep, 4)
+    _, rows = run([nested, MACS + ETH_TYPE_IPV4 + deep])
+    assert_inner_syn(rows, 0)
+    assert rows.status[1] == Status.NOT_IP
