@@ -52,7 +52,7 @@ from tracker.decode.checksums import verify_parts
 from tracker.decode.encap import resolve
 from tracker.decode.ip import ipv4, ipv6
 from tracker.decode.link import link_header
-from tracker.decode.payload import dns_qr, ntp_mode
+from tracker.decode.payload import udp_payload_bits
 from tracker.decode.transport import decode_transport
 from tracker.frames import FrameBatch
 from tracker.packets import (
@@ -102,8 +102,7 @@ def _from_frame_bytes(batch: FrameBatch, end: np.ndarray, out: PacketBatch,
     """The columns that need the frame's bytes or its end, for the flow table."""
     has_ip = out.l3_offset >= 0
     out.ip_caplen[has_ip] = end[has_ip] - out.l3_offset[has_ip]
-    out.dns_qr[:] = dns_qr(batch.data, out, end)
-    out.ntp_mode[:] = ntp_mode(batch.data, out, end)
+    out.dns_qr[:], out.ntp_mode[:] = udp_payload_bits(batch.data, out, end)
     if checksums:
         # The IPv4 header is judged on every row, as Zeek drops a packet with a bad one
         # before anything else (fragments too). Transport checksums only on OK rows: a

@@ -20,27 +20,24 @@ NTP_HEADER = 48  # RFC 5905 7.3: the header without extensions or MAC
 NTP_MODE = 0x07  # low 3 bits of the first byte (after leap indicator and version)
 
 
-def dns_qr(data: np.ndarray, pb: PacketBatch, frame_end: np.ndarray) -> np.ndarray:
-    """The QR bit of OK UDP payloads of 12 bytes or more, -1 elsewhere (int8).
+def udp_payload_bits(data: np.ndarray, pb: PacketBatch, frame_end: np.ndarray
+                     ) -> tuple[np.ndarray, np.ndarray]:
+    """(DNS QR bit, NTP mode) of OK UDP payloads long enough for a DNS header (12 bytes)
+    and an NTP header (48), -1 elsewhere (int8 each), read in one pass over the rows.
 
     Read only where the frame holds the byte; fragments and cut frames get -1.
     """
     qr = np.full(len(pb), -1, dtype=np.int8)
-    at = pb.l4_offset + UDP_HEADER + DNS_FLAGS_AT
-    ok = (pb.proto == PROTO_UDP) & (pb.payload_len >= DNS_HEADER) & (pb.l4_offset >= 0) \
-        & (pb.status == Status.OK) & (at < frame_end)
-    qr[ok] = data[at[ok]] >> 7
-    return qr
-
-
-def ntp_mode(data: np.ndarray, pb: PacketBatch, frame_end: np.ndarray) -> np.ndarray:
-    """The NTP mode of OK UDP payloads of 48 bytes or more, -1 elsewhere (int8).
-
-    Read only where the frame holds the byte; fragments and cut frames get -1.
-    """
     mode = np.full(len(pb), -1, dtype=np.int8)
-    at = pb.l4_offset + UDP_HEADER
-    ok = (pb.proto == PROTO_UDP) & (pb.payload_len >= NTP_HEADER) & (pb.l4_offset >= 0) \
-        & (pb.status == Status.OK) & (at < frame_end)
-    mode[ok] = data[at[ok]] & NTP_MODE
-    return mode
+    udp = (pb.proto == PROTO_UDP) & (pb.payload_len >= DNS_HEADER) & (pb.status == Status.OK)
+    rows = np.flatnonzero(udp)
+    if rows.size == 0:
+        return qr, mode
+    first = pb.l4_offset[rows] + UDP_HEADER
+    end = frame_end[rows]
+    at = first + DNS_FLAGS_AT
+    ok = (first >= UDP_HEADER) & (at < end)
+    qr[rows[ok]] = data[at[ok]] >> 7
+    ntp = (pb.payload_len[rows] >= NTP_HEADER) & (first >= UDP_HEADER) & (first < end)
+    mode[rows[ntp]] = data[first[ntp]] & NTP_MODE
+    return qr, mode

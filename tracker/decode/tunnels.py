@@ -28,6 +28,8 @@ from tracker.packets import PacketBatch, Status
 
 PROTO_IPIP, PROTO_IPV6_IN_IP, PROTO_GRE = 4, 41, 47
 TUNNEL_PROTOS = (PROTO_IPIP, PROTO_IPV6_IN_IP, PROTO_GRE)
+_IS_TUNNEL = np.zeros(256, np.bool_)
+_IS_TUNNEL[list(TUNNEL_PROTOS)] = True
 MAX_DEPTH = 4  # Tunnel::max_depth (init-bare L784)
 
 # GRE (RFC 2784, RFC 2890; PPTP's enhanced GRE, RFC 2637 section 4.1).
@@ -52,7 +54,9 @@ def flow_rows(fb: FrameBatch, pb: PacketBatch) -> PacketBatch:
     replaced by the packet inside it; ``pb`` itself when there are none."""
     out = pb
     for depth in range(MAX_DEPTH + 1):
-        at = np.flatnonzero((out.status == Status.OK) & np.isin(out.proto, TUNNEL_PROTOS))
+        # A table lookup: this runs on every batch, tunnels or not (-1, no protocol, is 255).
+        at = np.flatnonzero(_IS_TUNNEL[out.proto.astype(np.uint8)])
+        at = at[out.status[at] == Status.OK]
         if at.size == 0:
             return out
         if out is pb:
