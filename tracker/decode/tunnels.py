@@ -16,7 +16,8 @@ drop gets status NOT_IP in the flow rows, so it is in no flow:
   IPv4/IPv6; Aruba's 802.11 payloads (not decoded yet).
 
 The tunnels carried over UDP (VXLAN, Geneve, GTP-U, Teredo, AYIYA), which keep an outer
-row of their own, are not decoded here yet.
+row of their own, are not decoded here yet; nor is a tunnel packet that came in IP
+fragments (the table reassembles after this step, Zeek before).
 """
 
 from __future__ import annotations
@@ -86,12 +87,11 @@ def _replace(fb: FrameBatch, out: PacketBatch, at: np.ndarray) -> None:
     if gre.any():
         inner[gre], kind[gre], exact[gre] = _gre(fb.data, payload[gre], ip_end[gre])
     inner = np.where(inner > ip_end, ip_end, inner)
-    wire_end = ip_end  # the inner packet is what the outer payload holds
-    put = np.zeros(at.size, np.bool_)
+    put = np.zeros(at.size, np.bool_)  # the inner packet is what the outer payload holds
     for linktype, which in ((LINKTYPE_RAW, INNER_IP), (LINKTYPE_ETHERNET, INNER_ETHERNET)):
         sel = np.flatnonzero(kind == which)
         if sel.size:
-            put[sel] = _decode_inner(fb, out, at[sel], inner[sel], wire_end[sel], exact[sel],
+            put[sel] = _decode_inner(fb, out, at[sel], inner[sel], ip_end[sel], exact[sel],
                                      linktype)
     lost = at[~put]
     out.status[lost] = Status.NOT_IP  # Zeek drops these: no flow
