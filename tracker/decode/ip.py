@@ -139,9 +139,14 @@ def _payload_length(out: PacketBatch, cur: Cursor, total: np.ndarray,
     tso = total == 0
     if not tso.any():
         return payload
+    return np.where(tso, np.maximum(_wire_after(out, cur) - hdr_len, 0), payload)
+
+
+def _wire_after(out: PacketBatch, cur: Cursor) -> np.ndarray:
+    """Bytes of each frame on the wire from the current header on (its wire length, not
+    what the snaplen kept)."""
     start = cur.end - out.caplen[cur.rows]
-    on_wire = out.wire_len[cur.rows] - (cur.pos - start)
-    return np.where(tso, np.maximum(on_wire - hdr_len, 0), payload)
+    return out.wire_len[cur.rows] - (cur.pos - start)
 
 
 def _fragment_status(out: PacketBatch, rows: Rows, bad: np.ndarray, cut: np.ndarray,
@@ -202,9 +207,7 @@ def _zero_payload_length(out: PacketBatch, cur: Cursor, plen: np.ndarray) -> np.
     zero = plen == 0
     if not zero.any():
         return plen
-    start = cur.end - out.caplen[cur.rows]
-    on_wire = out.wire_len[cur.rows] - (cur.pos - start) - IPV6_LEN
-    return np.where(zero, np.maximum(on_wire, 0), plen)
+    return np.where(zero, np.maximum(_wire_after(out, cur) - IPV6_LEN, 0), plen)
 
 
 def extension_header(bv: ByteView, cur: Cursor, kind: np.ndarray,
