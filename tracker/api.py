@@ -14,9 +14,10 @@ import numpy as np
 import pandas as pd
 
 from tracker.decode.bpf import BpfFilter
+from tracker.errors import OptionError
 from tracker.flows import FlowOptions, FlowRecords
 from tracker.packets import PacketBatch
-from tracker.pipeline import FlowRun, Source, iter_decoded
+from tracker.pipeline import FlowRun, Source, iter_decoded, layered_rows
 from tracker.report.flows import flows_dataframe
 from tracker.report.packets import packets_dataframe
 from tracker.report.summary import RunSummary
@@ -80,7 +81,8 @@ def iter_flows(source: Source, *, filter: str | None = None, options: FlowOption
 
 
 def read_packets(source: Source, *, flow_ids: bool = True, filter: str | None = None,
-                 options: FlowOptions | None = None, **kw: Any) -> pd.DataFrame:
+                 tunnels: bool = False, options: FlowOptions | None = None,
+                 **kw: Any) -> pd.DataFrame:
     """Read a capture file and return one row per frame with its decoded headers.
 
     ``source`` is a path to a pcap or pcapng file (gzip-compressed or not; the
@@ -91,6 +93,10 @@ def read_packets(source: Source, *, flow_ids: bool = True, filter: str | None = 
     packet's row in ``read_flows`` with the same options (<NA>: in no flow).
     ``filter`` (a tcpdump expression) keeps only the frames tcpdump would.
     ``df.attrs["summary"]`` counts the frames per status (a plain dict).
+    ``tunnels=True`` adds the packets inside tunnels as rows of their own, after
+    their frame's row, with their ``depth`` and ``outer_flow_id`` (the columns of
+    ``tracker.describe_columns("tunnel_packets")``); by default each frame is one
+    row with its outermost headers, as tshark's first layer.
 
     Examples
     --------
@@ -101,13 +107,20 @@ def read_packets(source: Source, *, flow_ids: bool = True, filter: str | None = 
     1      2  198.51.100.20        80     49152         18        0
     2      3  192.0.2.10     49152        80         16        0
     """
-    options = FlowOptions.from_keywords(options, "read_packets()", ("flow_ids", "filter"), **kw)
+    options = FlowOptions.from_keywords(options, "read_packets()",
+                                        ("flow_ids", "filter", "tunnels"), **kw)
     bpf = _bpf(filter)
     if not flow_ids:
+        if tunnels:
+            raise OptionError("read_packets(tunnels=True) needs flow_ids=True: the packets "
+                              "inside tunnels come from the flow table's pass")
         return _packets_only(source, bpf)
     run = FlowRun(source, options, bpf=bpf)
-    batches, ids, late = [], [], []
+    batches, ids, outer, late = [], [], [], []
     for packets, fids, _ in run:
+        if tunnels and len(packets):
+            packets, fids, carrier_ids = layered_rows(packets, run.table)
+            outer.append(carrier_ids)
         batches.append(packets)
         ids.append(fids.copy())
         late.append(run.table.earlier_flow_ids)
@@ -115,7 +128,8 @@ def read_packets(source: Source, *, flow_ids: bool = True, filter: str | None = 
     fid = np.concatenate(ids)
     for records, flows in late:  # fragments whose datagram completed in a later batch
         fid[np.searchsorted(pb.record, records)] = flows
-    df = packets_dataframe(pb, fid)
+    out_ids = (np.concatenate(outer) if outer else np.zeros(0, np.int64)) if tunnels else None
+    df = packets_dataframe(pb, fid, out_ids)
     df.attrs["summary"] = run.summary.as_dict()
     return df
 

@@ -131,6 +131,21 @@ class PacketBatch:
     checksum: np.ndarray = field(metadata=_column(np.int8, CHECKSUM_UNCHECKED))
     """CHECKSUM_GOOD, CHECKSUM_BAD, CHECKSUM_BAD_IP, or CHECKSUM_UNCHECKED (decoded
     without verifying)"""
+    tunnel_hint: np.ndarray = field(metadata=_column(np.bool_, False))
+    """The row may carry a tunnel (decode/payload.py): IP-in-IP, GRE, UDP on a tunnel
+    port or with a payload that could be Teredo or AYIYA"""
+    depth: np.ndarray = field(metadata=_column(np.uint8, 0))
+    """Tunnel levels around this packet: 0 for the frame's own packet; the flow rows of
+    tracker/decode/tunnels.py add the packets inside tunnels with their depth"""
+    carrier_depth: np.ndarray = field(metadata=_column(np.int8, -1))
+    """When the packet's innermost tunnel runs over UDP: the depth of the row (same
+    record) carrying it, whose flow is this packet's tunnel parent; -1 otherwise"""
+    ip_tunnel: np.ndarray = field(metadata=_column(np.uint64, 0))
+    """When the innermost tunnel is an IP tunnel (IP-in-IP, GRE, GRE over UDP): its key,
+    a hash of the unordered outer address pair; 0 otherwise"""
+    encap: np.ndarray = field(metadata=_column(np.uint64, 0))
+    """A hash of the whole tunnel stack around the packet (0: none), to see a flow's
+    packets change tunnels (Zeek's tunnel_changed)"""
 
     def __len__(self) -> int:
         return int(self.record.shape[0])

@@ -25,9 +25,9 @@ import numpy as np
 
 from tracker.decode import decode
 from tracker.decode.bpf import BpfFilter
-from tracker.decode.tunnels import flow_rows
 from tracker.errors import CaptureError, OptionError
 from tracker.flows import FlowOptions, FlowRecords, FlowTable
+from tracker.flows.table import ROW_DEPTHS, row_positions
 from tracker.frames import FrameBatch
 from tracker.packets import PacketBatch
 from tracker.report.summary import RunSummary
@@ -130,9 +130,8 @@ class FlowRun:
         try:
             for frames in src:
                 packets = filtered(frames, self.bpf, checksums)
-                # IP-in-IP and GRE: the packets inside make the flows (the outer rows stay).
-                rows = flow_rows(frames, packets) if self.table.options.decapsulate else packets
-                ended = self.table.update(rows)
+                # Tunnels: the packets inside make flows too (the outer rows stay).
+                ended = self.table.update(packets, frames)
                 flow_ids = self.table.flow_ids
                 now = src.now_ns()
                 if now is not None:  # live: idle flows end while no packets come
@@ -183,3 +182,26 @@ class FlowRun:
         """Only the finished flows of each batch, as the printers take them."""
         for _, _, ended in self:
             yield ended
+
+
+def layered_rows(packets: PacketBatch, table: FlowTable
+                 ) -> tuple[PacketBatch, np.ndarray, np.ndarray]:
+    """Every tunnel level of the batch ``table`` last took, as rows: each frame's own row
+    (from ``packets``, its outermost headers) and after it the packets inside its tunnels
+    (``table.rows``). Returns (rows, flow id of each, flow id of each row's carrier): an
+    IP-in-IP or GRE frame's own row is in no flow (-1), the packet inside it is."""
+    rows, ids = table.rows, table.row_flow_ids
+    deep = np.flatnonzero(rows.depth > 0)
+    first = np.flatnonzero(np.r_[True, rows.record[1:] != rows.record[:-1]]) if len(rows) \
+        else np.zeros(0, np.int64)
+    own = np.where(rows.depth[first] == 0, ids[first], -1)
+    name = np.concatenate([packets.record * ROW_DEPTHS,
+                           rows.record[deep] * ROW_DEPTHS + rows.depth[deep]])
+    order = np.argsort(name, kind="stable")
+    out = PacketBatch.concat([packets, rows.take(deep)]).take(order)
+    flow_ids = np.concatenate([own, ids[deep]])[order]
+    carrier_ids = np.full(len(out), -1, np.int64)
+    inner = np.flatnonzero(out.carrier_depth >= 0)
+    at = row_positions(name[order], out.record[inner] * ROW_DEPTHS + out.carrier_depth[inner])
+    carrier_ids[inner] = np.where(at >= 0, flow_ids[at], -1)
+    return out, flow_ids, carrier_ids

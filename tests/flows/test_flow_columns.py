@@ -45,4 +45,4 @@ def test_factorize_rows() -> None:
 def test_every_column_is_documented() -> None:
     text = describe(FLOW_COLUMNS)
     assert all(c.name in text and len(c.doc) > 20 for c in FLOW_COLUMNS)
-    assert len({c.name for c in FLOW_COLUMNS}) == len(FLOW_COLUMNS) == 29
+    assert len({c.name for c in FLOW_COLUMNS}) == len(FLOW_COLUMNS) == 31

@@ -102,7 +102,7 @@ def _from_frame_bytes(batch: FrameBatch, end: np.ndarray, out: PacketBatch,
     """The columns that need the frame's bytes or its end, for the flow table."""
     has_ip = out.l3_offset >= 0
     out.ip_caplen[has_ip] = end[has_ip] - out.l3_offset[has_ip]
-    out.dns_qr[:], out.ntp_mode[:] = udp_payload_bits(batch.data, out, end)
+    out.dns_qr[:], out.ntp_mode[:], out.tunnel_hint[:] = udp_payload_bits(batch.data, out, end)
     if checksums:
         # The IPv4 header is judged on every row, as Zeek drops a packet with a bad one
         # before anything else (fragments too). Transport checksums only on OK rows: a
@@ -125,8 +125,10 @@ def _new_batch(batch: FrameBatch) -> PacketBatch:
     the cost of a fresh batch).
     """
     n = len(batch)
-    columns = {name: np.full(n, none, dtype) for name, dtype, none in SCHEMA
-               if name not in _COPIED}
+    # Zero-valued columns come from np.zeros: pages the kernel maps lazily, never
+    # written for columns most batches leave alone (the tunnel columns).
+    columns = {name: np.zeros(n, dtype) if not none else np.full(n, none, dtype)
+               for name, dtype, none in SCHEMA if name not in _COPIED}
     record = np.arange(batch.first_record, batch.first_record + n, dtype=np.int64)
     return PacketBatch(record=record, ts_ns=np.array(batch.ts_ns, np.int64),
                        wire_len=np.array(batch.wire_len, np.int64),

@@ -1,37 +1,74 @@
-"""IP tunnels that stand in for their packet: IP-in-IP and GRE (ZEEK-FACTS 6.1, 6.6).
+"""Tunnels as Zeek opens them (ZEEK-FACTS 6): the packets inside make flows of their own.
 
-Zeek makes no connection of an IP-in-IP (IP protocol 4 or 41) or GRE (47) packet: the
-packet inside it is processed instead, with the outer packet's time, in the same flow
-table. ``flow_rows`` gives the flow table those rows: the decoded batch with each such
-packet replaced by the packet it carries, decoded by the same functions (nested tunnels
-too, to Zeek's depth of 4). The decoded batch itself keeps the outer headers (what
-``read_packets`` shows, as tshark's first layer). A tunnel packet whose inside Zeek would
-drop gets status NOT_IP in the flow rows, so it is in no flow:
+``Decapsulator.rows`` gives the flow table the rows of a decoded batch with the tunnels
+opened, decoded by the same functions as the frames (nested tunnels too, to Zeek's depth
+of 4). The decoded batch itself keeps the outer headers (what ``read_packets`` shows, as
+tshark's first layer).
 
-- IP-in-IP and PPTP (GRE version 1): the inner IP header must describe exactly the
-  captured rest of the outer payload (IPTunnel.cc L37-49);
+- IP tunnels: Zeek makes no connection of an IP-in-IP (IP protocol 4 or 41) or GRE (47)
+  packet; the packet inside takes its row, with the outer packet's time.
+- UDP tunnels (VXLAN, Geneve, GTPv1, Teredo, AYIYA, GRE over UDP; udp_tunnels.py) keep
+  their outer row, an ordinary UDP flow; the packet inside is a row of its own right
+  after it. The tunnel is chosen by the outer connection's responder port, or, on a port
+  without one, by Zeek's payload detection of Teredo and AYIYA.
+
+Every row says how it was carried (PacketBatch.depth, carrier_depth, ip_tunnel, encap),
+for the flow table's ``tunnel_parents``. A tunnel packet whose inside Zeek drops gives
+no inner row (an IP tunnel's row gets status NOT_IP: it is in no flow):
+
+- IP-in-IP, PPTP (GRE version 1), GTP and Teredo: the inner IP header must describe
+  exactly the captured rest of the payload (IPTunnel.cc L37-49, GTPv1.cc L60, Teredo.cc
+  L170-187; a Teredo bubble may have bytes after it);
 - GRE version 0: the inner packet has what was captured, so an inner packet cut by the
-  snaplen is dropped by the IP checks (IPTunnel.cc L71-73);
+  snaplen is dropped by the IP checks (IPTunnel.cc L71-73); VXLAN, Geneve and AYIYA keep
+  a cut inner packet, whose wire length is the outer one's less the headers;
 - GRE with the routing bit, unknown flag bits or a version above 1; PPTP without PPP
-  IPv4/IPv6; Aruba's 802.11 payloads (not decoded yet).
+  IPv4/IPv6; Aruba's 802.11 payloads (not decoded yet);
+- after a protocol violation on an outer UDP connection (VXLAN, Geneve, Teredo, AYIYA:
+  a header that does not parse), that connection's later packets are not opened;
+- an outer UDP packet with a bad checksum (when checksums are verified).
 
-The tunnels carried over UDP (VXLAN, Geneve, GTP-U, Teredo, AYIYA), which keep an outer
-row of their own, are not decoded here yet; nor is a tunnel packet that came in IP
-fragments (the table reassembles after this step, Zeek before).
+Not opened yet: a tunnel packet that came in IP fragments (the table reassembles after
+this step, Zeek before).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from tracker.decode.udp_tunnels import (
+    AYIYA,
+    AYIYA_DETECT,
+    GENEVE,
+    GRE_UDP,
+    GTP,
+    INNER_ETHERNET,
+    INNER_IP,
+    INNER_NONE,
+    IPV6_LEN,
+    NONE,
+    TEREDO,
+    TUNNEL_PORTS,
+    VXLAN,
+    Inside,
+    ayiya,
+    ayiya_detect,
+    byte_at,
+    geneve,
+    gtp,
+    teredo,
+    teredo_detect,
+    vxlan,
+)
 from tracker.frames import LINKTYPE_ETHERNET, LINKTYPE_RAW, FrameBatch
-from tracker.packets import PacketBatch, Status
+from tracker.packets import CHECKSUM_BAD, PROTO_UDP, PacketBatch, Status
 
 PROTO_IPIP, PROTO_IPV6_IN_IP, PROTO_GRE = 4, 41, 47
 TUNNEL_PROTOS = (PROTO_IPIP, PROTO_IPV6_IN_IP, PROTO_GRE)
 _IS_TUNNEL = np.zeros(256, np.bool_)
 _IS_TUNNEL[list(TUNNEL_PROTOS)] = True
 MAX_DEPTH = 4  # Tunnel::max_depth (init-bare L784)
+UDP_HEADER = 8
 
 # GRE (RFC 2784, RFC 2890; PPTP's enhanced GRE, RFC 2637 section 4.1).
 GRE_CHECKSUM, GRE_ROUTING, GRE_KEY, GRE_SEQ = 0x8000, 0x4000, 0x2000, 0x1000
@@ -46,55 +83,259 @@ ERSPAN_2_LEN, ERSPAN_3_LEN, ERSPAN_3_PLATFORM = 8, 12, 8
 PPP_IPV4, PPP_IPV6 = 0x0021, 0x0057
 PPTP_PPP_LEN = 4  # address, control, protocol (Zeek reads no compressed forms)
 
-# What follows a tunnel header: an IP packet, an Ethernet frame, or nothing Zeek decodes.
-INNER_IP, INNER_ETHERNET, INNER_NONE = 0, 1, 2
+# The tunnels after whose violation Zeek opens nothing more of that outer connection
+# (VXLAN.cc L20-21, Geneve.cc, Teredo.cc L149-150, AYIYA.cc); GTP goes on (GTPv1.cc).
+_STOP_AFTER_VIOLATION = (VXLAN, GENEVE, TEREDO, AYIYA)
+# The tunnels whose inner packet keeps the outer wire length less the headers
+# (IPTunnel.cc L179-182): a packet cut by the snaplen is still counted.
+_CUT_KEPT = (VXLAN, GENEVE, AYIYA)
+_PARSERS = {VXLAN: vxlan, GENEVE: geneve, GTP: gtp, TEREDO: teredo, AYIYA: ayiya}
+
+_M1 = np.uint64(0x9E3779B97F4A7C15)  # Fibonacci hashing, as the flow table's key hash
 
 
-def flow_rows(fb: FrameBatch, pb: PacketBatch) -> PacketBatch:
-    """``pb`` (rows of ``fb``, matched by record) with every IP-in-IP and GRE packet
-    replaced by the packet inside it; ``pb`` itself when there are none."""
-    out = pb
-    for depth in range(MAX_DEPTH + 1):
-        # A table lookup: this runs on every batch, tunnels or not (-1, no protocol, is 255).
-        at = np.flatnonzero(_IS_TUNNEL[out.proto.astype(np.uint8)])
-        at = at[out.status[at] == Status.OK]
-        if at.size == 0:
+def flow_rows(fb: FrameBatch, pb: PacketBatch, tunnels: Decapsulator | None = None
+              ) -> PacketBatch:
+    """``pb`` (rows of ``fb``, matched by record) with the tunnels opened; ``pb`` itself
+    when there are none. ``tunnels`` carries Zeek's per-connection tunnel state from
+    batch to batch (a fresh one knows Zeek's default ports)."""
+    return (tunnels or Decapsulator()).rows(fb, pb)
+
+
+class Decapsulator:
+    """Opens the tunnels of batch after batch, remembering what Zeek remembers per outer
+    UDP connection: its responder (when the ports do not say it) and a violation.
+
+    ``likely_server_udp`` are the flow table's likely-server UDP ports, which decide the
+    responder, and with it the tunnel, of a new outer connection (ZEEK-FACTS 2.3, 6.1).
+    With ``verify_checksums`` an outer UDP packet with a bad checksum is not opened (it
+    counts nowhere: UDP.cc L117-134); without, the checksum column is not looked at.
+    """
+
+    def __init__(self, likely_server_udp: frozenset[int] = frozenset(TUNNEL_PORTS),
+                 verify_checksums: bool = True) -> None:
+        self._verify = verify_checksums
+        self._lsp = np.zeros(65536, np.bool_)
+        self._lsp[list(likely_server_udp)] = True
+        self._analyzer = np.zeros(65536, np.int8)
+        for port, code in TUNNEL_PORTS.items():
+            self._analyzer[port] = code
+        self._responder: dict[int, int] = {}  # outer key -> responder port, when needed
+        self._violated: set[int] = set()  # outer key and tunnel of violated connections
+
+    def rows(self, fb: FrameBatch, pb: PacketBatch) -> PacketBatch:
+        out = pb
+        for level in range(MAX_DEPTH + 1):
+            # The decoder marked the few rows that may carry a tunnel (decode/payload.py).
+            maybe = np.flatnonzero(out.tunnel_hint)
+            maybe = maybe[out.depth[maybe] == level] if level else maybe
+            ip = maybe[_IS_TUNNEL[out.proto[maybe].astype(np.uint8)]]
+            udp = self._udp_tunnels(fb, out, maybe[out.proto[maybe] == PROTO_UDP])
+            if ip.size == 0 and udp[0].size == 0:
+                return out
+            if ip.size and out is pb:  # written in place: the outer rows stay as they were
+                out = pb.take(np.arange(len(pb)))
+            if level == MAX_DEPTH:  # a fifth level is not opened (exceeded_tunnel_max_depth)
+                out.status[ip] = Status.NOT_IP
+                return out
+            if ip.size:
+                _open_ip(fb, out, ip)
+            if udp[0].size:
+                out = self._open_udp(fb, out, *udp)
+        return out
+
+    def _udp_tunnels(self, fb: FrameBatch, out: PacketBatch, udp: np.ndarray
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """The UDP rows that carry a tunnel: (rows, tunnel code, payload start, end)."""
+        udp = udp[out.src_port[udp] >= 0]
+        if self._verify:
+            udp = udp[out.checksum[udp] != CHECKSUM_BAD]
+        sp, dp = out.src_port[udp], out.dst_port[udp]
+        by_src, by_dst = self._analyzer[sp], self._analyzer[dp]
+        code = np.where(self._responder_is_src(out, udp, by_src, by_dst), by_src, by_dst)
+        pos, limit = _udp_payload(fb, out, udp)
+        # Payload detection where the responder port has no tunnel, on the few payloads
+        # whose first two bytes could start Teredo or AYIYA.
+        none = np.flatnonzero(code == NONE)
+        b0, b1 = byte_at(fb.data, pos[none], limit[none]), byte_at(fb.data, pos[none] + 1,
+                                                                   limit[none])
+        room = limit[none] - pos[none]
+        maybe = none[((room >= IPV6_LEN) & ((b0 >> 4 == 6) | ((b0 == 0) & (b1 >= 0) & (b1 <= 1))))
+                     | (b1 == AYIYA_DETECT[0])]
+        if maybe.size:
+            tered = teredo_detect(fb.data, pos[maybe], limit[maybe])
+            code[maybe[tered]] = TEREDO
+            rest = maybe[~tered]
+            code[rest[ayiya_detect(fb.data, pos[rest], limit[rest])]] = AYIYA
+        keep = code != NONE
+        return udp[keep], code[keep], pos[keep], limit[keep]
+
+    def _responder_is_src(self, out: PacketBatch, rows: np.ndarray, by_src: np.ndarray,
+                          by_dst: np.ndarray) -> np.ndarray:
+        """Whether each packet's source is its connection's responder (UDP.cc L54-57:
+        a new connection flips when only its source port is a likely server port; the
+        ports say it for every packet then). Where both or neither port are, the first
+        packet's destination is the responder: remembered per connection, and needed
+        only when a tunnel port is involved."""
+        sp, dp = out.src_port[rows], out.dst_port[rows]
+        ls, ld = self._lsp[sp], self._lsp[dp]
+        out_src = ls & ~ld
+        ask = np.flatnonzero((ls == ld) & (sp != dp) & ((by_src != NONE) | (by_dst != NONE)))
+        if ask.size:
+            keys = _outer_keys(out, rows[ask])
+            for j, key in zip(ask.tolist(), keys.tolist(), strict=True):
+                resp = self._responder.setdefault(key, int(dp[j]))
+                out_src[j] = int(sp[j]) == resp
+        return out_src
+
+    def _open_udp(self, fb: FrameBatch, out: PacketBatch, rows: np.ndarray, code: np.ndarray,
+                  pos: np.ndarray, limit: np.ndarray) -> PacketBatch:
+        """``out`` with the packet inside each UDP tunnel row in a row after it."""
+        ins = _headers(fb.data, code, pos, limit)
+        cut_kept = np.isin(code, _CUT_KEPT)
+        inner, usable = _inside(fb, out, rows, ins, limit, cut_kept)
+        rest = limit - ins.start
+        whole = inner.ip_len == rest
+        bubble = (inner.proto == 59) & (inner.ip_len == 40)  # Teredo.cc L170-187
+        teredo_len = whole | (bubble & (inner.ip_len < rest))
+        ins.violation |= (code == TEREDO) & (ins.kind != INNER_NONE) & ~teredo_len
+        usable &= ~((code == GTP) & ~whole)  # GTP: a violation that stops nothing
+        usable &= ~ins.violation & ~self._blocked(out, rows, code, ins.violation)
+        keep = np.flatnonzero(usable)
+        if keep.size == 0:
             return out
-        if out is pb:
-            out = pb.take(np.arange(len(pb)))  # the outer rows stay as they were
-        if depth == MAX_DEPTH:  # a fifth level is not opened (exceeded_tunnel_max_depth)
-            out.status[at] = Status.NOT_IP
-        else:
-            _replace(fb, out, at)
-    return out
+        at = rows[keep]
+        new = inner.take(keep)
+        for name in ("record", "ts_ns", "wire_len", "caplen"):
+            getattr(new, name)[:] = getattr(out, name)[at]
+        new.depth[:] = out.depth[at] + 1
+        gre = code[keep] == GRE_UDP  # GRE over UDP: the parent is an IP tunnel
+        pair = _pair_keys(out, at)
+        level = np.where(gre, pair, _outer_keys(out, at))
+        new.carrier_depth[:] = np.where(gre, -1, out.depth[at].astype(np.int8))
+        new.ip_tunnel[:] = np.where(gre, pair, np.uint64(0))
+        new.encap[:] = _mix(out.encap[at], level)
+        return _insert(out, at, new)
+
+    def _blocked(self, out: PacketBatch, rows: np.ndarray, code: np.ndarray,
+                 violation: np.ndarray) -> np.ndarray:
+        """Rows of connections whose tunnel saw a violation before (in an earlier batch,
+        or earlier in this one); remembers this batch's violations."""
+        stops = np.isin(code, _STOP_AFTER_VIOLATION)
+        blocked = np.zeros(rows.size, np.bool_)
+        if not (stops & violation).any() and not self._violated:
+            return blocked
+        keys = _mix(_outer_keys(out, rows), code.astype(np.uint64))
+        for j in np.flatnonzero(stops).tolist():
+            key = int(keys[j])
+            blocked[j] = key in self._violated
+            if violation[j]:
+                self._violated.add(key)
+        return blocked
+
+
+def _udp_payload(fb: FrameBatch, out: PacketBatch, rows: np.ndarray
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """(start, end) of the UDP payload of ``rows`` in the frame bytes, as captured."""
+    frame = out.record[rows] - fb.first_record
+    end = fb.start[frame] + fb.caplen[frame]
+    udp_end = out.l4_offset[rows] + np.maximum(out.udp_len[rows], UDP_HEADER)
+    ip_end = out.l3_offset[rows] + out.ip_len[rows]
+    return out.l4_offset[rows] + UDP_HEADER, np.minimum(np.minimum(udp_end, ip_end), end)
+
+
+def _headers(data: np.ndarray, code: np.ndarray, pos: np.ndarray, limit: np.ndarray) -> Inside:
+    """The tunnel header of each row, by its tunnel code."""
+    ins = Inside.of(pos.copy(), INNER_NONE)
+    for which, parse in _PARSERS.items():
+        sel = np.flatnonzero(code == which)
+        if sel.size:
+            part = parse(data, pos[sel], limit[sel])
+            for name in ("start", "kind", "version", "exact", "violation"):
+                getattr(ins, name)[sel] = getattr(part, name)
+    sel = np.flatnonzero(code == GRE_UDP)
+    if sel.size:
+        ins.start[sel], ins.kind[sel], ins.exact[sel] = _gre(data, pos[sel], limit[sel])
+    return ins
+
+
+def _mix(h: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """One step of a 64-bit hash over uint64 columns (order matters)."""
+    h = (np.asarray(h, np.uint64) ^ np.asarray(x, np.uint64)) * _M1
+    return h ^ (h >> np.uint64(29))
+
+
+def _ends(out: PacketBatch, rows: np.ndarray
+          ) -> tuple[tuple[np.ndarray, ...], tuple[np.ndarray, ...]]:
+    """The two ends (address high, low, port) of each row, the smaller first."""
+    a = (out.src_hi[rows], out.src_lo[rows], out.src_port[rows].astype(np.uint64))
+    b = (out.dst_hi[rows], out.dst_lo[rows], out.dst_port[rows].astype(np.uint64))
+    swap = (a[0] > b[0]) | ((a[0] == b[0]) & ((a[1] > b[1]) | ((a[1] == b[1]) & (a[2] > b[2]))))
+    lo = tuple(np.where(swap, y, x) for x, y in zip(a, b, strict=True))
+    hi = tuple(np.where(swap, x, y) for x, y in zip(a, b, strict=True))
+    return lo, hi
+
+
+def _outer_keys(out: PacketBatch, rows: np.ndarray) -> np.ndarray:
+    """A hash of each row's connection, the same both ways (a UDP tunnel level is its
+    outer connection, TunnelEncapsulation.h L81-102)."""
+    lo, hi = _ends(out, rows)
+    h = np.full(rows.size, np.uint64(PROTO_UDP))
+    for col in (*lo, *hi):
+        h = _mix(h, col)
+    return h
+
+
+def _pair_keys(out: PacketBatch, rows: np.ndarray) -> np.ndarray:
+    """A hash of each row's unordered address pair (an IP tunnel, IPTunnel.cc L54-69);
+    never 0."""
+    lo, hi = _ends(out, rows.astype(np.int64))
+    h = np.full(rows.size, np.uint64(PROTO_GRE))
+    for col in (lo[0], lo[1], hi[0], hi[1]):
+        h = _mix(h, col)
+    return h | np.uint64(1)
+
+
+def _insert(out: PacketBatch, after: np.ndarray, new: PacketBatch) -> PacketBatch:
+    """``out`` with row i of ``new`` right after row ``after[i]`` (sorted)."""
+    slot = np.concatenate([2 * np.arange(len(out)), 2 * after + 1])
+    return PacketBatch.concat([out, new]).take(np.argsort(slot, kind="stable"))
+
+
+def _open_ip(fb: FrameBatch, out: PacketBatch, at: np.ndarray) -> None:
+    """Decode the inside of the IP tunnel rows ``at`` of ``out`` into those rows."""
+    frame = out.record[at] - fb.first_record
+    end = fb.start[frame] + fb.caplen[frame]  # captured end of each frame in fb.data
+    payload = out.l3_offset[at] + out.ip_hdr_len[at]
+    ip_end = np.minimum(out.l3_offset[at] + out.ip_len[at], end)
+    ins = Inside.of(payload.copy(), INNER_IP)
+    ins.exact[:] = True  # IP-in-IP: the inner IP length must match what is left
+    # Protocol 4 carries IPv4 and 41 IPv6, whatever the version nibble says.
+    ins.version[:] = np.where(out.proto[at] == PROTO_IPV6_IN_IP, 6, 4)
+    gre = np.flatnonzero(out.proto[at] == PROTO_GRE)
+    if gre.size:
+        ins.start[gre], ins.kind[gre], ins.exact[gre] = _gre(fb.data, payload[gre], ip_end[gre])
+        ins.version[gre] = 0
+    ins.start = np.minimum(ins.start, ip_end)
+    inner, usable = _inside(fb, out, at, ins, ip_end, np.zeros(at.size, np.bool_))
+    usable &= ~ins.exact | (inner.ip_len == ip_end - ins.start)
+    pair = _pair_keys(out, at)
+    encap = _mix(out.encap[at], pair)
+    depth = out.depth[at] + 1
+    put = at[usable]
+    keep = ("record", "ts_ns", "wire_len", "caplen")
+    for name in PacketBatch.__dataclass_fields__:
+        if name not in keep:
+            getattr(out, name)[put] = getattr(inner, name)[usable]
+    out.depth[put], out.ip_tunnel[put], out.encap[put] = depth[usable], pair[usable], \
+        encap[usable]
+    out.carrier_depth[put] = -1
+    out.status[at[~usable]] = Status.NOT_IP  # Zeek drops these: no flow
 
 
 def _u16(data: np.ndarray, pos: np.ndarray) -> np.ndarray:
     """Big-endian 16-bit words at ``pos`` (positions inside ``data``)."""
     return data[pos].astype(np.int64) << 8 | data[pos + 1]
-
-
-def _replace(fb: FrameBatch, out: PacketBatch, at: np.ndarray) -> None:
-    """Decode the inside of the tunnel rows ``at`` of ``out`` into those rows."""
-    frame = out.record[at] - fb.first_record
-    end = fb.start[frame] + fb.caplen[frame]  # captured end of each frame in fb.data
-    payload = out.l3_offset[at] + out.ip_hdr_len[at]
-    ip_end = np.minimum(out.l3_offset[at] + out.ip_len[at], end)
-    kind = np.full(at.size, INNER_IP, np.int8)
-    exact = np.ones(at.size, np.bool_)  # the inner IP length must match what is left
-    inner = payload.copy()
-    gre = out.proto[at] == PROTO_GRE
-    if gre.any():
-        inner[gre], kind[gre], exact[gre] = _gre(fb.data, payload[gre], ip_end[gre])
-    inner = np.where(inner > ip_end, ip_end, inner)
-    put = np.zeros(at.size, np.bool_)  # the inner packet is what the outer payload holds
-    for linktype, which in ((LINKTYPE_RAW, INNER_IP), (LINKTYPE_ETHERNET, INNER_ETHERNET)):
-        sel = np.flatnonzero(kind == which)
-        if sel.size:
-            put[sel] = _decode_inner(fb, out, at[sel], inner[sel], ip_end[sel], exact[sel],
-                                     linktype)
-    lost = at[~put]
-    out.status[lost] = Status.NOT_IP  # Zeek drops these: no flow
 
 
 def _gre(data: np.ndarray, pos: np.ndarray, limit: np.ndarray
@@ -147,23 +388,29 @@ def _aruba(ptype: np.ndarray) -> np.ndarray:
                                                    & (ptype <= 0x8370)) | (ptype == 0x9000)
 
 
-def _decode_inner(fb: FrameBatch, out: PacketBatch, rows: np.ndarray, start: np.ndarray,
-                  end: np.ndarray, exact: np.ndarray, linktype: int) -> np.ndarray:
-    """Decode the inner packets of ``rows`` (one link type) into them; True where done."""
+def _inside(fb: FrameBatch, out: PacketBatch, rows: np.ndarray, ins: Inside, end: np.ndarray,
+            cut_kept: np.ndarray) -> tuple[PacketBatch, np.ndarray]:
+    """The packets inside ``rows`` decoded (one row each, fields as decode gives them) and
+    whether each is one Zeek goes on with (before any exact-length rule)."""
     from tracker.decode import decode
 
-    inner_fb = FrameBatch(fb.data, start, end - start, end - start, out.ts_ns[rows], linktype,
-                          0)
-    inner = decode(inner_fb)
-    usable = inner.status != Status.NOT_IP
-    if linktype == LINKTYPE_RAW:
-        # Protocol 4 carries IPv4 and 41 IPv6, whatever the version nibble says.
-        want = np.where(out.proto[rows] == PROTO_IPV6_IN_IP, 6, 4)
-        usable &= (inner.ip_version == want) | (out.proto[rows] == PROTO_GRE)
-    # IP-in-IP and PPTP: the inner packet must fill exactly what the outer one holds.
-    usable &= ~exact | (inner.ip_len == end - start)
-    keep = ("record", "ts_ns", "wire_len", "caplen")
-    for name in PacketBatch.__dataclass_fields__:
-        if name not in keep:
-            getattr(out, name)[rows[usable]] = getattr(inner, name)[usable]
-    return usable
+    inner = PacketBatch.empty(rows.size)
+    usable = np.zeros(rows.size, np.bool_)
+    start = np.minimum(ins.start, end)
+    for linktype, which in ((LINKTYPE_RAW, INNER_IP), (LINKTYPE_ETHERNET, INNER_ETHERNET)):
+        sel = np.flatnonzero(ins.kind == which)
+        if sel.size == 0:
+            continue
+        caplen = end[sel] - start[sel]
+        frame = out.record[rows[sel]] - fb.first_record
+        missing = np.where(cut_kept[sel], fb.wire_len[frame] - fb.caplen[frame], 0)
+        got = decode(FrameBatch(fb.data, start[sel], caplen, caplen + missing,
+                                out.ts_ns[rows[sel]], linktype, 0))
+        ok = got.status != Status.NOT_IP
+        if linktype == LINKTYPE_RAW:
+            want = ins.version[sel]
+            ok &= (want == 0) | (got.ip_version == want)
+        usable[sel] = ok
+        for name in PacketBatch.__dataclass_fields__:
+            getattr(inner, name)[sel] = getattr(got, name)
+    return inner, usable

@@ -47,13 +47,20 @@ C_DSIZE = 28  # + side: UDP length - 8 / ICMP bytes after the header, summed
 C_DACTIVE = 30  # + side: UDP/ICMP side sent a good packet (Zeek UDP_ACTIVE)
 C_EXPIRE = 32  # + 0..N_EXPIRE-1: due times of pending TCP expire checks, -1 if none
 N_EXPIRE = 4  # at most three chains can run at once (creation + one per side's close)
-C_N = 36
+C_ENCAP = 36  # the tunnel stack (PacketBatch.encap, as int64) of the flow's last packet
+C_TCHANGES = 37  # tunnel changes counted (Conn.cc CheckEncapsulation)
+C_NPARENTS = 38
+C_PARENTS = 39  # + 0..MAX_PARENTS-1: tunnel_parents ids, in order of appearance
+MAX_PARENTS = 6  # the first parent and one per counted change
+C_MISSED = 45  # Zeek's missed_bytes: the lengths of the content gaps
+C_N = 46
 
 F_OPEN = 1
 F_ACTIVE = 2  # TCPSessionAdapter::is_active
 F_ATTEMPT = 4  # an attempt timer is pending
 F_DNS_SEEN = 8  # the DNS analyzer has seen its first message
 F_NTP_FLIPPED = 16  # the NTP analyzer flipped the roles (it does so once)
+F_PARTIAL = 32  # TCP: the first packet was no SYN (Zeek's is_partial)
 
 # --- TCP endpoint columns (TCP_Endpoint.h) -----------------------------------
 E_STATE = 0
@@ -76,7 +83,16 @@ E_CHK_CNT = 16  # also the UDP bad-checksum counter of this side
 E_CHK_THR = 17
 E_NS = 18  # NS_* evidence bits for the netstat / conntrack states
 E_FIN_END = 19  # absolute sequence number one past this side's FIN
-E_N = 20
+# The content-gap reassembler of this side's data (TCP_Reassembler; ZEEK-FACTS 8):
+E_REASM = 20  # last_reassem_seq: one past the data delivered in order (relative, from 1)
+E_FIN_REL = 21  # relative sequence number one past this side's FIN (Zeek's FIN_seq)
+E_GAP_CNT = 22  # gaps in this side's data, for the scaled G letter
+E_GAP_THR = 23
+E_SKIP = 24  # skip_deliveries: too much data above a hole, no more gaps
+E_NBLK = 25  # blocks buffered above a hole
+E_BLK = 26  # + 2 * j, 2 * j + 1: block j's [start, end), j < MAX_BLOCKS
+MAX_BLOCKS = 3  # more holes at once are merged (the nearest two blocks become one)
+E_N = 32
 
 # Zeek EndpointState (TCP_Endpoint.h)
 INACTIVE = 0
@@ -148,7 +164,11 @@ P_BCAST = 14
 P_SRC_A = 15
 P_DNS_QR = 16  # QR bit of a UDP payload read as a DNS header, -1 if none
 P_NTP_MODE = 17  # mode of a UDP payload read as an NTP header, -1 if none
-P_N = 18
+P_CARRIER = 18  # row of this batch carrying the packet in a UDP tunnel (its parent), -1
+P_TUNNEL = 19  # id of the IP tunnel that is the packet's immediate parent, -1 if none
+P_ENCAP = 20  # the packet's tunnel stack (PacketBatch.encap as int64), 0 if none
+TCP_PAYLOAD_CUT = 0x1000  # in P_FLAGS: the TCP payload was not captured whole
+P_N = 21
 
 # Timer kinds (all of a flow's timers share one wake-up entry in the heap)
 T_INACT = 0

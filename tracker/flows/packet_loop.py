@@ -20,18 +20,22 @@ from tracker.flows.layout import (
     C_DACTIVE,
     C_DELETE_T,
     C_DSIZE,
+    C_ENCAP,
     C_EXPIRE,
     C_FLAGS,
     C_FLOW_ID,
     C_IP_BYTES,
     C_LAST,
+    C_NPARENTS,
     C_ORIG_REASON,
     C_ORIG_SIDE,
+    C_PARENTS,
     C_PAYLOAD,
     C_PKTS,
     C_PROTO,
     C_SEEN,
     C_START,
+    C_TCHANGES,
     C_VLAN,
     C_WAKE_SEQ,
     C_WIRE,
@@ -39,6 +43,8 @@ from tracker.flows.layout import (
     E_CHK_CNT,
     E_CHK_THR,
     E_DID_CLOSE,
+    E_GAP_THR,
+    E_REASM,
     E_RXMT_THR,
     E_START_SEQ,
     E_STATE,
@@ -50,6 +56,7 @@ from tracker.flows.layout import (
     F_DNS_SEEN,
     F_NTP_FLIPPED,
     F_OPEN,
+    F_PARTIAL,
     G_ENDED_N,
     G_EVICTED,
     G_FREE_N,
@@ -64,6 +71,7 @@ from tracker.flows.layout import (
     GOOD_HEADER_CUT,
     GOOD_YES,
     INACTIVE,
+    MAX_PARENTS,
     N_EXPIRE,
     NEED_ENDED,
     NEED_HASH,
@@ -77,8 +85,10 @@ from tracker.flows.layout import (
     O_UDP_INACT,
     P_ACK,
     P_BCAST,
+    P_CARRIER,
     P_DNS_QR,
     P_DPORT,
+    P_ENCAP,
     P_FLAGS,
     P_GOOD,
     P_IP_LEN,
@@ -90,6 +100,7 @@ from tracker.flows.layout import (
     P_SPORT,
     P_SRC_A,
     P_TS,
+    P_TUNNEL,
     P_VLAN,
     P_WIN,
     P_WIRE,
@@ -185,8 +196,8 @@ def _new_flow(conn: np.ndarray, ep: np.ndarray, keys: np.ndarray, hist: np.ndarr
     conn[slot, C_WAKE_SEQ] = conn[slot, C_DELETE_T] = -1
     conn[slot, C_EXPIRE:C_EXPIRE + N_EXPIRE] = -1
     ep[2 * slot:2 * slot + 2, :] = 0
-    for col in (E_RXMT_THR, E_WIN0_THR, _E_CHK_THR):
-        ep[2 * slot, col] = ep[2 * slot + 1, col] = 1
+    for col in (E_RXMT_THR, E_WIN0_THR, _E_CHK_THR, E_GAP_THR, E_REASM):
+        ep[2 * slot, col] = ep[2 * slot + 1, col] = 1  # thresholds; data starts at 1
     for j in range(5):
         keys[slot, j] = pk[i, j]
     ts, proto = pi[P_TS, i], pi[P_PROTO, i]
@@ -203,6 +214,8 @@ def _new_flow(conn: np.ndarray, ep: np.ndarray, keys: np.ndarray, hist: np.ndarr
     conn[slot, C_FLAGS] = F_OPEN
     if proto == PROTO_TCP:  # TCP.cc L23 really uses the UDP timeout at first
         conn[slot, C_FLAGS] |= F_ACTIVE
+        if not pi[P_FLAGS, i] & TH_SYN:
+            conn[slot, C_FLAGS] |= F_PARTIAL
         set_inactivity(conn, heap, g, slot, opt[O_UDP_INACT])
         add_timer(conn, heap, g, slot, g[G_NT] + opt[O_SYN_TO], T_EXPIRE)
     elif proto == PROTO_UDP:
@@ -339,6 +352,48 @@ def _process(conn: np.ndarray, ep: np.ndarray, keys: np.ndarray, hist: np.ndarra
         _count(conn, slot, side if counted == COUNTED else 1 - side, pi, i)
 
 
+MAX_TUNNEL_CHANGES = 5  # Tunnel::max_changes_per_connection (init-bare L780)
+HIST_LIMIT = 1 << 40  # hist_seen bit of 'X', HIST_ANALYZER_LIMIT_REACHED (Session.h L27)
+X_ = 88  # 'X'
+
+
+@kernel_inline
+def _add_parent(conn: np.ndarray, slot: int, parent: int) -> None:
+    """Add a tunnel parent id (a set: each id once; at most MAX_PARENTS)."""
+    n = conn[slot, C_NPARENTS]
+    if parent < 0 or n >= MAX_PARENTS:
+        return
+    for j in range(n):
+        if conn[slot, C_PARENTS + j] == parent:
+            return
+    conn[slot, C_PARENTS + n] = parent
+    conn[slot, C_NPARENTS] = n + 1
+
+
+@kernel_inline
+def _tunnel(conn: np.ndarray, hist: np.ndarray, slot: int, new: bool, pi: np.ndarray, i: int,
+            out_fid: np.ndarray) -> None:
+    """tunnel_parents (ZEEK-FACTS 6.4): the immediate parent of the first packet
+    (conn/main.zeek L254-259), then that of each new tunnel stack (Connection::
+    CheckEncapsulation, Conn.cc L101-135; tunnel_changed, main.zeek L303-312). A change
+    between two stacks counts; past MAX_TUNNEL_CHANGES no parent is added and 'X' marks
+    the flow once. The stored stack is replaced in every case."""
+    encap = pi[P_ENCAP, i]
+    parent = pi[P_TUNNEL, i]
+    if pi[P_CARRIER, i] >= 0:
+        parent = out_fid[pi[P_CARRIER, i]]
+    old = conn[slot, C_ENCAP]
+    conn[slot, C_ENCAP] = encap
+    if new or (old == 0 and encap != 0):
+        _add_parent(conn, slot, parent)
+    elif old != encap and encap != 0:
+        if conn[slot, C_TCHANGES] < MAX_TUNNEL_CHANGES:
+            conn[slot, C_TCHANGES] += 1
+            _add_parent(conn, slot, parent)
+        else:
+            check_history(conn, hist, slot, HIST_LIMIT, X_)
+
+
 @kernel_inline
 def _existing(conn: np.ndarray, ep: np.ndarray, keys: np.ndarray, table: np.ndarray,
               ended: np.ndarray, g: np.ndarray, opt: np.ndarray, pk: np.ndarray,
@@ -376,7 +431,8 @@ def run_batch(pk: np.ndarray, pi: np.ndarray, out_fid: np.ndarray, pos: int,
                 and not fire_timers(conn, ep, keys, table, heap, ended, g, opt):
             return NEED_ENDED, i
         slot = _existing(conn, ep, keys, table, ended, g, opt, pk, pi, i)
-        if slot < 0:
+        new = slot < 0
+        if new:
             if opt[O_CAP] >= 0 and g[G_OPEN] >= opt[O_CAP]:
                 remove_flow(conn, keys, table, ended, g, opt, g[G_LRU_HEAD], END_EVICTED)
                 g[G_EVICTED] += 1
@@ -384,6 +440,8 @@ def run_batch(pk: np.ndarray, pi: np.ndarray, out_fid: np.ndarray, pos: int,
         elif opt[O_CAP] >= 0 and g[G_LRU_TAIL] != slot:
             lru_unlink(conn, g, slot)
             lru_append(conn, g, slot)
+        if new or pi[P_ENCAP, i] != conn[slot, C_ENCAP]:
+            _tunnel(conn, hist, slot, new, pi, i, out_fid)
         _process(conn, ep, keys, hist, heap, g, opt, slot, pi, i, lsp, long_ports)
         conn[slot, C_SEEN] = max(conn[slot, C_SEEN], ts)
         out_fid[i] = conn[slot, C_FLOW_ID]

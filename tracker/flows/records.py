@@ -29,9 +29,12 @@ from tracker.flows.layout import (
     C_FLOW_ID,
     C_IP_BYTES,
     C_LAST,
+    C_MISSED,
     C_N,
+    C_NPARENTS,
     C_ORIG_REASON,
     C_ORIG_SIDE,
+    C_PARENTS,
     C_PAYLOAD,
     C_PKTS,
     C_PROTO,
@@ -50,6 +53,7 @@ from tracker.flows.layout import (
     E_STATE,
     HIST_MAX,
     INACTIVE,
+    MAX_PARENTS,
     RESET,
     SYN_SENT,
 )
@@ -95,6 +99,9 @@ class FlowRecords:
     bytes_set: np.ndarray  # bool: Zeek sets orig/resp_bytes (duration > 0)
     orig_payload_bytes: np.ndarray
     resp_payload_bytes: np.ndarray
+    missed_bytes: np.ndarray  # int64: Zeek's missed_bytes (content gaps)
+    tunnel_parents: np.ndarray  # int64 (n, MAX_PARENTS): flow / IP tunnel ids, -1 after
+    n_parents: np.ndarray  # uint8: how many of tunnel_parents are set
 
     def __len__(self) -> int:
         return int(self.flow_id.shape[0])
@@ -192,7 +199,16 @@ def extract(conn: np.ndarray, ep: np.ndarray, keys: np.ndarray, hist: np.ndarray
         resp_ip_bytes=rn(C_IP_BYTES), orig_wire_bytes=on(C_WIRE), resp_wire_bytes=rn(C_WIRE),
         orig_bytes=osize, resp_bytes=rsize, bytes_set=duration > 0,
         orig_payload_bytes=on(C_PAYLOAD), resp_payload_bytes=rn(C_PAYLOAD),
+        missed_bytes=c[:, C_MISSED],
+        tunnel_parents=_parents(c), n_parents=c[:, C_NPARENTS].astype(np.uint8),
     )
+
+
+def _parents(c: np.ndarray) -> np.ndarray:
+    """The tunnel parent ids of each flow, -1 after the last."""
+    ids = c[:, C_PARENTS:C_PARENTS + MAX_PARENTS].copy()
+    ids[np.arange(MAX_PARENTS) >= c[:, C_NPARENTS, None]] = -1
+    return ids
 
 
 __all__ = ["END_REASONS", "ORIG_REASONS", "FlowRecords", "extract"]

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from tracker.decode.tunnels import Decapsulator
 from tracker.errors import OptionError
 from tracker.flows import layout as L
 from tracker.flows.fragments import Reassembler
@@ -24,6 +25,7 @@ from tracker.flows.packet_loop import run_batch, run_timers
 from tracker.flows.records import END_REASONS, FlowRecords, extract
 from tracker.flows.store import ht_rebuild
 from tracker.flows.timers import live_entries
+from tracker.frames import FrameBatch
 from tracker.packets import (
     CHECKSUM_BAD,
     CHECKSUM_BAD_IP,
@@ -89,6 +91,9 @@ def tcp_header_cut(pb: PacketBatch) -> np.ndarray:
     return tcp & fixed & on_wire & whole & (pb.ip_hdr_len > 0)
 
 
+# Rows of one frame are named record * ROW_DEPTHS + depth (tunnels nest to depth 5).
+ROW_DEPTHS = 8
+
 # Packet times past this (2189-06-23) count as this: the kernel adds timeouts of up to
 # MAX_SECONDS (FlowOptions) to packet times, and int64 nanoseconds must not overflow.
 # Real captures are far from it; fuzzed or corrupt ones reach 2262 (a fuzz find).
@@ -96,7 +101,8 @@ TS_MAX = np.iinfo(np.int64).max - (1 << 61)
 
 
 def packet_columns(pb: PacketBatch, good: np.ndarray, qr: np.ndarray, mode: np.ndarray,
-                   vlan_in_key: bool) -> tuple[np.ndarray, np.ndarray]:
+                   vlan_in_key: bool, carrier: np.ndarray, tunnel: np.ndarray
+                   ) -> tuple[np.ndarray, np.ndarray]:
     """(keys (n, 5) uint64, inputs (P_N, n) int64: one contiguous row per column)."""
     kb = flow_keys(pb, vlan_in_key)
     pi = np.empty((L.P_N, len(pb)), dtype=np.int64)
@@ -106,13 +112,18 @@ def packet_columns(pb: PacketBatch, good: np.ndarray, qr: np.ndarray, mode: np.n
                         (pb.proto == PROTO_ICMP) | (pb.proto == PROTO_ICMPV6)],
                        [payload, np.maximum(pb.udp_len.astype(np.int64) - 8, 0),
                         np.maximum(icmp_len, 0)], 0)
+    # A TCP payload not captured whole never reaches Zeek's reassembler (ZEEK-FACTS 8.2).
+    cut = pb.ip_caplen - pb.ip_hdr_len - pb.tcp_hdr_len < pb.payload_len
+    flags = np.where(cut & (pb.proto == PROTO_TCP), pb.tcp_flags | L.TCP_PAYLOAD_CUT,
+                     pb.tcp_flags)
     for col, values in ((L.P_TS, np.minimum(pb.ts_ns, TS_MAX)), (L.P_PROTO, pb.proto), (L.P_SPORT, kb.sport),
-                        (L.P_DPORT, kb.dport), (L.P_FLAGS, pb.tcp_flags), (L.P_SEQ, pb.seq),
+                        (L.P_DPORT, kb.dport), (L.P_FLAGS, flags), (L.P_SEQ, pb.seq),
                         (L.P_ACK, pb.ack), (L.P_WIN, pb.window), (L.P_LEN, length),
                         (L.P_PAYLOAD, payload), (L.P_IP_LEN, np.maximum(pb.ip_len, 0)),
                         (L.P_WIRE, pb.wire_len), (L.P_VLAN, pb.vlan), (L.P_GOOD, good),
                         (L.P_BCAST, kb.dst_is_broadcast), (L.P_SRC_A, kb.src_is_a),
-                        (L.P_DNS_QR, qr), (L.P_NTP_MODE, mode)):
+                        (L.P_DNS_QR, qr), (L.P_NTP_MODE, mode), (L.P_CARRIER, carrier),
+                        (L.P_TUNNEL, tunnel), (L.P_ENCAP, pb.encap.view(np.int64))):
         pi[col] = values
     return np.ascontiguousarray(kb.words), pi
 
@@ -137,6 +148,11 @@ class FlowTable:
                               _port_set(self.options.ntp_ports)])
         self._long = _port_set(self.options.long_inactivity_ports)
         self._reasm = Reassembler()
+        self._ip_tunnels: dict[int, int] = {}  # IP tunnel key (PacketBatch.ip_tunnel) -> id
+        self.tunnels = Decapsulator(self.options.likely_server_udp,
+                                    self.options.verify_checksums)
+        self.rows = PacketBatch.empty(0)
+        self.row_flow_ids = np.zeros(0, dtype=np.int64)
         cap = self.options.max_open_flows
         if cap is not None:
             # Open flows never outnumber the cap, and _run grows the slots when fewer than a
@@ -168,14 +184,31 @@ class FlowTable:
     def open_flows(self) -> int:
         return int(self._g[L.G_OPEN])
 
-    def update(self, pb: PacketBatch) -> FlowRecords:
+    def update(self, pb: PacketBatch, frames: FrameBatch | None = None) -> FlowRecords:
         """Process one batch in order; returns the flows that ended during it.
 
         ``self.flow_ids`` then holds the flow of every row of ``pb`` (-1: in no
         flow). With ``verify_checksums`` the batch must come from
         ``decode(frames)`` with its default ``checksums=True``; a batch decoded
         without them is an OptionError, never quietly other flows.
+
+        With ``frames`` (the batch ``pb`` was decoded from) and ``decapsulate``, the
+        tunnels are opened first (tracker/decode/tunnels.py): ``self.rows`` then holds
+        the rows the flows were made of, outer and inner, and ``self.row_flow_ids``
+        their flows; ``flow_ids`` gives each frame the flow of its outermost packet
+        that makes one (an IP tunnel's: the packet inside).
         """
+        rows = pb
+        if frames is not None and self.options.decapsulate:
+            rows = self.tunnels.rows(frames, pb)
+        ended = self._update_rows(rows)
+        self.rows, self.row_flow_ids = rows, self.flow_ids
+        if len(rows) != len(pb):  # a frame's own row comes first, its tunnels' after it
+            first = np.flatnonzero(np.r_[True, rows.record[1:] != rows.record[:-1]])
+            self.flow_ids = self.row_flow_ids[first]
+        return ended
+
+    def _update_rows(self, pb: PacketBatch) -> FlowRecords:
         packets, positions, members = self._reassemble(pb)
         cut = tcp_header_cut(packets)
         rows = np.flatnonzero(eligible(packets) | cut)
@@ -185,7 +218,9 @@ class FlowTable:
         none = np.full(len(chosen), -1, np.int8)
         qr = chosen.dns_qr if self.options.dns_ports else none
         mode = chosen.ntp_mode if self.options.ntp_ports else none
-        pk, pi = packet_columns(chosen, good, qr, mode, self.options.vlan_in_key)
+        carrier, tunnel = self._tunnel_columns(chosen)
+        pk, pi = packet_columns(chosen, good, qr, mode, self.options.vlan_in_key, carrier,
+                                tunnel)
         fids = np.full(len(rows), -1, dtype=np.int64)
         parts = self._run(pk, pi, fids)
         self.flow_ids = np.full(len(pb), -1, dtype=np.int64)
@@ -200,6 +235,26 @@ class FlowTable:
             self.flow_ids[pos[here]] = out_fid[of[here]]
             self.earlier_flow_ids = (records[~here], out_fid[of[~here]])
         return FlowRecords.concat(parts)
+
+    def _tunnel_columns(self, rows: PacketBatch) -> tuple[np.ndarray, np.ndarray]:
+        """(P_CARRIER, P_TUNNEL) of the rows: the row carrying each packet in a UDP
+        tunnel (its record and depth name it), and the id of its IP tunnel. An IP tunnel
+        takes the next flow id when first seen: ids of flows and tunnels never clash."""
+        n = len(rows)
+        carrier, tunnel = np.full(n, -1, np.int64), np.full(n, -1, np.int64)
+        if not rows.depth.any():
+            return carrier, tunnel
+        name = rows.record * ROW_DEPTHS + rows.depth
+        inner = np.flatnonzero(rows.carrier_depth >= 0)
+        carrier[inner] = row_positions(name, rows.record[inner] * ROW_DEPTHS
+                                    + rows.carrier_depth[inner])
+        for j in np.flatnonzero(rows.ip_tunnel).tolist():
+            key = int(rows.ip_tunnel[j])
+            if key not in self._ip_tunnels:
+                self._ip_tunnels[key] = int(self._g[L.G_NEXT_ID])
+                self._g[L.G_NEXT_ID] += 1
+            tunnel[j] = self._ip_tunnels[key]
+        return carrier, tunnel
 
     def _reassemble(self, pb: PacketBatch
                     ) -> tuple[PacketBatch, np.ndarray,
@@ -218,9 +273,11 @@ class FlowTable:
         r = self._reasm.push(src)
         if r.packets is src:  # no fragments in this batch: rows are the input rows
             return src, np.arange(len(pb), dtype=np.int64) if kept is None else kept, None
-        positions = _positions(pb.record, r.row)
+        # Rows are named by record and tunnel depth (a frame has a row per UDP tunnel level).
+        positions = row_positions(pb.record * ROW_DEPTHS + pb.depth,
+                                  np.asarray(r.row) * ROW_DEPTHS + r.packets.depth)
         records = np.asarray(r.member_records, dtype=np.int64)
-        mpos = _positions(pb.record, records)
+        mpos = row_positions(pb.record, records)
         return r.packets, positions, (mpos, np.asarray(r.member_of), records)
 
     def _good(self, rows: PacketBatch) -> np.ndarray:
@@ -352,7 +409,7 @@ class FlowTable:
         return records
 
 
-def _positions(record: np.ndarray, wanted: np.ndarray) -> np.ndarray:
+def row_positions(record: np.ndarray, wanted: np.ndarray) -> np.ndarray:
     """Position of each wanted record number in ``record`` (sorted), -1 if absent."""
     wanted = np.asarray(wanted, dtype=np.int64)
     if len(record) == 0:

@@ -77,6 +77,18 @@ PACKET_COLUMNS: tuple[Column, ...] = (
 
 from tracker.report.columns import Column
 
+# The packets table's columns with read_packets(..., tunnels=True): one row per packet,
+# the packets inside tunnels in rows of their own after their frame's.
+TUNNEL_PACKET_COLUMNS: tuple[Column, ...] = (
+    Column("depth", "UInt8", "Tunnel levels around the packet: 0 for the frame's own "
+           "(outermost) packet, 1 for the packet inside its tunnel, and so on (tunnels inside "
+           "tunnels, to Zeek's depth of 4). An IP-in-IP or GRE packet at depth 0 is in no flow: "
+           "the packet inside it is (flow_id)."),
+    Column("outer_flow_id", "Int64", "For a packet carried by a UDP tunnel (VXLAN, Geneve, "
+           "GTP, Teredo, AYIYA): the flow of the UDP packet carrying it, its flow's "
+           "tunnel_parents; <NA> at depth 0 and inside IP tunnels."),
+)
+
 FLOW_COLUMNS: tuple[Column, ...] = (
     Column("flow_id", "int64", "Flow number, unique in one run, in order of creation; the "
            "packets table's flow_id points here."),
@@ -107,7 +119,7 @@ FLOW_COLUMNS: tuple[Column, ...] = (
     Column("conn_state", "category", "Zeek's conn_state: S0 S1 SF REJ S2 S3 RSTO RSTR RSTOS0 "
            "RSTRH SH SHR OTH. UDP: SF, S0, SHR or OTH; others: OTH."),
     Column("history", "category", "Zeek's history letters (upper case: originator; S H A D F "
-           "R I Q T W C ^). <NA> when there is none (ICMP, other protocols), Zeek's '-'."),
+           "R I Q T W C G X ^). <NA> when there is none (ICMP, other protocols), Zeek's '-'."),
     Column("state", "category", "A middlebox view in Linux conntrack's words (beyond Zeek): "
            "TCP SYN_SENT SYN_RECV ESTABLISHED FIN_WAIT CLOSE_WAIT LAST_ACK TIME_WAIT CLOSE; "
            "others UNREPLIED, REPLIED, ASSURED (both sides, on past 2 s)."),
@@ -136,6 +148,17 @@ FLOW_COLUMNS: tuple[Column, ...] = (
     Column("orig_payload_bytes", "int64", "Transport payload bytes summed over orig's packets "
            "from the IP lengths; retransmissions count again (beyond Zeek)."),
     Column("resp_payload_bytes", "int64", "As orig_payload_bytes, for the responder."),
+    Column("missed_bytes", "int64", "Zeek's missed_bytes: bytes of TCP content that were "
+           "never captured but acknowledged by the other side (content gaps; history G/g), "
+           "counted while both sides are established. 0 for other protocols."),
+    Column("tunnel_parents", "object", "The tunnels this flow's packets "
+           "came through (Zeek's tunnel_parents): the flow_id of each immediate outer UDP "
+           "flow (VXLAN, Geneve, GTP, Teredo, AYIYA), or, for IP-in-IP and GRE, which have "
+           "no flow of their own, an id of the tunnel (one per outer address pair, from the "
+           "same counter as flow_id); the first packet's, then one more per change of tunnel, "
+           "up to 5 changes (a 6th adds X to history). A tuple of ints, () for untunnelled "
+           "flows; in CSV the ids joined by ',' (quoted), in the zeek format the parents' "
+           "uids."),
 )
 
 # One line of meaning per value of each coded column. Upper-case history
@@ -187,6 +210,9 @@ VALUES: dict[str, dict[str, str]] = {
         "W": "a zero window advertisement",
         "C": "a packet with a bad TCP/UDP checksum (only when checksums are verified; a bad "
              "IPv4 header checksum drops the packet from every flow, with no letter)",
+        "G": "a content gap: the other side acknowledged data that was never captured "
+             "(1st, 10th, 100th, ... gap; missed_bytes sums them)",
+        "X": "a limit was reached: the flow changed tunnels a 6th time (tunnel_parents)",
         "^": "the roles were flipped: the first sender turned out to be the responder (by "
              "its ports, or a DNS response or NTP server message from the originator)",
     },
@@ -249,12 +275,15 @@ for _column, _names in (("conn_state", CONN_STATES), ("state", CONNTRACK_STATES)
                         ("status", tuple(s.name for s in Status))):
     assert tuple(VALUES[_column]) == _names, _column
 
-TABLES = {"flows": FLOW_COLUMNS, "packets": PACKET_COLUMNS}
+# "tunnel_packets": read_packets(..., tunnels=True), the packets table and two columns more.
+TABLES = {"flows": FLOW_COLUMNS, "packets": PACKET_COLUMNS,
+          "tunnel_packets": PACKET_COLUMNS + TUNNEL_PACKET_COLUMNS}
 
 
 @options_checked
 def describe_columns(table: str = "flows") -> pd.DataFrame:
-    """The documented columns of ``read_flows`` (``"flows"``) or ``read_packets`` (``"packets"``).
+    """The documented columns of ``read_flows`` (``"flows"``) or ``read_packets`` (``"packets"``;
+    ``"tunnel_packets"`` with ``tunnels=True``).
 
     Examples
     --------

@@ -15,7 +15,8 @@ import pandas as pd
 
 
 def csv_frame(df: pd.DataFrame) -> pd.DataFrame:
-    """``df`` with its datetime columns as ISO text and timedelta columns as seconds."""
+    """``df`` with its datetime columns as ISO text, timedelta columns as seconds and
+    tunnel_parents as its ids joined by ','."""
     out = df.copy(deep=False)
     out.attrs = {}
     for col in df.columns:
@@ -26,6 +27,8 @@ def csv_frame(df: pd.DataFrame) -> pd.DataFrame:
             out[col] = np.where(np.isnat(ns), "", text)
         elif pd.api.types.is_timedelta64_dtype(kind):
             out[col] = df[col].to_numpy().view(np.int64) / 1e9
+        elif col == "tunnel_parents":  # tuples of ids: "3,7", empty when none
+            out[col] = [",".join(map(str, ids)) for ids in df[col]]
     return out
 
 

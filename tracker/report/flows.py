@@ -88,6 +88,16 @@ def _history(history: np.ndarray) -> pd.Categorical:
     return _categorical(names.astype(str) if len(names) else np.zeros(0, str), codes)
 
 
+def _id_tuples(ids: np.ndarray, count: np.ndarray) -> np.ndarray:
+    """An object column: row i holds the tuple ids[i, :count[i]]. Untunnelled rows share
+    one empty tuple, so only tunnelled flows cost a Python object."""
+    out = np.empty(len(count), dtype=object)
+    out.fill(())
+    for i in np.flatnonzero(count).tolist():
+        out[i] = tuple(ids[i, :count[i]].tolist())
+    return out
+
+
 def flows_dataframe(records: FlowRecords) -> pd.DataFrame:
     """One row per flow, with the columns of ``FLOW_COLUMNS`` in that order.
 
@@ -134,5 +144,7 @@ def flows_dataframe(records: FlowRecords) -> pd.DataFrame:
         cols[f"{side}_bytes"] = _nullable_int(getattr(r, f"{side}_bytes"), ~r.bytes_set)
     for side in ("orig", "resp"):
         cols[f"{side}_payload_bytes"] = getattr(r, f"{side}_payload_bytes").astype(np.int64)
+    cols["missed_bytes"] = r.missed_bytes.astype(np.int64)
+    cols["tunnel_parents"] = _id_tuples(r.tunnel_parents, r.n_parents)
     frame = pd.DataFrame({c.name: cols[c.name] for c in FLOW_COLUMNS})
     return frame

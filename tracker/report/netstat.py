@@ -92,7 +92,8 @@ def netstat_view(flows: pd.DataFrame, *, local: str | Sequence[str] | None = Non
     Rcvd, Bytes Sent and Bytes Rcvd (IP bytes, the local side's), Start,
     Duration, conn_state and history; VLAN after Proto when any flow has one;
     PID/Program after State with ``processes`` (``tracker.processes.socket_owners()``
-    on the capturing host, as ``netstat -p``: '-' when no process holds the socket).
+    on the capturing host, as ``netstat -p``: '-' when no process holds the socket);
+    Tunnel last when any flow came through a tunnel (``tunnel_labels``).
     """
     nets = parse_networks(local)
     names = flows["proto"].astype(str)
@@ -138,4 +139,32 @@ def netstat_view(flows: pd.DataFrame, *, local: str | Sequence[str] | None = Non
                                       for p, la, lp, ra, rp in zip(names, *ends, strict=True)])
     if flows["vlan"].notna().any():
         out.insert(1, "VLAN", flows["vlan"].to_numpy())
+    if "tunnel_parents" in flows and flows["tunnel_parents"].map(len).any():
+        out["Tunnel"] = tunnel_labels(flows)
     return out
+
+
+# The UDP tunnels by their responder port (ZEEK-FACTS 6.1), for the Tunnel column.
+TUNNEL_NAMES = {4789: "vxlan", 6081: "geneve", 2152: "gtp", 2123: "gtp", 3544: "teredo",
+                5072: "ayiya", 4754: "gre-udp"}
+
+
+def tunnel_labels(flows: pd.DataFrame) -> list[str]:
+    """How each flow was carried: ``vxlan 10.0.0.1-10.0.0.2`` (the outer flow's tunnel by
+    its responder port, and its two addresses), ``ip-tunnel`` for IP-in-IP and GRE (no flow
+    of their own), ``+N`` when it came through N more; '' when not tunnelled."""
+    by_id = flows.set_index("flow_id")[["resp_port", "orig_addr", "resp_addr"]]
+    known = set(by_id.index)
+    labels = []
+    for parents in flows["tunnel_parents"]:
+        if not parents:
+            labels.append("")
+            continue
+        first = parents[0]
+        if first in known:
+            port, a, b = by_id.loc[first]
+            label = f"{TUNNEL_NAMES.get(int(port), 'udp')} {a}-{b}"
+        else:
+            label = "ip-tunnel"
+        labels.append(label + (f" +{len(parents) - 1}" if len(parents) > 1 else ""))
+    return labels

@@ -24,11 +24,13 @@ def _flow_ids(flow_ids: np.ndarray | None, n: int) -> tuple[np.ndarray, np.ndarr
     return np.maximum(ids, 0), ids < 0
 
 
-def packets_dataframe(pb: PacketBatch, flow_ids: np.ndarray | None = None) -> pd.DataFrame:
+def packets_dataframe(pb: PacketBatch, flow_ids: np.ndarray | None = None,
+                      outer_flow_ids: np.ndarray | None = None) -> pd.DataFrame:
     """One row per frame, with the columns of ``PACKET_COLUMNS`` in that order.
 
     ``flow_ids`` (int64 per row, -1 for none) fills ``flow_id``; without it the
-    column is all <NA>.
+    column is all <NA>. With ``outer_flow_ids`` (rows of every tunnel level, the
+    flow of each row's carrier or -1) the columns of TUNNEL_PACKET_COLUMNS follow.
     """
     is_ip = pb.ip_version > 0
     has_ports = pb.src_port >= 0
@@ -61,4 +63,7 @@ def packets_dataframe(pb: PacketBatch, flow_ids: np.ndarray | None = None) -> pd
         "flow_id": _nullable(*_flow_ids(flow_ids, len(pb)), "Int64"),
     }
     assert list(cols) == [c.name for c in PACKET_COLUMNS]
+    if outer_flow_ids is not None:
+        cols["depth"] = pd.arrays.IntegerArray(pb.depth.copy(), np.zeros(len(pb), np.bool_))
+        cols["outer_flow_id"] = _nullable(*_flow_ids(outer_flow_ids, len(pb)), "Int64")
     return pd.DataFrame(cols)

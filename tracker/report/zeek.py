@@ -6,9 +6,9 @@ The header is Zeek's, line for line (``#separator \\x09``, ``#set_separator``,
 Zeek's names, types and spellings: ``C``-prefixed uids, ``-`` for unset,
 ``T``/``F``, times as ``%.6f``, and Zeek's proto names (ICMPv6 is ``icmp``,
 other protocols ``unknown_transport``). What the tracker does not measure is
-unset (``-``): ``local_orig``/``local_resp`` without ``--local`` networks,
-``missed_bytes`` (no content gaps yet), ``tunnel_parents``. Then the columns
-Zeek lacks, in ``EXTRA``, each named and typed as in the flows table.
+unset (``-``): ``local_orig``/``local_resp`` without ``--local`` networks;
+``tunnel_parents`` is the parents' uids, ``-`` for an untunnelled flow. Then the
+columns Zeek lacks, in ``EXTRA``, each named and typed as in the flows table.
 """
 
 from __future__ import annotations
@@ -92,11 +92,12 @@ def conn_rows(df: pd.DataFrame, nets: list | None = None) -> pd.DataFrame:
         "orig_bytes": _text(df["orig_bytes"]), "resp_bytes": _text(df["resp_bytes"]),
         "conn_state": _text(df["conn_state"]),
         "local_orig": _local(df["orig_addr"], nets), "local_resp": _local(df["resp_addr"], nets),
-        "missed_bytes": np.full(len(df), UNSET, dtype=object),
+        "missed_bytes": _text(df["missed_bytes"]),
         "history": _text(df["history"]),
         "orig_pkts": _text(df["orig_pkts"]), "orig_ip_bytes": _text(df["orig_ip_bytes"]),
         "resp_pkts": _text(df["resp_pkts"]), "resp_ip_bytes": _text(df["resp_ip_bytes"]),
-        "tunnel_parents": np.full(len(df), UNSET, dtype=object),
+        "tunnel_parents": np.array([",".join(uid(int(i)) for i in ids) or UNSET
+                                    for ids in df["tunnel_parents"]], dtype=object),
         "ip_proto": proto.map(lambda p: str(_NUMBER.get(p, p))).to_numpy(),
         "flow_id": _text(df["flow_id"]), "last_ts": _seconds(last),
     }

@@ -1,0 +1,260 @@
+"""UDP tunnels: the outer UDP row stays, the packet inside follows it (tunnels.py).
+
+Each frame is byte literals: Ethernet, an outer IPv4 header 10.0.0.1 -> 10.0.0.2, a UDP
+header to the tunnel's port, the tunnel header, and the test suite's inner IPv4/TCP SYN
+192.0.2.1:50000 -> 198.51.100.2:80 (decode_frames.py), so a right decapsulation ends with
+the inner addresses and ports. Header layouts from RFC 7348 (VXLAN), RFC 8926 (Geneve),
+3GPP TS 29.281 (GTP-U), RFC 4380 (Teredo), RFC 4891 (AYIYA), RFC 8086 (GRE over UDP);
+which ports and rules Zeek applies: ZEEK-FACTS 6.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from decode_frames import ETH_IPV4, ICMP_ECHO, IP_TCP, V4_DST_LO, V4_SRC_LO, ipv4, ipv6
+from test_tunnels import MACS, OUTER_DST, OUTER_SRC, assert_inner_syn, gre
+
+from tracker.decode import decode
+from tracker.decode.tunnels import Decapsulator, flow_rows
+from tracker.flows import FlowOptions, FlowRecords, FlowTable
+from tracker.frames import LINKTYPE_ETHERNET, FrameBatch
+from tracker.packets import PacketBatch, Status
+from tracker.report.flows import flows_dataframe
+
+ETH = MACS + bytes.fromhex("0800")
+INNER_ETH = ETH_IPV4  # an Ethernet frame inside the tunnel, IPv4 after it
+VXLAN = bytes.fromhex("08000000" "00002a00")  # I flag, VNI 42
+IPV6_TCP = ipv6(20, 6) + IP_TCP[20:]  # 2001:db8::1 -> ::2, the same SYN
+
+
+def udp(sport: int, dport: int, payload: bytes, src: bytes = OUTER_SRC,
+        dst: bytes = OUTER_DST) -> bytes:
+    """IPv4 src -> dst, UDP sport -> dport around ``payload`` (checksum 0: none)."""
+    seg = sport.to_bytes(2, "big") + dport.to_bytes(2, "big") \
+        + (8 + len(payload)).to_bytes(2, "big") + bytes(2) + payload
+    total = 20 + len(seg)
+    return (bytes([0x45, 0]) + total.to_bytes(2, "big") + bytes.fromhex("00004000")
+            + bytes([64, 17]) + bytes(2) + src + dst + seg)
+
+
+def run(frames: list[bytes], tunnels: Decapsulator | None = None
+        ) -> tuple[PacketBatch, PacketBatch]:
+    """(decoded outer rows, rows for the flow table) of Ethernet frames."""
+    fb = FrameBatch.from_frames(frames, linktype=LINKTYPE_ETHERNET)
+    pb = decode(fb)
+    return pb, flow_rows(fb, pb, tunnels)
+
+
+def test_vxlan_keeps_the_outer_row_and_adds_the_inner_one() -> None:
+    outer, rows = run([ETH + udp(40000, 4789, VXLAN + INNER_ETH + IP_TCP)])
+    assert len(outer) == 1 and len(rows) == 2
+    assert (rows.proto[0], rows.dst_port[0], rows.depth[0]) == (17, 4789, 0)
+    assert_inner_syn(rows, 1)
+    assert (rows.depth[1], rows.carrier_depth[1], rows.record[1]) == (1, 0, 0)
+    assert rows.ip_tunnel[1] == 0 and rows.encap[1] != 0
+
+
+def test_vxlan_without_its_i_flag_is_a_violation_that_stops_the_connection() -> None:
+    bad = ETH + udp(40000, 4789, bytes(8) + INNER_ETH + IP_TCP)
+    good = ETH + udp(40000, 4789, VXLAN + INNER_ETH + IP_TCP)
+    other = ETH + udp(40001, 4789, VXLAN + INNER_ETH + IP_TCP)  # another outer connection
+    _, rows = run([good, bad, good, other])
+    # good -> opened; bad -> violation; good again -> not opened (VXLAN.cc L20-21); other -> opened
+    assert rows.record.tolist() == [0, 0, 1, 2, 3, 3]
+    tunnels = Decapsulator()  # the violation is remembered across batches
+    run([bad], tunnels)
+    _, later = run([good], tunnels)
+    assert len(later) == 1
+
+
+def test_geneve_skips_its_options_and_follows_the_protocol_type() -> None:
+    option = bytes.fromhex("0102" "03" "00")  # class 0x0102, type 3, length 0 words
+    eth = bytes([0x01, 0x00]) + bytes.fromhex("6558") + bytes.fromhex("00002a00") + option
+    ip = bytes([0x00, 0x00]) + bytes.fromhex("0800") + bytes.fromhex("00002a00")
+    arp = bytes([0x00, 0x00]) + bytes.fromhex("0806") + bytes.fromhex("00002a00")
+    v1 = bytes([0x40, 0x00]) + bytes.fromhex("0800") + bytes.fromhex("00002a00")
+    _, rows = run([ETH + udp(40000, 6081, eth + INNER_ETH + IP_TCP),
+                   ETH + udp(40000, 6081, ip + IP_TCP),
+                   ETH + udp(40000, 6081, arp + bytes(28)),
+                   ETH + udp(40000, 6081, v1 + IP_TCP)])
+    assert rows.record.tolist() == [0, 0, 1, 1, 2, 3]  # ARP and version 1: nothing inside
+    assert_inner_syn(rows, 1)
+    assert_inner_syn(rows, 3)
+
+
+def gtp(payload: bytes, flags: int = 0x30, mtype: int = 0xFF, extra: bytes = b"") -> bytes:
+    """A GTPv1 header: version 1 with PT (0x30), message type, length, TEID 7."""
+    length = len(extra) + len(payload)
+    return bytes([flags, mtype]) + length.to_bytes(2, "big") + bytes.fromhex("00000007") \
+        + extra + payload
+
+
+def test_gtp_carries_exactly_one_ip_packet_in_a_g_pdu() -> None:
+    ext = bytes.fromhex("0000" "00" "85") + bytes.fromhex("01" "0900" "00")  # PDU session
+    _, rows = run([ETH + udp(2152, 2152, gtp(IP_TCP)),
+                   ETH + udp(2152, 2152, gtp(IP_TCP, 0x32, extra=bytes(4))),  # S: + 4 bytes
+                   ETH + udp(2152, 2152, gtp(IP_TCP, 0x34, extra=ext)),  # E: one extension
+                   ETH + udp(2152, 2152, gtp(IPV6_TCP)),
+                   ETH + udp(2152, 2152, gtp(IP_TCP + bytes(2))),  # longer than the packet
+                   ETH + udp(2152, 2152, gtp(IP_TCP, mtype=1)),  # echo request: nothing
+                   ETH + udp(2152, 2152, gtp(IP_TCP, 0x50))])  # version 2
+    assert rows.record.tolist() == [0, 0, 1, 1, 2, 2, 3, 3, 4, 5, 6]
+    for i in (1, 3, 5):
+        assert_inner_syn(rows, i)
+    assert (rows.ip_version[7], rows.dst_port[7]) == (6, 80)
+
+
+def test_gtp_is_chosen_by_the_responder_port_only() -> None:
+    # 2152 -> 53: both likely server ports, the first packet's destination is the
+    # responder, so this is DNS, not GTP (Zeek's core.tunnels.gtp.false_gtp).
+    zeek = Decapsulator(FlowOptions().likely_server_udp)  # 53 and 2152 among them
+    _, rows = run([ETH + udp(2152, 53, gtp(IP_TCP)), ETH + udp(53, 2152, gtp(IP_TCP), OUTER_DST, OUTER_SRC)],
+                  zeek)
+    assert len(rows) == 2
+    # Only one side on a tunnel port: that side is the responder, whichever sent first.
+    _, rows = run([ETH + udp(2152, 40000, gtp(IP_TCP))])
+    assert len(rows) == 2
+
+
+TEREDO_V6 = ipv6(20, 6)[:8] + bytes.fromhex("20010000" "00000000" "00000000" "00000001") \
+    + ipv6(20, 6)[24:] + IP_TCP[20:]  # source 2001:0:: (a Teredo address)
+
+
+def test_teredo_with_and_without_its_optional_headers() -> None:
+    origin = bytes.fromhex("0000" "1234" "c0000201")  # origin indication: port, address
+    auth = bytes.fromhex("0001" "00" "00") + bytes(8) + bytes(1)  # no id, no value
+    bubble = ipv6(0, 59)
+    _, rows = run([ETH + udp(40000, 3544, IPV6_TCP),
+                   ETH + udp(40000, 3544, origin + IPV6_TCP),
+                   ETH + udp(40000, 3544, auth + origin + IPV6_TCP),
+                   ETH + udp(40000, 3544, bubble + b"trailing"),  # a bubble may have more
+                   ETH + udp(40001, 3544, IPV6_TCP + bytes(1))])  # others may not
+    assert rows.record.tolist() == [0, 0, 1, 1, 2, 2, 3, 3, 4]
+    assert [int(rows.ip_version[i]) for i in (1, 3, 5, 7)] == [6, 6, 6, 6]
+    assert rows.proto[7] == 59  # the bubble: a row, but no flow (the table skips it)
+
+
+def test_teredo_and_ayiya_are_found_by_their_payload_on_other_ports() -> None:
+    ayiya = bytes([0x41, 0x52, 0x11, 41]) + bytes(4) + bytes(16) + bytes(20)  # Zeek's probe
+    _, rows = run([ETH + udp(40000, 40001, TEREDO_V6),  # a Teredo address: detected
+                   ETH + udp(40000, 40001, IPV6_TCP),  # an ordinary IPv6 address: not
+                   ETH + udp(40002, 40003, ayiya + IPV6_TCP)])
+    assert rows.record.tolist() == [0, 0, 1, 2, 2]
+    assert rows.dst_port[1] == 80 and rows.dst_port[4] == 80
+
+
+def test_ayiya_forward_carries_ipv4_or_ipv6() -> None:
+    head = bytes([0x00, 0x10, 0x01])  # 1-byte identity, 4-byte signature, forward
+    _, rows = run([ETH + udp(40000, 5072, head + bytes([4]) + bytes(4 + 1 + 4) + IP_TCP),
+                   ETH + udp(40000, 5072, head + bytes([41]) + bytes(9) + IPV6_TCP),
+                   ETH + udp(40000, 5072, bytes([0, 0x10, 0x02, 4]) + bytes(9) + IP_TCP),
+                   ETH + udp(40000, 5072, head + bytes([17]) + bytes(9) + IP_TCP)])
+    assert rows.record.tolist() == [0, 0, 1, 1, 2, 3]  # not a forward; next header 17
+    assert_inner_syn(rows, 1)
+    assert rows.ip_version[3] == 6
+
+
+def test_gre_over_udp_has_an_ip_tunnel_as_parent() -> None:
+    _, rows = run([ETH + udp(40000, 4754, gre(0x0800) + IP_TCP)])
+    assert len(rows) == 2
+    assert_inner_syn(rows, 1)
+    assert rows.carrier_depth[1] == -1 and rows.ip_tunnel[1] != 0
+
+
+def test_a_cut_inside_each_tunnel_header_gives_no_inner_row() -> None:
+    payloads = {4789: VXLAN, 6081: bytes([0, 0]) + bytes.fromhex("0800") + bytes(4),
+                2152: gtp(IP_TCP)[:8], 5072: bytes([0x00, 0x10, 0x01, 4]) + bytes(9),
+                4754: gre(0x0800, 0x2000, bytes(4))}
+    frames = []
+    for port, head in payloads.items():
+        full = ETH + udp(40000, port, head + IP_TCP)
+        frames.append(full[:len(ETH) + 28 + len(head) - 2])  # the header's last 2 bytes cut
+    outer, rows = run(frames)
+    assert len(rows) == len(outer) == len(frames)
+    assert (rows.proto == 17).all()  # the outer rows are there, still UDP
+
+
+def test_a_tunnel_inside_a_tunnel() -> None:
+    vxlan = udp(40000, 4789, VXLAN + INNER_ETH + IP_TCP, src=bytes([10, 1, 0, 1]),
+                dst=bytes([10, 1, 0, 2]))
+    geneve_ip = bytes([0, 0]) + bytes.fromhex("0800") + bytes(4)
+    _, rows = run([ETH + udp(40000, 6081, geneve_ip + vxlan)])
+    assert rows.depth.tolist() == [0, 1, 2]
+    assert rows.carrier_depth.tolist() == [-1, 0, 1]
+    assert rows.dst_port.tolist() == [6081, 4789, 80]
+    assert len(set(rows.encap.tolist())) == 3  # each level its own stack
+
+
+def test_four_levels_are_opened_and_not_a_fifth() -> None:
+    inner = IP_TCP
+    for level in range(5):
+        inner = ipv4(0, 0)[:0] + udp(40000 + level, 4789, VXLAN + INNER_ETH + inner,
+                                     src=bytes([10, 2, 0, level]), dst=bytes([10, 3, 0, level]))
+    _, rows = run([ETH + inner])
+    assert rows.depth.tolist() == [0, 1, 2, 3, 4]
+    assert rows.proto.tolist() == [17] * 5  # the TCP packet at depth 5 is never reached
+
+
+def flows(frames: list[bytes]) -> tuple[FlowRecords, FlowTable]:
+    table = FlowTable(FlowOptions(verify_checksums=False))
+    fb = FrameBatch.from_frames(frames, ts_ns=np.arange(len(frames)) * 1_000_000,
+                                linktype=LINKTYPE_ETHERNET)
+    ended = table.update(decode(fb), fb)
+    return FlowRecords.concat([ended, table.flush()]), table
+
+
+A, B = bytes([10, 0, 0, 1]), bytes([10, 0, 0, 2])
+PING = ipv4(28, 1)[:8] + bytes([64, 1]) + ipv4(28, 1)[10:] + ICMP_ECHO[:8]
+PONG = bytes(PING[:12]) + PING[16:20] + PING[12:16] + bytes([0, 0]) + PING[22:]
+
+
+def test_tunnel_parents_and_the_sixth_change() -> None:
+    """Echo requests in one outer VXLAN flow, replies in another: each direction switch
+    changes the inner flow's tunnel (ZEEK-FACTS 6.4); 4 + 4 packets are 7 changes."""
+    there = ETH + udp(1000, 4789, VXLAN + INNER_ETH + PING, A, B)
+    back = ETH + udp(2000, 4789, VXLAN + INNER_ETH + PONG, B, A)
+    records, table = flows([there, back] * 4)
+    df = flows_dataframe(records).set_index("flow_id")
+    outer = df[df["proto"] == "udp"]
+    icmp = df[df["proto"] == "icmp"].iloc[0]
+    assert sorted(icmp["tunnel_parents"]) == sorted(outer.index)
+    assert icmp["history"] == "X" and (icmp["orig_pkts"], icmp["resp_pkts"]) == (4, 4)
+    assert (outer["orig_pkts"] == 4).all()
+    assert table.flow_ids.tolist() == table.row_flow_ids[::2].tolist()  # frames: outer flows
+    records, _ = flows([there, back] * 3)  # 5 changes: no X
+    icmp = flows_dataframe(records).query("proto == 'icmp'").iloc[0]
+    assert icmp["history"] != "X" and len(icmp["tunnel_parents"]) == 2
+
+
+def test_inner_rows_feed_the_same_flow_as_bare_packets() -> None:
+    bare = ETH + IP_TCP
+    tunnelled = ETH + udp(40000, 4789, VXLAN + INNER_ETH + IP_TCP)
+    records, _ = flows([bare, tunnelled])
+    df = flows_dataframe(records)
+    tcp = df[df["proto"] == "tcp"]
+    assert len(tcp) == 1 and tcp["orig_pkts"].iloc[0] == 2  # one 5-tuple, one flow
+    assert (tcp["orig_addr"].astype(str).iloc[0], V4_SRC_LO, V4_DST_LO) == \
+        ("192.0.2.1", V4_SRC_LO, V4_DST_LO)
+
+
+def test_without_decapsulation_only_the_outer_flow() -> None:
+    table = FlowTable(FlowOptions(decapsulate=False))
+    fb = FrameBatch.from_frames([ETH + udp(40000, 4789, VXLAN + INNER_ETH + IP_TCP)])
+    pb = decode(fb)
+    records = FlowRecords.concat([table.update(pb, fb), table.flush()])
+    assert records.proto.tolist() == [17] and table.rows is pb
+    assert pb.status[0] == Status.OK
+
+
+def test_the_netstat_view_shows_the_tunnel() -> None:
+    from tracker.report.netstat import netstat_view
+
+    records, _ = flows([ETH + udp(40000, 4789, VXLAN + INNER_ETH + IP_TCP),
+                        ETH + udp(40000, 4754, gre(0x0800) + IP_TCP[:-20] + IP_TCP[-20:])])
+    view = netstat_view(flows_dataframe(records), numeric=True)
+    tcp = view[view["Proto"] == "tcp"].iloc[0]
+    assert tcp["Local Address"] == "192.0.2.1:50000"
+    # The first packet came through VXLAN between 10.0.0.1 and 10.0.0.2, the second
+    # through GRE over UDP (an IP tunnel, no flow of its own): two parents.
+    assert tcp["Tunnel"] == "vxlan 10.0.0.1-10.0.0.2 +1"
+    assert set(view.loc[view["Proto"] == "udp", "Tunnel"]) == {""}
