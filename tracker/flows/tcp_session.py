@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from tracker.flows.gaps import ack_received, data_sent
 from tracker.flows.history import add_history
 from tracker.flows.layout import (
     C_FLAGS,
@@ -21,6 +22,7 @@ from tracker.flows.layout import (
     E_DID_CLOSE,
     E_FIN_CNT,
     E_FIN_END,
+    E_FIN_REL,
     E_LAST_SEQ,
     E_NS,
     E_PREV,
@@ -31,6 +33,7 @@ from tracker.flows.layout import (
     E_WIN0_THR,
     ESTABLISHED,
     F_ACTIVE,
+    F_PARTIAL,
     INACTIVE,
     NS_ACK,
     NS_DATA,
@@ -53,6 +56,7 @@ from tracker.flows.layout import (
     T_ATTEMPT,
     T_DELETE,
     T_EXPIRE,
+    TCP_PAYLOAD_CUT,
     WHY_SYN,
 )
 from tracker.flows.tcp_endpoint import (
@@ -246,7 +250,7 @@ def tcp_process(conn: np.ndarray, ep: np.ndarray, hist: np.ndarray, heap: np.nda
     seg_len = length + int(syn) + int(fin) - (length if rst else 0)
     seq1 = (seq + seg_len) & M32
     init_endpoint(ep, e, syn, seq, seq1)
-    rel_seq, _ = relative_seq(ep, e, seq, ep[e, E_LAST_SEQ], ep[e, E_SEQ_WRAPS])
+    rel_seq, seq_under = relative_seq(ep, e, seq, ep[e, E_LAST_SEQ], ep[e, E_SEQ_WRAPS])
     update_history(conn, ep, hist, slot, side, flags, rel_seq, length)
     if win == 0 and not rst and ep[p, E_STATE] != CLOSED and ep[e, E_STATE] != RESET:
         scaled(conn, ep, hist, slot, side, E_WIN0_CNT, E_WIN0_THR, W_)
@@ -254,14 +258,19 @@ def tcp_process(conn: np.ndarray, ep: np.ndarray, hist: np.ndarray, heap: np.nda
         conn[slot, C_LAST] = ts
     if fin:
         ep[e, E_FIN_CNT] += 1
+        ep[e, E_FIN_REL] = rel_seq + seg_len  # one past the FIN octet (Zeek's FIN_seq)
+    rel_ack = 0
     if flags & TH_ACK:
         if ep[p, E_STATE] == INACTIVE:  # init_peer: number the peer as if its SYN was seen
             ep[p, E_START_SEQ] = (ack - 1) & M32
             ep[p, E_ACK_SEQ] = (ack - 1) & M32
             ep[p, E_LAST_SEQ] = (ack - 1) & M32
+            rel_ack = 1
         else:
-            _, under = relative_seq(ep, p, ack, ep[p, E_ACK_SEQ], ep[p, E_ACK_WRAPS])
-            if not under and not rst:
+            rel_ack, under = relative_seq(ep, p, ack, ep[p, E_ACK_SEQ], ep[p, E_ACK_WRAPS])
+            if under:
+                rel_ack = 0
+            elif not rst:
                 update_ack_seq(ep, p, ack)
     update_last_seq(conn, ep, hist, slot, side, seq1, flags, length)
     if ep[e, E_STATE] == INACTIVE:
@@ -271,6 +280,13 @@ def tcp_process(conn: np.ndarray, ep: np.ndarray, hist: np.ndarray, heap: np.nda
         close = active_state(conn, ep, heap, g, opt, slot, side, flags)
     else:
         close = 0
+    # After the state machine, as Zeek: an ACK may reveal a gap in the peer's data
+    # (TCPSessionAdapter.cc L608-615), then this packet's own data is reassembled
+    # when its payload was captured whole (L635-641).
+    if flags & TH_ACK:
+        ack_received(conn, ep, hist, slot, 1 - side, rel_ack, conn[slot, C_FLAGS] & F_PARTIAL != 0)
+    if length > 0 and not rst and not seq_under and not flags & TCP_PAYLOAD_CUT:
+        data_sent(ep, slot, side, rel_seq + int(syn), length)
     netstat_evidence(ep, slot, side, flags, seq1, ack, length)
     if close:
         connection_closed(conn, ep, heap, g, opt, slot, side, close == 2)
