@@ -126,3 +126,15 @@ def test_retransmissions_and_overlaps_are_no_gaps() -> None:
         tcp(False, s, c + 150, ACK)]
     f = flow(frames)
     assert "G" not in f["history"] and f["missed_bytes"] == 0
+
+
+def test_snaplen_capture_misses_every_payload() -> None:
+    """captures/snaplen-96.pcap (captures/README.md): no payload was captured whole;
+    the acks declare the client's 100 bytes (G) and the server's 2800 + 1400 (g)."""
+    from pathlib import Path
+
+    import tracker
+
+    path = Path(__file__).resolve().parents[2] / "captures" / "snaplen-96.pcap"
+    f = tracker.read_flows(path).iloc[0]
+    assert (f["history"], f["missed_bytes"]) == ("ShADdGgFf", 4300)
