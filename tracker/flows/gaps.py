@@ -34,7 +34,7 @@ from tracker.flows.layout import (
     MAX_BLOCKS,
 )
 from tracker.flows.tcp_endpoint import M32, scaled
-from tracker.jit import kernel, kernel_inline
+from tracker.jit import kernel_inline
 
 G_ = 71  # 'G'
 # init-bare.zeek L1846 and L1855: skip a side's gaps when this much data waits above a hole.
@@ -50,7 +50,7 @@ def _clean(ep: np.ndarray, e: int) -> bool:
     return st == ESTABLISHED or (st == CLOSED and ep[e, E_PREV] == ESTABLISHED)
 
 
-@kernel
+@kernel_inline
 def _gap(conn: np.ndarray, ep: np.ndarray, hist: np.ndarray, slot: int, side: int,
          length: int) -> None:
     """TCP_Reassembler::Gap: with both endpoints clean, the scaled G (g for the
@@ -68,7 +68,7 @@ def _remove(ep: np.ndarray, e: int, j: int) -> None:
     ep[e, E_NBLK] = n
 
 
-@kernel
+@kernel_inline
 def _lowest(ep: np.ndarray, e: int) -> int:
     """The buffered block with the lowest start, -1 if none."""
     best = -1
@@ -78,7 +78,7 @@ def _lowest(ep: np.ndarray, e: int) -> int:
     return best
 
 
-@kernel
+@kernel_inline
 def ack_received(conn: np.ndarray, ep: np.ndarray, hist: np.ndarray, slot: int, side: int,
                  rel_ack: int, partial: bool) -> None:
     """TCP_Reassembler::AckReceived for ``side``'s data (its peer sent the ACK)."""
@@ -106,7 +106,7 @@ def ack_received(conn: np.ndarray, ep: np.ndarray, hist: np.ndarray, slot: int, 
     _deliver(ep, e)
 
 
-@kernel
+@kernel_inline
 def _deliver(ep: np.ndarray, e: int) -> None:
     """Deliver the buffered blocks that now continue the in-order data."""
     moved = True
@@ -120,7 +120,7 @@ def _deliver(ep: np.ndarray, e: int) -> None:
                 break
 
 
-@kernel
+@kernel_inline
 def _buffer(ep: np.ndarray, e: int, lo: int, hi: int) -> None:
     """Keep [lo, hi) above the hole, merged with the blocks it touches; with more than
     MAX_BLOCKS, the two nearest blocks become one (the bytes between count as held)."""
@@ -146,7 +146,7 @@ def _buffer(ep: np.ndarray, e: int, lo: int, hi: int) -> None:
     ep[e, E_NBLK] = n + 1
 
 
-@kernel
+@kernel_inline
 def data_sent(ep: np.ndarray, slot: int, side: int, rel_seq: int, length: int) -> None:
     """TCP_Reassembler::DataSent of a whole captured payload at relative ``rel_seq``."""
     e = 2 * slot + side
@@ -168,3 +168,23 @@ def data_sent(ep: np.ndarray, slot: int, side: int, rel_seq: int, length: int) -
         ep[e, E_NBLK] = 0
         ep[e, E_SKIP] = 1
 
+
+
+@kernel_inline
+def on_ack(conn: np.ndarray, ep: np.ndarray, hist: np.ndarray, slot: int, side: int,
+           rel_ack: int, partial: bool) -> None:
+    """ack_received, called only when the ACK passes the in-order data (the FIN clip only
+    lowers it): most ACKs of a capture do not, and this runs for every TCP packet."""
+    if rel_ack > ep[2 * slot + side, E_REASM]:
+        ack_received(conn, ep, hist, slot, side, rel_ack, partial)
+
+
+@kernel_inline
+def on_data(ep: np.ndarray, slot: int, side: int, rel_seq: int, length: int) -> None:
+    """data_sent, with the common case inline: data continuing the in-order data with
+    nothing buffered above a hole."""
+    e = 2 * slot + side
+    if ep[e, E_NBLK] == 0 and rel_seq <= ep[e, E_REASM] < rel_seq + length:
+        ep[e, E_REASM] = rel_seq + length
+    else:
+        data_sent(ep, slot, side, rel_seq, length)

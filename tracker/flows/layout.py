@@ -127,7 +127,8 @@ G_LRU_HEAD = 8
 G_LRU_TAIL = 9
 G_EVICTED = 10
 G_HT_N = 11
-G_N = 12
+G_TUNNELS = 12  # 1 once a tunnelled packet was seen: flows' tunnel stacks need checking
+G_N = 13
 
 # --- options (FlowOptions in ns) ---------------------------------------------
 O_TCP_INACT = 0

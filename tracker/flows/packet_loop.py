@@ -68,6 +68,7 @@ from tracker.flows.layout import (
     G_NT,
     G_NT_SET,
     G_OPEN,
+    G_TUNNELS,
     GOOD_HEADER_CUT,
     GOOD_YES,
     INACTIVE,
@@ -370,7 +371,7 @@ def _add_parent(conn: np.ndarray, slot: int, parent: int) -> None:
     conn[slot, C_NPARENTS] = n + 1
 
 
-@kernel_inline
+@kernel
 def _tunnel(conn: np.ndarray, hist: np.ndarray, slot: int, new: bool, pi: np.ndarray, i: int,
             out_fid: np.ndarray) -> None:
     """tunnel_parents (ZEEK-FACTS 6.4): the immediate parent of the first packet
@@ -440,7 +441,7 @@ def run_batch(pk: np.ndarray, pi: np.ndarray, out_fid: np.ndarray, pos: int,
         elif opt[O_CAP] >= 0 and g[G_LRU_TAIL] != slot:
             lru_unlink(conn, g, slot)
             lru_append(conn, g, slot)
-        if new or pi[P_ENCAP, i] != conn[slot, C_ENCAP]:
+        if g[G_TUNNELS] and pi[P_ENCAP, i] != conn[slot, C_ENCAP]:  # a tunnel, or none after one
             _tunnel(conn, hist, slot, new, pi, i, out_fid)
         _process(conn, ep, keys, hist, heap, g, opt, slot, pi, i, lsp, long_ports)
         conn[slot, C_SEEN] = max(conn[slot, C_SEEN], ts)

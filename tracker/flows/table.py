@@ -101,9 +101,13 @@ TS_MAX = np.iinfo(np.int64).max - (1 << 61)
 
 
 def packet_columns(pb: PacketBatch, good: np.ndarray, qr: np.ndarray, mode: np.ndarray,
-                   vlan_in_key: bool, carrier: np.ndarray, tunnel: np.ndarray
+                   vlan_in_key: bool,
+                   tunnels: tuple[np.ndarray | int, np.ndarray | int] | None = None
                    ) -> tuple[np.ndarray, np.ndarray]:
-    """(keys (n, 5) uint64, inputs (P_N, n) int64: one contiguous row per column)."""
+    """(keys (n, 5) uint64, inputs (P_N, n) int64: one contiguous row per column).
+
+    ``tunnels``: the P_CARRIER and P_TUNNEL columns (FlowTable._tunnel_columns); None
+    leaves them and P_ENCAP unwritten, for a table that has seen no tunnel yet."""
     kb = flow_keys(pb, vlan_in_key)
     pi = np.empty((L.P_N, len(pb)), dtype=np.int64)
     payload = np.maximum(pb.payload_len, 0)
@@ -112,19 +116,22 @@ def packet_columns(pb: PacketBatch, good: np.ndarray, qr: np.ndarray, mode: np.n
                         (pb.proto == PROTO_ICMP) | (pb.proto == PROTO_ICMPV6)],
                        [payload, np.maximum(pb.udp_len.astype(np.int64) - 8, 0),
                         np.maximum(icmp_len, 0)], 0)
-    # A TCP payload not captured whole never reaches Zeek's reassembler (ZEEK-FACTS 8.2).
-    cut = pb.ip_caplen - pb.ip_hdr_len - pb.tcp_hdr_len < pb.payload_len
-    flags = np.where(cut & (pb.proto == PROTO_TCP), pb.tcp_flags | L.TCP_PAYLOAD_CUT,
-                     pb.tcp_flags)
     for col, values in ((L.P_TS, np.minimum(pb.ts_ns, TS_MAX)), (L.P_PROTO, pb.proto), (L.P_SPORT, kb.sport),
-                        (L.P_DPORT, kb.dport), (L.P_FLAGS, flags), (L.P_SEQ, pb.seq),
+                        (L.P_DPORT, kb.dport), (L.P_FLAGS, pb.tcp_flags), (L.P_SEQ, pb.seq),
                         (L.P_ACK, pb.ack), (L.P_WIN, pb.window), (L.P_LEN, length),
                         (L.P_PAYLOAD, payload), (L.P_IP_LEN, np.maximum(pb.ip_len, 0)),
                         (L.P_WIRE, pb.wire_len), (L.P_VLAN, pb.vlan), (L.P_GOOD, good),
                         (L.P_BCAST, kb.dst_is_broadcast), (L.P_SRC_A, kb.src_is_a),
-                        (L.P_DNS_QR, qr), (L.P_NTP_MODE, mode), (L.P_CARRIER, carrier),
-                        (L.P_TUNNEL, tunnel), (L.P_ENCAP, pb.encap.view(np.int64))):
+                        (L.P_DNS_QR, qr), (L.P_NTP_MODE, mode)):
         pi[col] = values
+    if tunnels is not None:  # else the walk never reads these rows (G_TUNNELS is 0)
+        pi[L.P_CARRIER], pi[L.P_TUNNEL] = tunnels
+        pi[L.P_ENCAP] = pb.encap.view(np.int64)
+    # A TCP payload not captured whole never reaches Zeek's reassembler (ZEEK-FACTS 8.2);
+    # it is the end of the IP packet, so the packet's own cut says it (the flag bit is read
+    # for TCP only).
+    flags = pi[L.P_FLAGS]  # a view: one row of pi
+    flags |= (pb.ip_caplen < pb.ip_len) * L.TCP_PAYLOAD_CUT
     return np.ascontiguousarray(kb.words), pi
 
 
@@ -218,9 +225,8 @@ class FlowTable:
         none = np.full(len(chosen), -1, np.int8)
         qr = chosen.dns_qr if self.options.dns_ports else none
         mode = chosen.ntp_mode if self.options.ntp_ports else none
-        carrier, tunnel = self._tunnel_columns(chosen)
-        pk, pi = packet_columns(chosen, good, qr, mode, self.options.vlan_in_key, carrier,
-                                tunnel)
+        pk, pi = packet_columns(chosen, good, qr, mode, self.options.vlan_in_key,
+                                self._tunnel_columns(chosen))
         fids = np.full(len(rows), -1, dtype=np.int64)
         parts = self._run(pk, pi, fids)
         self.flow_ids = np.full(len(pb), -1, dtype=np.int64)
@@ -236,14 +242,18 @@ class FlowTable:
             self.earlier_flow_ids = (records[~here], out_fid[of[~here]])
         return FlowRecords.concat(parts)
 
-    def _tunnel_columns(self, rows: PacketBatch) -> tuple[np.ndarray, np.ndarray]:
+    def _tunnel_columns(self, rows: PacketBatch
+                        ) -> tuple[np.ndarray | int, np.ndarray | int] | None:
         """(P_CARRIER, P_TUNNEL) of the rows: the row carrying each packet in a UDP
-        tunnel (its record and depth name it), and the id of its IP tunnel. An IP tunnel
-        takes the next flow id when first seen: ids of flows and tunnels never clash."""
+        tunnel (its record and depth name it), and the id of its IP tunnel (-1: none, the
+        value of every row of an untunnelled batch); None while no tunnel was ever seen.
+        An IP tunnel takes the next flow id when first seen: ids of flows and tunnels
+        never clash."""
+        if not rows.depth.any():
+            return (-1, -1) if self._g[L.G_TUNNELS] else None
+        self._g[L.G_TUNNELS] = 1  # from now on the walk compares tunnel stacks
         n = len(rows)
         carrier, tunnel = np.full(n, -1, np.int64), np.full(n, -1, np.int64)
-        if not rows.depth.any():
-            return carrier, tunnel
         name = rows.record * ROW_DEPTHS + rows.depth
         inner = np.flatnonzero(rows.carrier_depth >= 0)
         carrier[inner] = row_positions(name, rows.record[inner] * ROW_DEPTHS
@@ -404,7 +414,7 @@ class FlowTable:
         records = extract(self._conn, self._ep, self._keys, self._hist, slots)
         g = self._g.copy()
         self._alloc(len(self._conn))
-        for col in (L.G_NT, L.G_NT_SET, L.G_NEXT_ID, L.G_HEAP_SEQ, L.G_EVICTED):
+        for col in (L.G_NT, L.G_NT_SET, L.G_NEXT_ID, L.G_HEAP_SEQ, L.G_EVICTED, L.G_TUNNELS):
             self._g[col] = g[col]
         return records
 

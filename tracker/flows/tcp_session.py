@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from tracker.flows.gaps import ack_received, data_sent
+from tracker.flows.gaps import on_ack, on_data
 from tracker.flows.history import add_history
 from tracker.flows.layout import (
     C_FLAGS,
@@ -284,9 +284,9 @@ def tcp_process(conn: np.ndarray, ep: np.ndarray, hist: np.ndarray, heap: np.nda
     # (TCPSessionAdapter.cc L608-615), then this packet's own data is reassembled
     # when its payload was captured whole (L635-641).
     if flags & TH_ACK:
-        ack_received(conn, ep, hist, slot, 1 - side, rel_ack, conn[slot, C_FLAGS] & F_PARTIAL != 0)
+        on_ack(conn, ep, hist, slot, 1 - side, rel_ack, conn[slot, C_FLAGS] & F_PARTIAL != 0)
     if length > 0 and not rst and not seq_under and not flags & TCP_PAYLOAD_CUT:
-        data_sent(ep, slot, side, rel_seq + int(syn), length)
+        on_data(ep, slot, side, rel_seq + int(syn), length)
     netstat_evidence(ep, slot, side, flags, seq1, ack, length)
     if close:
         connection_closed(conn, ep, heap, g, opt, slot, side, close == 2)
