@@ -139,7 +139,7 @@ class Decapsulator:
                 out.status[ip] = Status.NOT_IP
                 return out
             if ip.size:
-                _open_ip(fb, out, ip)
+                _open_ip(fb, out, ip, self._verify)
             if udp[0].size:
                 out = self._open_udp(fb, out, *udp)
         return out
@@ -193,7 +193,7 @@ class Decapsulator:
         """``out`` with the packet inside each UDP tunnel row in a row after it."""
         ins = _headers(fb.data, code, pos, limit)
         cut_kept = np.isin(code, _CUT_KEPT)
-        inner, usable = _inside(fb, out, rows, ins, limit, cut_kept)
+        inner, usable = _inside(fb, out, rows, ins, limit, cut_kept, self._verify)
         rest = limit - ins.start
         whole = inner.ip_len == rest
         bubble = (inner.proto == 59) & (inner.ip_len == 40)  # Teredo.cc L170-187
@@ -221,16 +221,23 @@ class Decapsulator:
                  violation: np.ndarray) -> np.ndarray:
         """Rows of connections whose tunnel saw a violation before (in an earlier batch,
         or earlier in this one); remembers this batch's violations."""
-        stops = np.isin(code, _STOP_AFTER_VIOLATION)
+        stops = np.flatnonzero(np.isin(code, _STOP_AFTER_VIOLATION))
         blocked = np.zeros(rows.size, np.bool_)
-        if not (stops & violation).any() and not self._violated:
+        if not violation[stops].any() and not self._violated:
             return blocked
-        keys = _mix(_outer_keys(out, rows), code.astype(np.uint64))
-        for j in np.flatnonzero(stops).tolist():
-            key = int(keys[j])
-            blocked[j] = key in self._violated
-            if violation[j]:
-                self._violated.add(key)
+        keys = _mix(_outer_keys(out, rows[stops]), code[stops].astype(np.uint64))
+        known = np.fromiter(self._violated, np.uint64, len(self._violated))
+        here = np.isin(keys, known)
+        # A violation earlier in the batch on the same connection: count them per key,
+        # in batch order (a stable sort by key keeps it).
+        order = np.argsort(keys, kind="stable")
+        sk, sv = keys[order], violation[stops][order].astype(np.int64)
+        first = np.r_[True, sk[1:] != sk[:-1]]
+        before = np.cumsum(sv) - sv  # violations before each row, over all keys
+        before -= np.maximum.accumulate(np.where(first, before, 0))  # ... within its key
+        here[order] |= before > 0
+        blocked[stops] = here
+        self._violated.update(keys[violation[stops]].tolist())
         return blocked
 
 
@@ -298,11 +305,20 @@ def _pair_keys(out: PacketBatch, rows: np.ndarray) -> np.ndarray:
 
 def _insert(out: PacketBatch, after: np.ndarray, new: PacketBatch) -> PacketBatch:
     """``out`` with row i of ``new`` right after row ``after[i]`` (sorted)."""
-    slot = np.concatenate([2 * np.arange(len(out)), 2 * after + 1])
-    return PacketBatch.concat([out, new]).take(np.argsort(slot, kind="stable"))
+    n, m = len(out), len(new)
+    new_at = after + 1 + np.arange(m)  # each inserted row moves the later ones down
+    old_at = np.arange(n) + np.searchsorted(after, np.arange(n), side="left")
+    merged = PacketBatch.empty(0)
+    for name in PacketBatch.__dataclass_fields__:
+        column = getattr(out, name)
+        both = np.empty(n + m, column.dtype)
+        both[old_at] = column
+        both[new_at] = getattr(new, name)
+        setattr(merged, name, both)
+    return merged
 
 
-def _open_ip(fb: FrameBatch, out: PacketBatch, at: np.ndarray) -> None:
+def _open_ip(fb: FrameBatch, out: PacketBatch, at: np.ndarray, checksums: bool) -> None:
     """Decode the inside of the IP tunnel rows ``at`` of ``out`` into those rows."""
     frame = out.record[at] - fb.first_record
     end = fb.start[frame] + fb.caplen[frame]  # captured end of each frame in fb.data
@@ -317,7 +333,7 @@ def _open_ip(fb: FrameBatch, out: PacketBatch, at: np.ndarray) -> None:
         ins.start[gre], ins.kind[gre], ins.exact[gre] = _gre(fb.data, payload[gre], ip_end[gre])
         ins.version[gre] = 0
     ins.start = np.minimum(ins.start, ip_end)
-    inner, usable = _inside(fb, out, at, ins, ip_end, np.zeros(at.size, np.bool_))
+    inner, usable = _inside(fb, out, at, ins, ip_end, np.zeros(at.size, np.bool_), checksums)
     usable &= ~ins.exact | (inner.ip_len == ip_end - ins.start)
     pair = _pair_keys(out, at)
     encap = _mix(out.encap[at], pair)
@@ -389,9 +405,10 @@ def _aruba(ptype: np.ndarray) -> np.ndarray:
 
 
 def _inside(fb: FrameBatch, out: PacketBatch, rows: np.ndarray, ins: Inside, end: np.ndarray,
-            cut_kept: np.ndarray) -> tuple[PacketBatch, np.ndarray]:
-    """The packets inside ``rows`` decoded (one row each, fields as decode gives them) and
-    whether each is one Zeek goes on with (before any exact-length rule)."""
+            cut_kept: np.ndarray, checksums: bool) -> tuple[PacketBatch, np.ndarray]:
+    """The packets inside ``rows`` decoded (one row each, fields as decode gives them,
+    checksums verified when they count) and whether each is one Zeek goes on with
+    (before any exact-length rule)."""
     from tracker.decode import decode
 
     inner = PacketBatch.empty(rows.size)
@@ -405,7 +422,7 @@ def _inside(fb: FrameBatch, out: PacketBatch, rows: np.ndarray, ins: Inside, end
         frame = out.record[rows[sel]] - fb.first_record
         missing = np.where(cut_kept[sel], fb.wire_len[frame] - fb.caplen[frame], 0)
         got = decode(FrameBatch(fb.data, start[sel], caplen, caplen + missing,
-                                out.ts_ns[rows[sel]], linktype, 0))
+                                out.ts_ns[rows[sel]], linktype, 0), checksums=checksums)
         ok = got.status != Status.NOT_IP
         if linktype == LINKTYPE_RAW:
             want = ins.version[sel]
