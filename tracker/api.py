@@ -7,6 +7,7 @@ or a ``FrameSource``) and the flow table's options as keywords or as one
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from typing import Any
 
@@ -24,6 +25,7 @@ from tracker.report.summary import RunSummary
 
 
 def read_flows(source: Source, *, filter: str | None = None, options: FlowOptions | None = None,
+               jobs: int | None = None, scheduler: str | None = None, client: Any = None,
                **kw: Any) -> pd.DataFrame:
     """Read a capture and return one row per flow (one connection on a socket pair).
 
@@ -35,7 +37,10 @@ def read_flows(source: Source, *, filter: str | None = None, options: FlowOption
     ``options=FlowOptions(...)``. The columns are documented in
     ``tracker.describe_columns("flows")``; ``df.attrs["summary"]`` holds the
     run's counts as a plain dict (``RunSummary.as_dict``). No flows gives an
-    empty frame with the same columns.
+    empty frame with the same columns. ``jobs=N`` reads a list of files on a
+    local Dask cluster of N worker processes, ``scheduler="tcp://HOST:PORT"`` on a
+    running one, ``client=`` with a dask.distributed Client: the same rows, in the
+    same order (tracker/cluster.py).
 
     Examples
     --------
@@ -46,8 +51,25 @@ def read_flows(source: Source, *, filter: str | None = None, options: FlowOption
     >>> df.attrs["summary"]["frames"]
     11
     """
-    run = FlowRun(source, FlowOptions.from_keywords(options, "read_flows()", ("filter",), **kw),
-                  bpf=_bpf(filter))
+    options = FlowOptions.from_keywords(options, "read_flows()",
+                                        ("filter", "jobs", "scheduler", "client"), **kw)
+    if jobs is not None or scheduler is not None or client is not None:
+        from tracker.cluster import ClusterRun
+
+        if isinstance(source, str | os.PathLike):
+            paths: list[str | os.PathLike[str]] = [source]
+        elif isinstance(source, list | tuple) and all(isinstance(p, str | os.PathLike)
+                                                      for p in source):
+            paths = list(source)
+        else:
+            raise OptionError("read_flows(jobs=/scheduler=/client=) reads capture files: "
+                              "give a path or a list of paths")
+        cluster = ClusterRun(paths, options, jobs=jobs, scheduler=scheduler, client=client,
+                             filter=filter)
+        df = flows_dataframe(FlowRecords.concat(list(cluster.finished())))
+        df.attrs["summary"] = cluster.summary.as_dict()
+        return df
+    run = FlowRun(source, options, bpf=_bpf(filter))
     df = flows_dataframe(FlowRecords.concat(list(run.finished())))
     df.attrs["summary"] = run.summary.as_dict()
     return df

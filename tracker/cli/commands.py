@@ -8,8 +8,10 @@ cannot be read at all leaves an existing output file untouched.
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
+import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any, BinaryIO, TypeVar
@@ -178,6 +180,10 @@ def run_read(args: argparse.Namespace) -> int:
     streaming = not (args.by or args.sort or args.top or args.format == "table")
     if streaming and args.output in (None, "-") and sys.stdout.isatty():
         progress.enabled = False  # rows stream to the terminal: no bar between them
+    if args.jobs is not None or args.scheduler is not None:
+        return _read_on_cluster(args, options, frame)
+    if args.skip_bad:
+        raise OptionError("--skip-bad goes with --jobs or --scheduler")
     run = FlowRun(open_source(args.captures, batch_bytes=BATCH_BYTES), options, progress,
                   bpf=bpf)
     errors: list[CaptureError] = []
@@ -187,6 +193,65 @@ def run_read(args: argparse.Namespace) -> int:
         finally:
             progress.close()
     return _finish(args, run, errors)
+
+
+def _read_on_cluster(args: argparse.Namespace, options: FlowOptions, frame: Any) -> int:
+    """run_read on Dask (tracker/cluster.py): the same output, a partitioned Parquet
+    dataset when -o names a directory with --format parquet."""
+    from tracker.cluster import ClusterRun
+
+    if "-" in args.captures:
+        raise OptionError("--jobs/--scheduler read capture files, not standard input")
+    run = ClusterRun(args.captures, options, jobs=args.jobs, scheduler=args.scheduler,
+                     skip_bad=args.skip_bad, filter=args.filter,
+                     progress=not args.quiet and sys.stderr.isatty())
+    if args.format == "parquet" and os.path.isdir(args.output):
+        write_dataset(frame, run.finished(), args.output)
+        return _finish(args, run, [])  # type: ignore[arg-type]
+    with output_file(args.output) as out:
+        write_read(args, run, out, run.finished(), frame, Progress())  # type: ignore[arg-type]
+    return _finish(args, run, [])  # type: ignore[arg-type]
+
+
+def write_dataset(frame: Any, records: Iterable[FlowRecords], folder: str) -> None:
+    """Flows as a Parquet dataset partitioned by the first packet's UTC date and hour
+    (``date=2026-12-02/hour=13/part-0.parquet``, as Hive and Dask read it); each part
+    is written in a hidden folder inside ``folder`` and moved in when all went well."""
+    import shutil
+    import tempfile
+
+    stage = tempfile.mkdtemp(prefix=".tracker-", suffix=".part", dir=folder)
+    try:
+        _write_partitions(frame, records, stage)
+        for root, _, names in os.walk(stage):  # complete: move the parts in
+            target = os.path.join(folder, os.path.relpath(root, stage))
+            os.makedirs(target, exist_ok=True)
+            for name in names:
+                os.replace(os.path.join(root, name), os.path.join(target, name))
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+
+
+def _write_partitions(frame: Any, records: Iterable[FlowRecords], folder: str) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    run = f"{os.getpid()}-{int(time.time())}"  # new part names: earlier runs' files stay
+    written = 0
+    for part in chunks(records, rows=200_000, seconds=30.0):
+        df = frame(part)
+        if df.empty:
+            continue
+        first = df["first_ts"].dt.tz_convert("UTC")
+        df = df.assign(date=first.dt.strftime("%Y-%m-%d"), hour=first.dt.hour.astype("int8"))
+        df["tunnel_parents"] = df["tunnel_parents"].map(list)
+        for (date, hour), rows in df.groupby(["date", "hour"], sort=True):
+            where = os.path.join(folder, f"date={date}", f"hour={hour:02d}")
+            os.makedirs(where, exist_ok=True)
+            table = pa.Table.from_pandas(rows.drop(columns=["date", "hour"]),
+                                         preserve_index=False)
+            pq.write_table(table, os.path.join(where, f"part-{run}-{written}.parquet"))
+            written += 1
 
 
 def _finish(args: argparse.Namespace, run: FlowRun, errors: list[CaptureError]) -> int:

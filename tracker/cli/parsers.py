@@ -124,7 +124,20 @@ def read_parser() -> argparse.ArgumentParser:
     _output(p, FLOW_FORMATS)
     _view(p)
     _flow_options(p)
+    _cluster(p)
     return p
+
+
+def _cluster(p: argparse.ArgumentParser) -> None:
+    c = p.add_argument_group("many files on Dask (the same rows as reading them in order)")
+    where = c.add_mutually_exclusive_group()
+    where.add_argument("--jobs", type=_positive_int, metavar="N",
+                       help="read the files on a local Dask cluster of N worker processes")
+    where.add_argument("--scheduler", metavar="tcp://HOST:PORT",
+                       help="read the files on a running dask.distributed cluster")
+    c.add_argument("--skip-bad", action="store_true",
+                   help="with --jobs/--scheduler: report a file that is not a capture and go "
+                   "on without it (default: it ends the run with an error)")
 
 
 LIVE_EPILOG = """examples:

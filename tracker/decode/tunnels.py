@@ -123,6 +123,13 @@ class Decapsulator:
         self._responder: dict[int, int] = {}  # outer key -> responder port, when needed
         self._violated: set[int] = set()  # outer key and tunnel of violated connections
 
+    def memory(self) -> tuple[dict[int, int], set[int]]:
+        """What it remembers of outer connections, to carry into the next part of a capture."""
+        return dict(self._responder), set(self._violated)
+
+    def restore(self, memory: tuple[dict[int, int], set[int]]) -> None:
+        self._responder, self._violated = dict(memory[0]), set(memory[1])
+
     def rows(self, fb: FrameBatch, pb: PacketBatch) -> PacketBatch:
         out = pb
         for level in range(MAX_DEPTH + 1):

@@ -13,6 +13,8 @@ ended flows leave the state arrays at the end of each call.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from tracker.decode.tunnels import Decapsulator
@@ -182,6 +184,50 @@ class FlowTable:
         self._g = np.zeros(L.G_N, dtype=np.int64)
         self._g[L.G_FREE_N] = n
         self._g[L.G_LRU_HEAD] = self._g[L.G_LRU_TAIL] = -1
+
+    def __getstate__(self) -> dict[str, Any]:
+        """The open state only (ARCHITECTURE.md rule 7): the open flows' rows, their live
+        timers, the pending fragments and the tunnel memory, so that a table pickled at
+        the end of one part of a capture and loaded by the worker reading the next part
+        goes on exactly as if it had read both (cluster.py). A few KB per open flow."""
+        slots = np.flatnonzero(self._conn[:, L.C_FLAGS] & L.F_OPEN)
+        heap = self._heap[:int(self._g[L.G_HEAP_N])]
+        heap = heap[live_entries(self._conn, heap)]
+        return {"options": self.options, "slots": slots, "conn": self._conn[slots],
+                "ep": self._ep[np.stack([2 * slots, 2 * slots + 1], axis=1).ravel()],
+                "keys": self._keys[slots], "hist": self._hist[slots], "heap": heap,
+                "g": self._g.copy(), "reasm": self._reasm, "ip_tunnels": self._ip_tunnels,
+                "tunnels": self.tunnels.memory()}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        old = state["slots"]
+        n = len(old)
+        self.__init__(state["options"], initial_slots=max(16, 2 * n))  # type: ignore[misc]
+        new = np.full(int(old.max()) + 1 if n else 1, -1, np.int64)  # old slot -> new
+        new[old] = np.arange(n)
+        conn = state["conn"].copy()
+        for col in (L.C_LRU_PREV, L.C_LRU_NEXT):  # the cap's LRU list, in new slots
+            linked = conn[:, col] >= 0
+            conn[linked, col] = new[conn[linked, col]]
+        self._conn[:n], self._ep[:2 * n] = conn, state["ep"]
+        self._keys[:n], self._hist[:n] = state["keys"], state["hist"]
+        heap = state["heap"].copy()
+        heap[:, 2] = new[heap[:, 2]]
+        heap = heap[np.lexsort((heap[:, 1], heap[:, 0]))]  # sorted: a valid heap
+        self._heap[:len(heap)] = heap
+        g = state["g"]
+        for col in (L.G_NT, L.G_NT_SET, L.G_NEXT_ID, L.G_HEAP_SEQ, L.G_EVICTED, L.G_TUNNELS):
+            self._g[col] = g[col]
+        for col in (L.G_LRU_HEAD, L.G_LRU_TAIL):
+            self._g[col] = new[g[col]] if g[col] >= 0 else -1
+        self._g[L.G_OPEN] = n
+        self._g[L.G_HEAP_N] = len(heap)
+        self._free[:len(self._conn) - n] = np.arange(len(self._conn) - 1, n - 1, -1)
+        self._g[L.G_FREE_N] = len(self._conn) - n
+        ht_rebuild(self._table, self._keys, np.arange(n, dtype=np.int64), self._g)
+        self._reasm = state["reasm"]
+        self._ip_tunnels = state["ip_tunnels"]
+        self.tunnels.restore(state["tunnels"])
 
     @property
     def evicted(self) -> int:

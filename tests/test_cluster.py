@@ -1,0 +1,201 @@
+"""Flows on Dask: a real cluster of worker processes gives the sequential read's rows.
+
+Every test starts real dask.distributed processes (a LocalCluster of processes, or
+``dask scheduler`` and ``dask worker`` commands); captures are split at record
+boundaries into files given in shuffled order. The oracle is the sequential read of the
+same files (``tracker.read_flows(paths)``), whose rows must come out identical, in the
+same order, every column but flow_id.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import struct
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+import tracker
+from tests.conftest import CAPTURES, CORPUS, corpus_traces
+from tracker.cluster import ClusterRun, flows_dask
+from tracker.errors import CaptureError
+from tracker.flows import FlowOptions, FlowRecords
+from tracker.report.flows import flows_dataframe
+
+distributed = pytest.importorskip("distributed", reason="Dask is not installed (./run setup)")
+GEN_PCAP = Path(__file__).resolve().parents[1].parent / "shared" / "tools" / "gen_pcap.py"
+
+
+def split(path: Path, parts: int, folder: Path) -> list[Path]:
+    """The classic pcap ``path`` cut into ``parts`` files at record boundaries, returned in
+    a shuffled order (the reader must order them by their first timestamps)."""
+    data = path.read_bytes()
+    endian = "<" if data[:4] in (b"\xd4\xc3\xb2\xa1", b"\x4d\x3c\xb2\xa1") else ">"
+    starts, pos = [], 24
+    while pos + 16 <= len(data):
+        starts.append(pos)
+        pos += 16 + struct.unpack(endian + "I", data[pos + 8:pos + 12])[0]
+    starts.append(pos)
+    per = -(-(len(starts) - 1) // parts)
+    files = []
+    for i in range(parts):
+        a, b = starts[min(i * per, len(starts) - 1)], starts[min((i + 1) * per, len(starts) - 1)]
+        out = folder / f"{path.stem}-{i:02d}.pcap"
+        out.write_bytes(data[:24] + data[a:b])
+        files.append(out)
+    return files[1::2] + files[::2]
+
+
+def same_rows(a: pd.DataFrame, b: pd.DataFrame, *, text_categories: bool = False) -> None:
+    """Equal rows in the same order, every column but flow_id. ``text_categories``: the
+    categories' own dtype may differ (Dask builds them as pyarrow strings)."""
+    assert len(a) == len(b) > 0
+    a, b = (x.drop(columns="flow_id").reset_index(drop=True) for x in (a, b))
+    if text_categories:
+        a, b = (x.apply(lambda c: c.astype(object) if c.dtype == "category" else c)
+                for x in (a, b))
+    pd.testing.assert_frame_equal(a, b)
+
+
+@pytest.fixture(scope="module")
+def client() -> Iterator[distributed.Client]:
+    import logging
+
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  dashboard_address=":0", silence_logs=logging.CRITICAL
+                                  ) as cluster, distributed.Client(cluster) as c:
+        yield c
+
+
+def test_split_capture_gives_the_sequential_rows(client: distributed.Client,
+                                                 tmp_path: Path) -> None:
+    files = split(CAPTURES / "office.pcap", 6, tmp_path)
+    sequential = tracker.read_flows(files)
+    on_dask = tracker.read_flows(files, client=client)
+    same_rows(sequential, on_dask)
+    assert on_dask.attrs["summary"]["frames"] == 8197  # captures/README.md
+    # Flows span the boundaries: reading file by file would give other rows.
+    alone = pd.concat([tracker.read_flows(f) for f in sorted(files)], ignore_index=True)
+    assert len(alone) != len(sequential)
+
+
+def test_generated_capture_in_20_files(client: distributed.Client, tmp_path: Path) -> None:
+    if not GEN_PCAP.exists():
+        pytest.skip(f"the shared generator is absent: expected it at {GEN_PCAP}")
+    whole = tmp_path / "gen.pcap"
+    subprocess.run([sys.executable, str(GEN_PCAP), "-o", str(whole), "--packets", "60000",
+                    "--seed", "3", "--quiet"], check=True)
+    files = split(whole, 20, tmp_path)
+    same_rows(tracker.read_flows(whole), tracker.read_flows(files, client=client))
+
+
+@pytest.mark.corpus
+def test_split_corpus_traces(client: distributed.Client, tmp_path: Path) -> None:
+    """Real traces with fragments, tunnels and long connections, each cut into 4."""
+    traces = [t for t in corpus_traces() if t.suffix == ".pcap" and t.stat().st_size > 20_000
+              and t.read_bytes()[:4] in (b"\xd4\xc3\xb2\xa1", b"\xa1\xb2\xc3\xd4")]
+    if not traces:
+        pytest.skip(f"the shared corpus is absent: expected it at {CORPUS}")
+    for trace in traces[:: max(1, len(traces) // 6)]:
+        folder = tmp_path / trace.parent.name
+        folder.mkdir()
+        files = split(trace, 4, folder)
+        same_rows(tracker.read_flows(trace), tracker.read_flows(files, client=client))
+
+
+def test_a_killed_worker_changes_nothing(tmp_path: Path) -> None:
+    """SIGKILL to a worker process while the chain runs: Dask recomputes what it held."""
+    import logging
+
+    files = split(CAPTURES / "office.pcap", 12, tmp_path)
+    sequential = tracker.read_flows(files)
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  dashboard_address=":0", silence_logs=logging.CRITICAL
+                                  ) as cluster, distributed.Client(cluster) as c:
+        pids = list(c.run(os.getpid).values())
+        run = ClusterRun(files, FlowOptions(), client=c)
+        parts = []
+        for i, records in enumerate(run.finished()):
+            parts.append(records)
+            if i == 2:
+                os.kill(pids[0], signal.SIGKILL)
+        assert os.getpid() not in pids
+    same_rows(sequential, flows_dataframe(FlowRecords.concat(parts)))
+
+
+def test_a_bad_file_in_the_middle(client: distributed.Client, tmp_path: Path) -> None:
+    files = sorted(split(CAPTURES / "office.pcap", 4, tmp_path))
+    bad = tmp_path / "office-01b.pcap"
+    bad.write_bytes(b"this is not a capture file at all")
+    with pytest.raises(CaptureError, match="office-01b.pcap: not a capture"):
+        tracker.read_flows([*files, bad], client=client)
+    run = ClusterRun([*files, bad], FlowOptions(), client=client, skip_bad=True)
+    flows = flows_dataframe(FlowRecords.concat(list(run.finished())))
+    same_rows(tracker.read_flows(files), flows)
+    assert len(run.skipped) == 1 and "office-01b.pcap" in run.skipped[0]
+
+
+def test_flows_as_a_dask_dataframe(client: distributed.Client, tmp_path: Path) -> None:
+    files = split(CAPTURES / "office.pcap", 5, tmp_path)
+    ddf = flows_dask(files)
+    assert ddf.npartitions == 5
+    same_rows(tracker.read_flows(files), ddf.compute(), text_categories=True)
+
+
+def _dask(*args: str) -> subprocess.Popen[bytes]:
+    exe = Path(sys.executable).with_name("dask")
+    return subprocess.Popen([str(exe), *args], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+
+
+def test_scheduler_and_workers_as_separate_processes(tmp_path: Path) -> None:
+    """`dask scheduler` and `dask worker` commands, and the CLI joining them with
+    --scheduler: the CSV is byte for byte the sequential one; a directory with
+    --format parquet gets a dataset partitioned by date and hour."""
+    files = split(CAPTURES / "office.pcap", 6, tmp_path)
+    info = tmp_path / "scheduler.json"
+    procs = [_dask("scheduler", "--scheduler-file", str(info), "--port", "0",
+                   "--dashboard-address", ":0")]
+    try:
+        deadline = time.time() + 60
+        while not info.exists() and time.time() < deadline:
+            time.sleep(0.2)
+        procs.append(_dask("worker", "--scheduler-file", str(info), "--nworkers", "2",
+                           "--nthreads", "1", "--no-dashboard"))
+        with distributed.Client(scheduler_file=str(info)) as c:
+            c.wait_for_workers(2, timeout=60)
+            address = c.scheduler.address
+        cli = [sys.executable, "-m", "tracker", "read", "-q", "--format", "csv"]
+        subprocess.run([*cli, "-o", str(tmp_path / "a.csv"), *map(str, files)], check=True)
+        subprocess.run([*cli, "--scheduler", address, "-o", str(tmp_path / "b.csv"),
+                        *map(str, files)], check=True)
+        assert (tmp_path / "a.csv").read_bytes() == (tmp_path / "b.csv").read_bytes()
+        dataset = tmp_path / "dataset"
+        dataset.mkdir()
+        subprocess.run([*cli[:-2], "--format", "parquet", "--scheduler", address, "-o",
+                        str(dataset), *map(str, files)], check=True)
+        parts = sorted(p.relative_to(dataset) for p in dataset.rglob("*.parquet"))
+        assert parts and all(str(p).startswith("date=2023-11-14/hour=") for p in parts)
+        back = pd.read_parquet(dataset)
+        assert len(back) == 1135 and not list(dataset.glob(".tracker-*"))
+    finally:
+        for p in procs:
+            os.killpg(p.pid, signal.SIGTERM)
+            p.wait(timeout=30)
+
+
+def test_no_such_scheduler_is_one_line(tmp_path: Path) -> None:
+    out = subprocess.run([sys.executable, "-m", "tracker", "read", "--scheduler",
+                          "tcp://127.0.0.1:9", str(CAPTURES / "icmp-echo.pcap")],
+                         check=False, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 2
+    assert "--scheduler tcp://127.0.0.1:9: cannot connect" in out.stderr.strip().splitlines()[-1]
+    assert "Traceback" not in out.stderr
+
+
