@@ -1,0 +1,74 @@
+"""A flow table's open state carried from one part of a capture to the next (rule 7).
+
+The oracle is the same table reading the batches without a break: pickling the table
+between batches and reading on with the loaded copy must give the identical flows frame,
+for open TCP connections, pending IP fragments (a datagram split across the break) and
+flows inside tunnels.
+"""
+
+from __future__ import annotations
+
+import pickle
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from tests.conftest import CAPTURES
+from tracker.decode import decode
+from tracker.flows import FlowOptions, FlowRecords, FlowTable
+from tracker.report.flows import flows_dataframe
+from tracker.sources.files import open_capture
+
+TUNNELS = Path(__file__).resolve().parents[2].parent / "shared" / "tunnels"
+
+
+def read(path: Path, breaks: set[int], options: FlowOptions) -> tuple[pd.DataFrame, int]:
+    """Flows of ``path`` read in small batches, pickling the table before each batch in
+    ``breaks``; also the size of the last pickle."""
+    with open_capture(path, batch_bytes=1 << 12) as reader:
+        batches = list(reader)
+    table, size, parts = FlowTable(options), 0, []
+    for i, fb in enumerate(batches):
+        if i in breaks:
+            blob = pickle.dumps(table)
+            size = len(blob)
+            table = pickle.loads(blob)
+        parts.append(table.update(decode(fb), fb))
+    parts.append(table.flush())
+    return flows_dataframe(FlowRecords.concat(parts)), size
+
+
+@pytest.mark.parametrize("name", ["office.pcap", "ipv4-fragments.pcap", "ipv6-fragments.pcap",
+                                  "tcp-port-reuse.pcap", "snaplen-96.pcap"])
+def test_a_pickled_table_goes_on_as_the_same_table(name: str) -> None:
+    options = FlowOptions(verify_checksums=True)
+    whole, _ = read(CAPTURES / name, set(), options)
+    carried, size = read(CAPTURES / name, set(range(1, 10_000)), options)  # at every batch
+    pd.testing.assert_frame_equal(whole, carried)
+    assert size < 200_000  # the open state, not the table's preallocated arrays
+
+
+def test_fragments_pending_across_the_break() -> None:
+    """ipv4-fragments.pcap read one frame per batch, the table pickled before every frame:
+    its 3 fragments still make one packet of 3000 IP bytes (captures/README.md)."""
+    with open_capture(CAPTURES / "ipv4-fragments.pcap", batch_bytes=1) as reader:
+        batches = list(reader)
+    assert [len(b) for b in batches] == [1, 1, 1, 1]
+    table, parts = FlowTable(FlowOptions()), []
+    for fb in batches:
+        table = pickle.loads(pickle.dumps(table))
+        parts.append(table.update(decode(fb), fb))
+    parts.append(table.flush())
+    udp = flows_dataframe(FlowRecords.concat(parts)).query("proto == 'udp'").iloc[0]
+    assert (udp["orig_pkts"], udp["orig_ip_bytes"], udp["orig_wire_bytes"]) == (1, 3000, 3082)
+
+
+@pytest.mark.parametrize("name", ["tunnels-geneve", "tunnels-ayiya3", "tunnels-gre-sample"])
+def test_tunnel_memory_is_carried(name: str) -> None:
+    trace = TUNNELS / name / "trace.pcap"
+    if not trace.exists():
+        pytest.skip(f"the tunnel captures are absent: expected them at {TUNNELS}")
+    whole, _ = read(trace, set(), FlowOptions())
+    carried, _ = read(trace, set(range(1, 10_000)), FlowOptions())
+    pd.testing.assert_frame_equal(whole, carried)
