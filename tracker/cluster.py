@@ -19,9 +19,9 @@ reading one file.
 
 from __future__ import annotations
 
-import copy
 import logging
 import os
+import pickle
 import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -39,24 +39,22 @@ Path = str | os.PathLike[str]
 
 @dataclass
 class Part:
-    """What one file's task returns: its finished flows and counts, the table to go on
-    with, or the one-line reason the file was not read."""
+    """What one file's task returns: its finished flows and counts, the open state to go
+    on with (a pickled FlowTable: immutable bytes, so a retried task starts from the same
+    state, and a worker holds its open flows only, not a table's preallocated arrays),
+    or the one-line reason the file was not read."""
 
     flows: FlowRecords
-    table: FlowTable
+    state: bytes
     summary: RunSummary
     error: str | None = None
 
 
-def read_part(path: str, table: FlowTable | None, options: FlowOptions, last: bool,
+def read_part(path: str, state: bytes | None, options: FlowOptions, last: bool,
               skip_bad: bool, filter: str | None = None) -> Part:
-    """Read one file from the carried ``table`` (None: the first file); flush at the last;
-    ``filter``: a tcpdump expression, as read_flows'.
-
-    The carried table is copied first: Dask may hand the same object to a retry.
-    """
-    table = copy.deepcopy(table) if table is not None else FlowTable(options)
-    carried = copy.deepcopy(table)
+    """Read one file from the carried ``state`` (None: the first file); flush at the last;
+    ``filter``: a tcpdump expression, as read_flows'."""
+    table = pickle.loads(state) if state is not None else FlowTable(options)
     bpf = None if filter is None else BpfFilter(filter)
     run = FlowRun(path, options, table=table, flush=last, bpf=bpf)
     parts: list[FlowRecords] = []
@@ -66,9 +64,10 @@ def read_part(path: str, table: FlowTable | None, options: FlowOptions, last: bo
         if not skip_bad:
             raise
         # The file counts for nothing; at the end, the carried flows still end as they would.
+        carried = pickle.loads(state) if state is not None else FlowTable(options)
         ended = carried.flush() if last else FlowRecords.empty()
-        return Part(ended, carried, RunSummary(), str(err))
-    return Part(FlowRecords.concat(parts), run.table, run.summary)
+        return Part(ended, pickle.dumps(carried), RunSummary(), str(err))
+    return Part(FlowRecords.concat(parts), pickle.dumps(run.table), run.summary)
 
 
 def ordered(paths: Sequence[Path]) -> list[str]:
@@ -113,13 +112,13 @@ class ClusterRun:
         client, owned = self._client()
         try:
             files = ordered(self.paths)
-            table = None
+            state = None  # a future of the open state each file leaves to the next
             futures = []
             for i, path in enumerate(files):
-                part = client.submit(read_part, path, table, self.options, i == len(files) - 1,
+                part = client.submit(read_part, path, state, self.options, i == len(files) - 1,
                                      self.skip_bad, self.filter, pure=False,
                                      key=f"tracker-part-{i}-{id(self)}")
-                table = client.submit(attrgetter("table"), part, pure=False,
+                state = client.submit(attrgetter("state"), part, pure=False,
                                       key=f"tracker-state-{i}-{id(self)}")
                 futures.append(part)
             for i, future in enumerate(futures):
@@ -156,7 +155,7 @@ class ClusterRun:
     def _client(self) -> tuple[Any, bool]:
         """(client, whether this run started it and must close it)."""
         try:
-            from distributed import Client, LocalCluster
+            from distributed import Client
         except ImportError:
             raise OptionError("--jobs and --scheduler need Dask: pip install "
                               "'socket-pair-tracker[dask]' (./run setup installs it)") from None
@@ -168,11 +167,27 @@ class ClusterRun:
             except OSError as err:
                 raise OptionError(f"--scheduler {self.scheduler}: cannot connect ({err}); "
                                   "expected a running dask scheduler, tcp://HOST:PORT") from None
-        jobs = self.jobs or 1
-        # Worker logs stay quiet: a task's error reaches this process and is said once.
-        cluster = LocalCluster(n_workers=jobs, threads_per_worker=1, processes=True,
-                               dashboard_address=":0", silence_logs=logging.CRITICAL)
-        return Client(cluster), True
+        return Client(local_cluster(self.jobs or 1)), True
+
+
+def local_cluster(workers: int) -> Any:
+    """A LocalCluster of ``workers`` single-threaded processes for these tasks.
+
+    Dask starts workers with MALLOC_TRIM_THRESHOLD_=65536, and setting that variable at
+    all turns off glibc's adaptive mmap threshold: every large numpy array is then mapped
+    and unmapped afresh, which made a file's task 2.3x slower here (benchmarks/RESULTS.md).
+    Workers started here keep glibc's defaults, as the sequential read has them. Worker
+    logs stay quiet: a task's error reaches this process and is said once.
+    """
+    import dask
+    from distributed import LocalCluster
+
+    key = "distributed.nanny.pre-spawn-environ"
+    environ = {k: v for k, v in dask.config.get(key, {}).items()
+               if k != "MALLOC_TRIM_THRESHOLD_"}
+    with dask.config.set({key: environ}):
+        return LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                            dashboard_address=":0", silence_logs=logging.CRITICAL)
 
 
 def flows_dask(paths: Sequence[Path], options: FlowOptions | None = None, *,
@@ -186,11 +201,11 @@ def flows_dask(paths: Sequence[Path], options: FlowOptions | None = None, *,
 
     options = options or FlowOptions()
     files = ordered(paths)
-    parts, table = [], None
+    parts, state = [], None
     for i, path in enumerate(files):
-        part = dask.delayed(read_part, pure=True)(path, table, options, i == len(files) - 1,
+        part = dask.delayed(read_part, pure=True)(path, state, options, i == len(files) - 1,
                                                   skip_bad)
-        table = part.table
+        state = part.state
         parts.append(dask.delayed(flows_dataframe, pure=True)(part.flows))
     meta = flows_dataframe(FlowRecords.empty())
     # tunnel_parents holds tuples: Dask must not turn object columns into strings.

@@ -1,0 +1,108 @@
+#!/usr/bin/env python3
+"""Flows of many files on Dask: wall time on 1 and 2 workers, peak RSS per worker, and the
+size of the state carried across each file boundary.
+
+    .venv/bin/python benchmarks/cluster.py CAPTURE [FILES]   # default 20 files
+
+CAPTURE (a classic pcap, e.g. gen_pcap --packets 5000000 --seed 3) is split at record
+boundaries into FILES parts next to it. Then, each best of 2: the sequential read of the
+parts (tracker.read_flows(paths)), and the cluster read (tracker/cluster.py) on a
+LocalCluster of 1 and of 2 worker processes; the rows are checked equal. Peak RSS per
+worker is the workers' ru_maxrss after the run; the boundary state is the pickled open
+state of the flow table after each part.
+"""
+
+from __future__ import annotations
+
+import resource
+import struct
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+
+import tracker
+from tracker.cluster import ClusterRun, read_part
+from tracker.flows import FlowOptions, FlowRecords
+from tracker.report.flows import flows_dataframe
+
+
+def split(path: Path, parts: int) -> list[Path]:
+    data = path.read_bytes()
+    endian = "<" if data[:4] in (b"\xd4\xc3\xb2\xa1", b"\x4d\x3c\xb2\xa1") else ">"
+    starts, pos = [], 24
+    while pos + 16 <= len(data):
+        starts.append(pos)
+        pos += 16 + struct.unpack(endian + "I", data[pos + 8:pos + 12])[0]
+    starts.append(pos)
+    per = -(-(len(starts) - 1) // parts)
+    files = []
+    for i in range(parts):
+        out = path.with_name(f"{path.stem}-part{i:02d}.pcap")
+        a, b = starts[min(i * per, len(starts) - 1)], starts[min((i + 1) * per, len(starts) - 1)]
+        if not out.exists():
+            out.write_bytes(data[:24] + data[a:b])
+        files.append(out)
+    return files
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def on_cluster(files: list[Path], workers: int) -> tuple[float, list[float], int]:
+    import distributed
+
+    from tracker.cluster import local_cluster
+
+    with local_cluster(workers) as cluster, distributed.Client(cluster) as client:
+        client.run(lambda: __import__("tracker.cluster"))  # imports, as a warm worker has them
+        start = time.perf_counter()
+        run = ClusterRun(files, FlowOptions(), client=client)
+        flows = FlowRecords.concat(list(run.finished()))
+        wall = time.perf_counter() - start
+        rss = sorted(client.run(peak_rss_mb).values())
+    return wall, rss, len(flows)
+
+
+def main() -> int:
+    capture = Path(sys.argv[1])
+    parts = int(sys.argv[2]) if len(sys.argv) > 2 else 20
+    # Split in a child process: the workers are started from this one, and a parent that
+    # held the whole capture would make their peak RSS look as large (a forked process
+    # starts with its parent's high-water mark).
+    with ProcessPoolExecutor(1) as pool:
+        files = pool.submit(split, capture, parts).result()
+    cases = {workers: [on_cluster(files, workers) for _ in range(2)] for workers in (1, 2)}
+    start = time.perf_counter()
+    sequential = tracker.read_flows(files)
+    seq_wall = time.perf_counter() - start
+    sizes, table, parts = [], None, []
+    for i, f in enumerate(files):
+        part = read_part(str(f), table, FlowOptions(), i == len(files) - 1, False)
+        table = part.state
+        parts.append(part.flows)
+        sizes.append(len(table))
+    assert len(flows_dataframe(FlowRecords.concat(parts))) == len(sequential)
+    print(f"{capture.name} in {len(files)} files: {len(sequential):,} flows; sequential "
+          f"read_flows {seq_wall:.1f} s\n")
+    print("| workers | wall s (best of 2) | speed-up over 1 worker | peak RSS per worker MB |")
+    print("|---|---|---|---|")
+    first = None
+    for workers, runs in cases.items():
+        wall, rss, n = min(runs)
+        assert n == len(sequential)
+        first = first or wall
+        print(f"| {workers} | {wall:.1f} | {first / wall:.2f} | "
+              f"{', '.join(f'{r:.0f}' for r in rss)} |")
+    print(f"\nboundary state per file (pickled open flows, timers, fragments): "
+          f"min {min(sizes[:-1]) / 1e3:.0f} KB, max {max(sizes[:-1]) / 1e3:.0f} KB, "
+          f"mean {sum(sizes[:-1]) / (len(sizes) - 1) / 1e3:.0f} KB")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
