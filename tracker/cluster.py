@@ -4,17 +4,19 @@
     >>> flows = tracker.read_flows(paths, scheduler="tcp://host:8786")  # doctest: +SKIP
 
 Files are taken in the order of their first timestamps (rotated captures, as the
-sequential read takes them). Each file is one task, run on a worker; a flow open at the
-end of a file goes on in the next: the task returns its flow table's open state (its
-open flows, timers, pending fragments and tunnel memory; FlowTable.__getstate__, a few
-KB per open flow), and the next file's task starts from it. So the rows are exactly
-the sequential read's, in its order, whatever the order tasks finish in, and a task
-retried by Dask (a lost worker) computes the same result again from the same inputs.
+sequential read takes them). Each file is two tasks. ``prepare_part`` reads and decodes
+it: no state is needed, so these run in parallel on every worker, a few files ahead.
+``walk_part`` runs the flow table over the prepared file, starting from the open state
+the previous file's walk left (its open flows, timers, pending fragments and tunnel
+memory, pickled: FlowTable.__getstate__, about 1 KB per open flow), and leaves its own
+for the next. Connections that span files are so stitched exactly: the rows are the
+sequential read's, in its order, whatever the order tasks finish in, and a task retried
+by Dask (a lost worker) computes the same result from the same inputs.
 
-The tasks of one chain follow each other: a file's task needs the state its predecessor
-leaves (``benchmarks/RESULTS.md`` measures what that costs, and what running the
-independent part of each file in parallel would take). Memory per worker is that of
-reading one file.
+The walks follow each other (each needs its predecessor's state); they run where their
+file was prepared, so only the state crosses the network at a file boundary. Memory per
+worker is that of a few prepared files. ``benchmarks/RESULTS.md`` measures the speed-up
+and says where this stops scaling.
 """
 
 from __future__ import annotations
@@ -30,11 +32,15 @@ from typing import Any
 from tracker.decode.bpf import BpfFilter
 from tracker.errors import CaptureError, OptionError
 from tracker.flows import FlowOptions, FlowRecords, FlowTable
-from tracker.pipeline import FlowRun
+from tracker.frames import FrameBatch
+from tracker.packets import PacketBatch
+from tracker.pipeline import filtered
 from tracker.report.summary import RunSummary
+from tracker.sources.files import open_capture
 from tracker.sources.rotated import first_timestamp
 
 Path = str | os.PathLike[str]
+AHEAD = 1  # files prepared ahead of the chain per worker
 
 
 @dataclass
@@ -50,24 +56,54 @@ class Part:
     error: str | None = None
 
 
-def read_part(path: str, state: bytes | None, options: FlowOptions, last: bool,
-              skip_bad: bool, filter: str | None = None) -> Part:
-    """Read one file from the carried ``state`` (None: the first file); flush at the last;
-    ``filter``: a tcpdump expression, as read_flows'."""
-    table = pickle.loads(state) if state is not None else FlowTable(options)
+@dataclass
+class Prepared:
+    """One file read and decoded (frames and their packets, batch by batch): the part of
+    the work that needs no state, done in parallel ahead of the chain; or why not."""
+
+    batches: list[tuple[FrameBatch, PacketBatch]]
+    error: str | None = None
+
+
+def prepare_part(path: str, options: FlowOptions, skip_bad: bool,
+                 filter: str | None = None) -> Prepared:
+    """Read and decode one file (with the tcpdump ``filter``, as read_flows'); a file
+    that is not a capture raises, or with ``skip_bad`` comes back empty with its reason."""
     bpf = None if filter is None else BpfFilter(filter)
-    run = FlowRun(path, options, table=table, flush=last, bpf=bpf)
-    parts: list[FlowRecords] = []
     try:
-        parts.extend(run.finished())
+        with open_capture(path) as reader:
+            return Prepared([(fb, filtered(fb, bpf, options.verify_checksums))
+                             for fb in reader])
     except (CaptureError, OSError) as err:
         if not skip_bad:
             raise
-        # The file counts for nothing; at the end, the carried flows still end as they would.
-        carried = pickle.loads(state) if state is not None else FlowTable(options)
-        ended = carried.flush() if last else FlowRecords.empty()
-        return Part(ended, pickle.dumps(carried), RunSummary(), str(err))
-    return Part(FlowRecords.concat(parts), pickle.dumps(run.table), run.summary)
+        return Prepared([], str(err))
+
+
+def walk_part(prepared: Prepared, previous: Part | bytes | None, options: FlowOptions,
+              last: bool) -> Part:
+    """The flow table over one prepared file, from the state the ``previous`` file's walk
+    left (or that state's bytes; None: the first file); flushed at the last. The table
+    loads from bytes, so a retried task starts from the same state."""
+    state = previous.state if isinstance(previous, Part) else previous
+    table = pickle.loads(state) if state is not None else FlowTable(options)
+    summary = RunSummary()
+    parts: list[FlowRecords] = []
+    for frames, packets in prepared.batches:
+        parts.append(table.update(packets, frames))
+        summary.add(packets)
+    if last:
+        parts.append(table.flush())
+    ended = FlowRecords.concat(parts)
+    summary.flows = len(ended)
+    summary.evicted = table.evicted
+    return Part(ended, pickle.dumps(table), summary, prepared.error)
+
+
+def read_part(path: str, state: bytes | None, options: FlowOptions, last: bool,
+              skip_bad: bool, filter: str | None = None) -> Part:
+    """prepare_part and walk_part in one task (flows_dask's partitions)."""
+    return walk_part(prepare_part(path, options, skip_bad, filter), state, options, last)
 
 
 def ordered(paths: Sequence[Path]) -> list[str]:
@@ -107,29 +143,55 @@ class ClusterRun:
     stopped: str | None = None
 
     def finished(self) -> Iterator[FlowRecords]:
-        from operator import attrgetter
-
         client, owned = self._client()
         try:
-            files = ordered(self.paths)
-            state = None  # a future of the open state each file leaves to the next
-            futures = []
-            for i, path in enumerate(files):
-                part = client.submit(read_part, path, state, self.options, i == len(files) - 1,
-                                     self.skip_bad, self.filter, pure=False,
-                                     key=f"tracker-part-{i}-{id(self)}")
-                state = client.submit(attrgetter("state"), part, pure=False,
-                                      key=f"tracker-state-{i}-{id(self)}")
-                futures.append(part)
-            for i, future in enumerate(futures):
-                yield self._take(future, files[i], i, len(files))
-                futures[i] = None  # the worker may let it go
+            yield from self._chain(client)
         finally:
             if owned:
                 cluster = client.cluster  # None when joined by address
                 client.close()
                 if cluster is not None:
                     cluster.close()
+
+    def _chain(self, client: Any) -> Iterator[FlowRecords]:
+        """Prepare tasks run ahead, at most AHEAD per worker (memory stays bounded); the
+        walk of file i runs where file i was prepared, after the walk of file i - 1."""
+        files = ordered(self.paths)
+        n, tag = len(files), id(self)
+        workers = sorted(client.scheduler_info().get("workers", {})) or [None]
+        ahead = AHEAD * len(workers)
+        prepared: dict[int, Any] = {}
+        started: set[int] = set()
+
+        def home(i: int) -> dict[str, Any]:
+            """File i's prepare and walk prefer one worker (round robin): the prepared
+            file stays where it is and only the state moves; any worker may step in."""
+            where = workers[i % len(workers)]
+            return {} if where is None else {"workers": [where], "allow_other_workers": True}
+
+        def prepare(i: int) -> None:
+            if i < n and i not in started:
+                started.add(i)
+                prepared[i] = client.submit(prepare_part, files[i], self.options, self.skip_bad,
+                                            self.filter, pure=False, key=f"tracker-prep-{i}-{tag}",
+                                            **home(i))
+
+        def walk(i: int, previous: Any) -> Any:
+            prepare(i)
+            return client.submit(walk_part, prepared.pop(i), previous, self.options,
+                                 i == n - 1, pure=False, key=f"tracker-walk-{i}-{tag}",
+                                 **home(i))
+
+        for i in range(ahead):
+            prepare(i)
+        part = walk(0, None) if n else None
+        for i in range(n):
+            following = None
+            if i + 1 < n:  # queued before waiting: the chain never waits for this process
+                following = walk(i + 1, part)
+            prepare(i + ahead)
+            yield self._take(part, files[i], i, n)
+            part = following
 
     def _take(self, future: Any, path: str, i: int, n: int) -> FlowRecords:
         try:
@@ -140,7 +202,6 @@ class ClusterRun:
             self.skipped.append(part.error)
             print(f"tracker: skipped {part.error}", file=sys.stderr)
         self._add(part.summary)
-        self.summary.flows += len(part.flows)
         if self.progress:
             print(f"\rtracker: {i + 1}/{n} files, {self.summary.frames:,} frames",
                   end="\n" if i + 1 == n else "", file=sys.stderr, flush=True)
@@ -150,7 +211,8 @@ class ClusterRun:
         self.summary.frames += s.frames
         for name, count in s.status.items():
             self.summary.status[name] += count
-        self.summary.evicted += s.evicted
+        self.summary.flows += s.flows
+        self.summary.evicted = s.evicted  # the carried table counts on from file to file
 
     def _client(self) -> tuple[Any, bool]:
         """(client, whether this run started it and must close it)."""
