@@ -12,13 +12,15 @@ and lists the few known differences from Zeek (section 8).
 
 The package, from the outside in::
 
-    table.py         FlowTable: update(packets) per batch, expire(now), flush(reason)
+    table.py         FlowTable: update(packets, frames) per batch, expire(now), flush(reason);
+                     pickles its open state only (carried into the next part of a capture)
     options.py       FlowOptions: every knob, validated; Zeek's defaults and port sets
     fragments.py     IP fragments reassembled into one packet per datagram, as Zeek counts
     key.py           canonical socket-pair keys for a whole batch (numpy)
     packet_loop.py   the compiled per-packet loop: find or create the flow, count, dispatch
     tcp_session.py   the TCP session's state transitions (Zeek's TCPSessionAdapter)
     tcp_endpoint.py  one TCP endpoint: sequence numbers, sizes, its history letters
+    gaps.py          content gaps (G/g, missed_bytes): each side's reassembly bookkeeping
     history.py       Zeek's history string: when a letter is written
     timers.py        Zeek's timers (inactivity, attempt, expire, delete), removal, LRU order
     store.py         the compiled hash table (key -> slot) and timer heap
