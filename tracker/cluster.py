@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tracker.decode.bpf import BpfFilter
-from tracker.errors import CaptureError, OptionError
+from tracker.errors import CaptureError, MissingExtraError, OptionError
 from tracker.flows import FlowOptions, FlowRecords, FlowTable
 from tracker.frames import FrameBatch
 from tracker.packets import PacketBatch
@@ -218,9 +218,8 @@ class ClusterRun:
         """(client, whether this run started it and must close it)."""
         try:
             from distributed import Client
-        except ImportError:
-            raise OptionError("--jobs and --scheduler need Dask: pip install "
-                              "'socket-pair-tracker[dask]' (./run setup installs it)") from None
+        except ImportError as missing:
+            raise MissingExtraError("dask", "dask.distributed") from missing
         if self.client is not None:
             return self.client, False
         if self.scheduler is not None:

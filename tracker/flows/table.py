@@ -186,7 +186,7 @@ class FlowTable:
         self._g[L.G_LRU_HEAD] = self._g[L.G_LRU_TAIL] = -1
 
     def __getstate__(self) -> dict[str, Any]:
-        """The open state only (ARCHITECTURE.md rule 7): the open flows' rows, their live
+        """The open state only (the carried-state rule of the architecture): the open flows' rows, their live
         timers, the pending fragments and the tunnel memory, so that a table pickled at
         the end of one part of a capture and loaded by the worker reading the next part
         goes on exactly as if it had read both (cluster.py). A few KB per open flow."""
