@@ -129,3 +129,18 @@ def test_tunnel_inside_a_tunnel_and_the_depth_limit() -> None:
     _, rows = run([nested, MACS + ETH_TYPE_IPV4 + deep])
     assert_inner_syn(rows, 0)
     assert rows.status[1] == Status.NOT_IP
+
+
+def test_aruba_gre_carries_80211() -> None:
+    """Aruba's GRE types (0x8200..., 0x9000) carry an 802.11 data frame (GRE.cc L112-128):
+    LLC/SNAP then IPv4 inside gives the inner packet; a protected frame none."""
+    wlan = bytes([0x08, 0x02]) + bytes(2) + bytes(18) + bytes(2)  # data, from the AP
+    snap = bytes.fromhex("aaaa03" "000000" "0800")
+    frames = [MACS + ETH_TYPE_IPV4 + outer4(gre(ptype) + wlan + snap + IP_TCP, 47)
+              for ptype in (0x8200, 0x9000)]
+    protected = bytes([0x08, 0x42]) + wlan[2:] + bytes(8)
+    frames.append(MACS + ETH_TYPE_IPV4 + outer4(gre(0x8200) + protected + bytes(40), 47))
+    _, rows = run(frames)
+    assert_inner_syn(rows, 0)
+    assert_inner_syn(rows, 1)
+    assert rows.status[2] == Status.ENCRYPTED  # in no flow: Zeek cannot read ciphertext either

@@ -23,7 +23,7 @@ no inner row (an IP tunnel's row gets status NOT_IP: it is in no flow):
   snaplen is dropped by the IP checks (IPTunnel.cc L71-73); VXLAN, Geneve and AYIYA keep
   a cut inner packet, whose wire length is the outer one's less the headers;
 - GRE with the routing bit, unknown flag bits or a version above 1; PPTP without PPP
-  IPv4/IPv6; Aruba's 802.11 payloads (not decoded yet);
+  IPv4/IPv6; Aruba's 802.11 payloads that are not IP (A-MSDU subframes are not split);
 - after a protocol violation on an outer UDP connection (VXLAN, Geneve, Teredo, AYIYA:
   a header that does not parse), that connection's later packets are not opened;
 - an outer UDP packet with a bad checksum (when checksums are verified).
@@ -42,6 +42,7 @@ from tracker.decode.udp_tunnels import (
     GENEVE,
     GRE_UDP,
     GTP,
+    INNER_80211,
     INNER_ETHERNET,
     INNER_IP,
     INNER_NONE,
@@ -60,7 +61,7 @@ from tracker.decode.udp_tunnels import (
     teredo_detect,
     vxlan,
 )
-from tracker.frames import LINKTYPE_ETHERNET, LINKTYPE_RAW, FrameBatch
+from tracker.frames import LINKTYPE_ETHERNET, LINKTYPE_IEEE802_11, LINKTYPE_RAW, FrameBatch
 from tracker.packets import CHECKSUM_BAD, PROTO_UDP, PacketBatch, Status
 
 PROTO_IPIP, PROTO_IPV6_IN_IP, PROTO_GRE = 4, 41, 47
@@ -400,7 +401,8 @@ def _gre(data: np.ndarray, pos: np.ndarray, limit: np.ndarray
             & (start + PPTP_PPP_LEN <= limit)
         ok &= ~pptp | good
         start = start + np.where(pptp, PPTP_PPP_LEN, 0)
-    kind[~ok | aruba | (start > limit)] = INNER_NONE
+    kind[aruba] = INNER_80211
+    kind[~ok | (start > limit)] = INNER_NONE
     return start, kind, exact
 
 
@@ -421,7 +423,8 @@ def _inside(fb: FrameBatch, out: PacketBatch, rows: np.ndarray, ins: Inside, end
     inner = PacketBatch.empty(rows.size)
     usable = np.zeros(rows.size, np.bool_)
     start = np.minimum(ins.start, end)
-    for linktype, which in ((LINKTYPE_RAW, INNER_IP), (LINKTYPE_ETHERNET, INNER_ETHERNET)):
+    for linktype, which in ((LINKTYPE_RAW, INNER_IP), (LINKTYPE_ETHERNET, INNER_ETHERNET),
+                            (LINKTYPE_IEEE802_11, INNER_80211)):
         sel = np.flatnonzero(ins.kind == which)
         if sel.size == 0:
             continue

@@ -15,8 +15,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-# What follows a tunnel header: an IP packet, an Ethernet frame, or nothing Zeek decodes.
-INNER_IP, INNER_ETHERNET, INNER_NONE = 0, 1, 2
+# What follows a tunnel header: an IP packet, an Ethernet frame, an 802.11 frame (Aruba's
+# GRE), or nothing Zeek decodes.
+INNER_IP, INNER_ETHERNET, INNER_NONE, INNER_80211 = 0, 1, 2, 3
 
 # The tunnel analyzers of UDP ports (ZEEK-FACTS 6.1), as codes.
 NONE, VXLAN, GENEVE, GTP, TEREDO, AYIYA, GRE_UDP = 0, 1, 2, 3, 4, 5, 6
