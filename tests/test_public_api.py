@@ -32,6 +32,7 @@ FUNCTIONS = {
     "by_port_class": None,
     "netstat_view": None,
     "by_state": None,
+    "by_tunnel": None,
     "top_talkers": None,
 }
 

@@ -19,7 +19,7 @@ What the columns and values mean:
 
 Views and summaries of a flows DataFrame:
     netstat_view(flows, local=..., numeric=...)   the flows as netstat prints sockets
-    by_socket_pair, by_host, by_service, by_port_class, by_state, top_talkers
+    by_socket_pair, by_host, by_service, by_port_class, by_state, by_tunnel, top_talkers
 
 Errors and warnings (tracker.errors draws the tree):
     TrackerError, CaptureError, NotACaptureError, CorruptCaptureError, OptionError,
@@ -52,7 +52,7 @@ __version__ = "0.1.0"
 _READING = ("read_flows", "iter_flows", "read_packets")
 _COLUMNS = ("describe_columns", "column_values")
 _SUMMARIES = ("by_socket_pair", "by_host", "by_service", "by_port_class", "by_state",
-              "top_talkers")
+              "by_tunnel", "top_talkers")
 
 __all__ = [
     "CaptureError",
@@ -73,6 +73,7 @@ __all__ = [
     "by_service",
     "by_socket_pair",
     "by_state",
+    "by_tunnel",
     "column_values",
     "describe_columns",
     "iter_flows",

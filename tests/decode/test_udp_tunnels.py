@@ -11,7 +11,7 @@ which ports and rules Zeek applies: ZEEK-FACTS 6.
 from __future__ import annotations
 
 import numpy as np
-from decode_frames import ETH_IPV4, ICMP_ECHO, IP_TCP, V4_DST_LO, V4_SRC_LO, ipv4, ipv6
+from decode_frames import ETH_IPV4, ETH_IPV6, ICMP_ECHO, IP_TCP, V4_DST_LO, V4_SRC_LO, ipv4, ipv6
 from test_tunnels import MACS, OUTER_DST, OUTER_SRC, assert_inner_syn, gre
 
 from tracker.decode import decode
@@ -258,3 +258,17 @@ def test_the_netstat_view_shows_the_tunnel() -> None:
     # through GRE over UDP (an IP tunnel, no flow of its own): two parents.
     assert tcp["Tunnel"] == "vxlan 10.0.0.1-10.0.0.2 +1"
     assert set(view.loc[view["Proto"] == "udp", "Tunnel"]) == {""}
+
+
+def test_the_tunnel_summary() -> None:
+    from tracker.report.summarize import by_tunnel
+
+    records, _ = flows([ETH + udp(40000, 4789, VXLAN + INNER_ETH + IP_TCP),
+                        ETH + udp(40001, 4789, VXLAN + ETH_IPV6 + IPV6_TCP),
+                        ETH + udp(40000, 53, bytes(12))])
+    summary = by_tunnel(flows_dataframe(records))
+    # Two inner TCP flows (IPv4 and IPv6) in VXLAN between 10.0.0.1 and 10.0.0.2; the
+    # outer flows and the DNS packet are not tunnelled.
+    assert summary.to_dict("records") == [{"tunnel": "vxlan 10.0.0.1-10.0.0.2", "flows": 2,
+                                           "packets": 2, "bytes": 40 + 60,
+                                           "payload_bytes": 0, "hosts": 4}]

@@ -40,7 +40,7 @@ SORTS = {"start": (["first_ts", "flow_id"], True), "bytes": (["_bytes", "flow_id
          "packets": (["_packets", "flow_id"], False), "duration": (["duration", "flow_id"], False)}
 SUMMARIES = {"pair": summarize.by_socket_pair, "host": summarize.by_host,
              "service": summarize.by_service, "state": summarize.by_state,
-             "port-class": summarize.by_port_class}
+             "port-class": summarize.by_port_class, "tunnel": summarize.by_tunnel}
 
 
 def flow_options(args: argparse.Namespace) -> FlowOptions:

@@ -7,7 +7,7 @@ import argparse
 FLOW_FORMATS = ("table", "csv", "json", "parquet", "zeek")
 PACKET_FORMATS = ("table", "csv", "json", "parquet")
 SORT_KEYS = ("start", "bytes", "packets", "duration")
-BY = ("pair", "host", "service", "state", "port-class")
+BY = ("pair", "host", "service", "state", "port-class", "tunnel")
 
 MAIN_EPILOG = """commands:
   read      socket-pair flows with connection states (netstat's view, or a file format)
@@ -176,7 +176,7 @@ def _view(p: argparse.ArgumentParser) -> None:
                    "'orig_pkts > 10 and proto == \"udp\"')")
     v.add_argument("--by", choices=BY,
                    help="print a summary instead of flows: per socket pair, host, service, "
-                   "state or port class (IANA ranges)")
+                   "state, port class (IANA ranges) or tunnel (the tunnelled flows)")
 
 
 def live_parser() -> argparse.ArgumentParser:

@@ -1,4 +1,4 @@
-"""Summaries of a flows DataFrame: per socket pair, host, service, state; top talkers.
+"""Summaries of a flows DataFrame: per socket pair, host, service, state, tunnel; top talkers.
 
 Every function takes the flows table (columns in ``tracker/report/columns.py``)
 and returns a new DataFrame with a fresh RangeIndex. An empty flows table gives
@@ -41,6 +41,8 @@ _SERVICE_COLUMNS = {"proto": "object", "service": "object", "flows": "int64",
                     "clients": "int64", "servers": "int64", "ports": "int64"}
 _PORT_CLASS_COLUMNS = {"proto": "object", "port_class": "object", "flows": "int64",
                        "packets": "int64", "bytes": "int64", "ports": "int64"}
+_TUNNEL_COLUMNS = {"tunnel": "object", "flows": "int64", "packets": "int64", "bytes": "int64",
+                   "payload_bytes": "int64", "hosts": "int64"}
 _TOP_COLUMNS = {"addr": "object", "flows": "int64", "packets": "int64", "bytes": "int64",
                 "bytes_sent": "int64", "bytes_received": "int64", "peers": "int64"}
 
@@ -177,6 +179,36 @@ def by_port_class(flows: pd.DataFrame) -> pd.DataFrame:
                                    len(out))
     out["proto"], out["port_class"] = protos[out["proto"]], classes[out["klass"]]
     return _typed(out, _PORT_CLASS_COLUMNS)
+
+
+@options_checked
+def by_tunnel(flows: pd.DataFrame) -> pd.DataFrame:
+    """Per tunnel the flows came through (their first tunnel parent, named as the netstat
+    view's Tunnel column: ``vxlan 10.0.0.1-10.0.0.2`` for a UDP tunnel's outer flow,
+    ``ip-tunnel`` for IP-in-IP and GRE): the inner flows, their traffic and the distinct
+    inner hosts. Untunnelled flows are left out, so a capture without tunnels gives an
+    empty frame.
+
+    Examples
+    --------
+    >>> by_tunnel(example_flows()).empty
+    True
+    """
+    from tracker.report.netstat import tunnel_labels
+
+    if flows.empty or "tunnel_parents" not in flows or not flows["tunnel_parents"].map(len).any():
+        return _empty(_TUNNEL_COLUMNS)
+    label = pd.Series(tunnel_labels(flows), index=flows.index).str.replace(
+        r" \+\d+$", "", regex=True)
+    inner = (label != "").to_numpy()
+    work = _totals(flows)[inner].assign(tunnel=label[inner].to_numpy())
+    g = work.groupby("tunnel", sort=True)
+    out = g.agg(flows=("packets", "size"), packets=("packets", "sum"), bytes=("bytes", "sum"),
+                payload_bytes=("payload_bytes", "sum")).reset_index()
+    hosts = flows[inner].assign(tunnel=label[inner].to_numpy()).groupby("tunnel", sort=True)
+    out["hosts"] = [len(set(rows["orig_addr"].astype(str)) | set(rows["resp_addr"].astype(str)))
+                    for _, rows in hosts]
+    return _typed(out, _TUNNEL_COLUMNS)
 
 
 @options_checked
