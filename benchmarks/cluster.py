@@ -32,7 +32,9 @@ from tracker.flows import FlowOptions, FlowRecords
 from tracker.report.flows import flows_dataframe
 
 
-def split(path: Path, parts: int) -> list[Path]:
+def split(path: Path, parts: int, folder: Path | None = None) -> list[Path]:
+    """The classic pcap ``path`` cut at record boundaries into ``parts`` files, in order,
+    named ``<stem>-partNN.pcap`` in ``folder`` (default: beside it; existing ones kept)."""
     data = path.read_bytes()
     endian = "<" if data[:4] in (b"\xd4\xc3\xb2\xa1", b"\x4d\x3c\xb2\xa1") else ">"
     starts, pos = [], 24
@@ -43,7 +45,7 @@ def split(path: Path, parts: int) -> list[Path]:
     per = -(-(len(starts) - 1) // parts)
     files = []
     for i in range(parts):
-        out = path.with_name(f"{path.stem}-part{i:02d}.pcap")
+        out = (folder or path.parent) / f"{path.stem}-part{i:02d}.pcap"
         a, b = starts[min(i * per, len(starts) - 1)], starts[min((i + 1) * per, len(starts) - 1)]
         if not out.exists():
             out.write_bytes(data[:24] + data[a:b])

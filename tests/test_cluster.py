@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import signal
-import struct
 import subprocess
 import sys
 import time
@@ -22,6 +21,7 @@ import pandas as pd
 import pytest
 
 import tracker
+from benchmarks.cluster import split as split_pcap
 from tests.conftest import CAPTURES, CORPUS, corpus_traces
 from tracker.cluster import ClusterRun, flows_dask
 from tracker.errors import CaptureError
@@ -35,20 +35,7 @@ GEN_PCAP = Path(__file__).resolve().parents[1].parent / "shared" / "tools" / "ge
 def split(path: Path, parts: int, folder: Path) -> list[Path]:
     """The classic pcap ``path`` cut into ``parts`` files at record boundaries, returned in
     a shuffled order (the reader must order them by their first timestamps)."""
-    data = path.read_bytes()
-    endian = "<" if data[:4] in (b"\xd4\xc3\xb2\xa1", b"\x4d\x3c\xb2\xa1") else ">"
-    starts, pos = [], 24
-    while pos + 16 <= len(data):
-        starts.append(pos)
-        pos += 16 + struct.unpack(endian + "I", data[pos + 8:pos + 12])[0]
-    starts.append(pos)
-    per = -(-(len(starts) - 1) // parts)
-    files = []
-    for i in range(parts):
-        a, b = starts[min(i * per, len(starts) - 1)], starts[min((i + 1) * per, len(starts) - 1)]
-        out = folder / f"{path.stem}-{i:02d}.pcap"
-        out.write_bytes(data[:24] + data[a:b])
-        files.append(out)
+    files = split_pcap(path, parts, folder)
     return files[1::2] + files[::2]
 
 
@@ -103,8 +90,8 @@ def test_split_corpus_traces(client: distributed.Client, tmp_path: Path) -> None
     if not traces:
         pytest.skip(f"the shared corpus is absent: expected it at {CORPUS}")
     for trace in traces[:: max(1, len(traces) // 6)]:
-        folder = tmp_path / trace.parent.name
-        folder.mkdir()
+        folder = tmp_path / trace.parent.parent.name / trace.parent.name
+        folder.mkdir(parents=True)
         files = split(trace, 4, folder)
         same_rows(tracker.read_flows(trace), tracker.read_flows(files, client=client))
 

@@ -61,7 +61,7 @@ class Prepared:
     """One file read and decoded (frames and their packets, batch by batch): the part of
     the work that needs no state, done in parallel ahead of the chain; or why not."""
 
-    batches: list[tuple[FrameBatch, PacketBatch]]
+    batches: list[tuple[FrameBatch | None, PacketBatch]]  # frames only where a tunnel may be
     error: str | None = None
 
 
@@ -70,10 +70,15 @@ def prepare_part(path: str, options: FlowOptions, skip_bad: bool,
     """Read and decode one file (with the tcpdump ``filter``, as read_flows'); a file
     that is not a capture raises, or with ``skip_bad`` comes back empty with its reason."""
     bpf = None if filter is None else BpfFilter(filter)
+    batches: list[tuple[FrameBatch | None, PacketBatch]] = []
     try:
         with open_capture(path) as reader:
-            return Prepared([(fb, filtered(fb, bpf, options.verify_checksums))
-                             for fb in reader])
+            for frames in reader:
+                packets = filtered(frames, bpf, options.verify_checksums)
+                # The walk needs the frame bytes only to open tunnels: a batch without a
+                # candidate (decode/payload.py's hint) is kept without them.
+                batches.append((frames if packets.tunnel_hint.any() else None, packets))
+        return Prepared(batches)
     except (CaptureError, OSError) as err:
         if not skip_bad:
             raise

@@ -25,7 +25,7 @@ REPO = HERE.parents[1]
 NUMBA_MODULES = (
     "tracker.flows.history", "tracker.flows.tcp_session", "tracker.flows.tcp_endpoint",
     "tracker.flows.timers", "tracker.flows.fragments", "tracker.flows.store",
-    "tracker.flows.packet_loop", "tracker.jit",
+    "tracker.flows.packet_loop", "tracker.flows.gaps", "tracker.flows.key", "tracker.jit",
 )
 
 
