@@ -195,10 +195,10 @@ class ClusterRun:
             if i + 1 < n:  # queued before waiting: the chain never waits for this process
                 following = walk(i + 1, part)
             prepare(i + ahead)
-            yield self._take(part, files[i], i, n)
+            yield self._take(part, i, n)
             part = following
 
-    def _take(self, future: Any, path: str, i: int, n: int) -> FlowRecords:
+    def _take(self, future: Any, i: int, n: int) -> FlowRecords:
         try:
             part: Part = future.result()
         except (CaptureError, OSError) as err:

@@ -91,8 +91,9 @@ def _flow_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--verify-checksums", action="store_true",
                    help="drop packets with a bad IP/TCP/UDP checksum, marking 'C' in history")
     g.add_argument("--no-decapsulate", action="store_true",
-                   help="flows of the IP-in-IP and GRE packets themselves, not of the packets "
-                   "inside them (default: inside, as Zeek)")
+                   help="flows of the tunnel packets themselves (IP-in-IP, GRE, VXLAN, Geneve, "
+                   "GTP, Teredo, AYIYA), not of the packets inside them (default: inside too, "
+                   "as Zeek)")
     g.add_argument("--max-open-flows", type=_positive_int, metavar="N",
                    help="evict the least recently active flow beyond N open flows")
     g.add_argument("--tcp-inactivity", type=_seconds, metavar="S", default=300.0,

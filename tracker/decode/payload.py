@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from tracker.decode.tunnels import TUNNEL_PROTOS
+from tracker.decode.udp_tunnels import TUNNEL_PORTS, ayiya_detect, teredo_detect
 from tracker.packets import PROTO_UDP, PacketBatch, Status
 
 UDP_HEADER = 8  # RFC 768
@@ -24,12 +26,11 @@ NTP_MODE = 0x07  # low 3 bits of the first byte (after leap indicator and versio
 
 
 _TUNNEL_PORT = np.zeros(65536, np.bool_)
-_TUNNEL_PORT[[4789, 6081, 2152, 2123, 3544, 5072, 4754]] = True  # udp_tunnels.TUNNEL_PORTS
+_TUNNEL_PORT[list(TUNNEL_PORTS)] = True
 _IP_TUNNEL = np.zeros(256, np.bool_)
-_IP_TUNNEL[[4, 41, 47]] = True  # IP-in-IP (IPv4, IPv6) and GRE
+_IP_TUNNEL[list(TUNNEL_PROTOS)] = True
 TEREDO_FIRST = 0x6  # an IPv6 header's version nibble (or 0x00 0x00/0x01 headers)
-AYIYA_SECOND, AYIYA_THIRD = 0x52, 0x11  # AYIYA.cc L75-78: the payload's bytes 1 and 2
-TEREDO_IPV6, TEREDO_PREFIX = 40, 0x20  # an IPv6 header; the first byte of 2001::/32
+AYIYA_SECOND = 0x52  # AYIYA.cc L75-78: the payload's byte 1
 
 
 def udp_payload_bits(data: np.ndarray, pb: PacketBatch, frame_end: np.ndarray
@@ -53,12 +54,13 @@ def udp_payload_bits(data: np.ndarray, pb: PacketBatch, frame_end: np.ndarray
     b0 = np.where(first < end, data[np.minimum(first, end - 1)], -1)
     b1 = np.where(first + 1 < end, data[np.minimum(first + 1, end - 1)], -1)
     hint[rows] = _TUNNEL_PORT[pb.src_port[rows]] | _TUNNEL_PORT[pb.dst_port[rows]]
-    # Payload detection (udp_tunnels.teredo_detect, ayiya_detect), narrowed with a byte or
-    # two more on the few rows whose first bytes could fit, so that DNS ids rarely pass.
+    # Zeek's payload detection of Teredo and AYIYA, run on the few rows whose first two
+    # bytes could start either (the frame's end bounds it: a superset of the UDP payload's).
     may = np.flatnonzero((b0 >> 4 == TEREDO_FIRST) | ((b0 == 0) & (b1 >= 0) & (b1 <= 1))
                          | (b1 == AYIYA_SECOND))
     if may.size:
-        hint[rows[may]] |= _detectable(data, first[may], end[may], b0[may], b1[may])
+        hint[rows[may]] |= teredo_detect(data, first[may], end[may]) \
+            | ayiya_detect(data, first[may], end[may])
     payload = pb.payload_len[rows]
     dns = payload >= DNS_HEADER
     at = first + DNS_FLAGS_AT
@@ -68,20 +70,3 @@ def udp_payload_bits(data: np.ndarray, pb: PacketBatch, frame_end: np.ndarray
     mode[rows[ntp]] = b0[ntp] & NTP_MODE
     return qr, mode, hint
 
-
-def _byte(data: np.ndarray, pos: np.ndarray, end: np.ndarray) -> np.ndarray:
-    return np.where(pos < end, data[np.minimum(pos, end - 1)], -1)
-
-
-def _detectable(data: np.ndarray, first: np.ndarray, end: np.ndarray, b0: np.ndarray,
-                b1: np.ndarray) -> np.ndarray:
-    """Payloads that may pass Zeek's Teredo or AYIYA detection: an IPv6 header (40 bytes)
-    with a 2001:: source or destination, or Teredo's origin/authentication headers; or
-    AYIYA's 0x52 0x11 as bytes 1 and 2."""
-    ipv6_room = end - first >= TEREDO_IPV6
-    teredo = ipv6_room & (b0 >> 4 == TEREDO_FIRST) & (
-        (_byte(data, first + 8, end) == TEREDO_PREFIX) | (_byte(data, first + 24, end)
-                                                          == TEREDO_PREFIX))
-    headers = ipv6_room & (b0 == 0) & (b1 >= 0) & (b1 <= 1)
-    ayiya = (b1 == AYIYA_SECOND) & (_byte(data, first + 2, end) == AYIYA_THIRD)
-    return teredo | headers | ayiya

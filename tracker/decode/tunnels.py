@@ -38,7 +38,6 @@ import numpy as np
 
 from tracker.decode.udp_tunnels import (
     AYIYA,
-    AYIYA_DETECT,
     GENEVE,
     GRE_UDP,
     GTP,
@@ -46,7 +45,6 @@ from tracker.decode.udp_tunnels import (
     INNER_ETHERNET,
     INNER_IP,
     INNER_NONE,
-    IPV6_LEN,
     NONE,
     TEREDO,
     TUNNEL_PORTS,
@@ -54,7 +52,6 @@ from tracker.decode.udp_tunnels import (
     Inside,
     ayiya,
     ayiya_detect,
-    byte_at,
     geneve,
     gtp,
     teredo,
@@ -162,18 +159,13 @@ class Decapsulator:
         by_src, by_dst = self._analyzer[sp], self._analyzer[dp]
         code = np.where(self._responder_is_src(out, udp, by_src, by_dst), by_src, by_dst)
         pos, limit = _udp_payload(fb, out, udp)
-        # Payload detection where the responder port has no tunnel, on the few payloads
-        # whose first two bytes could start Teredo or AYIYA.
+        # Payload detection where the responder port has no tunnel (these rows passed the
+        # decoder's hint, which ran the same detection up to the frame's end).
         none = np.flatnonzero(code == NONE)
-        b0, b1 = byte_at(fb.data, pos[none], limit[none]), byte_at(fb.data, pos[none] + 1,
-                                                                   limit[none])
-        room = limit[none] - pos[none]
-        maybe = none[((room >= IPV6_LEN) & ((b0 >> 4 == 6) | ((b0 == 0) & (b1 >= 0) & (b1 <= 1))))
-                     | (b1 == AYIYA_DETECT[0])]
-        if maybe.size:
-            tered = teredo_detect(fb.data, pos[maybe], limit[maybe])
-            code[maybe[tered]] = TEREDO
-            rest = maybe[~tered]
+        if none.size:
+            tered = teredo_detect(fb.data, pos[none], limit[none])
+            code[none[tered]] = TEREDO
+            rest = none[~tered]
             code[rest[ayiya_detect(fb.data, pos[rest], limit[rest])]] = AYIYA
         keep = code != NONE
         return udp[keep], code[keep], pos[keep], limit[keep]
@@ -190,10 +182,13 @@ class Decapsulator:
         out_src = ls & ~ld
         ask = np.flatnonzero((ls == ld) & (sp != dp) & ((by_src != NONE) | (by_dst != NONE)))
         if ask.size:
-            keys = _outer_keys(out, rows[ask])
-            for j, key in zip(ask.tolist(), keys.tolist(), strict=True):
-                resp = self._responder.setdefault(key, int(dp[j]))
-                out_src[j] = int(sp[j]) == resp
+            # One Python step per connection (its first packet here names the responder
+            # unless an earlier batch did), not per packet.
+            keys, first, which = np.unique(_outer_keys(out, rows[ask]), return_index=True,
+                                           return_inverse=True)
+            resp = np.array([self._responder.setdefault(k, d) for k, d in
+                             zip(keys.tolist(), dp[ask[first]].tolist(), strict=True)])
+            out_src[ask] = sp[ask] == resp[which]
         return out_src
 
     def _open_udp(self, fb: FrameBatch, out: PacketBatch, rows: np.ndarray, code: np.ndarray,

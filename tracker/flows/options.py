@@ -144,9 +144,9 @@ class FlowOptions:
             message from the originator, or a client-mode one from the responder,
             flips the roles once (ntp-analyzer.pac L141-150).
         vlan_in_key: put the outer VLAN id in the flow key (Zeek's vlan_fivetuple).
-        decapsulate: the packets inside IP-in-IP and GRE tunnels make the flows, as in
-            Zeek (the tunnel packets make none); False: the tunnel packets make flows of
-            IP protocols 4, 41 and 47.
+        decapsulate: the packets inside tunnels make flows, as in Zeek: inside IP-in-IP
+            and GRE instead of the tunnel packets, inside VXLAN, Geneve, GTP, Teredo and
+            AYIYA beside their outer UDP flow; False: the tunnel packets' flows only.
         verify_checksums: drop and mark ('C') packets with a bad transport checksum.
         max_open_flows: cap on open flows; the least recently active is evicted.
         active_timeout: cut flows longer than this (None: never).

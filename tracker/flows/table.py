@@ -186,10 +186,11 @@ class FlowTable:
         self._g[L.G_LRU_HEAD] = self._g[L.G_LRU_TAIL] = -1
 
     def __getstate__(self) -> dict[str, Any]:
-        """The open state only (the carried-state rule of the architecture): the open flows' rows, their live
-        timers, the pending fragments and the tunnel memory, so that a table pickled at
-        the end of one part of a capture and loaded by the worker reading the next part
-        goes on exactly as if it had read both (cluster.py). A few KB per open flow."""
+        """The open state only (the architecture's carried-state rule): the open flows'
+        rows, their live timers, the pending fragments and the tunnel memory, so that a
+        table pickled at the end of one part of a capture and loaded by the worker reading
+        the next part goes on exactly as if it had read both (cluster.py). About 1 KB per
+        open flow."""
         slots = np.flatnonzero(self._conn[:, L.C_FLAGS] & L.F_OPEN)
         heap = self._heap[:int(self._g[L.G_HEAP_N])]
         heap = heap[live_entries(self._conn, heap)]
@@ -304,12 +305,15 @@ class FlowTable:
         inner = np.flatnonzero(rows.carrier_depth >= 0)
         carrier[inner] = row_positions(name, rows.record[inner] * ROW_DEPTHS
                                     + rows.carrier_depth[inner])
-        for j in np.flatnonzero(rows.ip_tunnel).tolist():
-            key = int(rows.ip_tunnel[j])
+        in_ip = np.flatnonzero(rows.ip_tunnel)
+        keys, which = np.unique(rows.ip_tunnel[in_ip], return_inverse=True)
+        ids = np.empty(len(keys), np.int64)
+        for k, key in enumerate(keys.tolist()):  # a Python step per tunnel, not per packet
             if key not in self._ip_tunnels:
                 self._ip_tunnels[key] = int(self._g[L.G_NEXT_ID])
                 self._g[L.G_NEXT_ID] += 1
-            tunnel[j] = self._ip_tunnels[key]
+            ids[k] = self._ip_tunnels[key]
+        tunnel[in_ip] = ids[which]
         return carrier, tunnel
 
     def _reassemble(self, pb: PacketBatch
