@@ -32,6 +32,7 @@ from typing import Any
 from tracker.decode.bpf import BpfFilter
 from tracker.errors import CaptureError, MissingExtraError, OptionError
 from tracker.flows import FlowOptions, FlowRecords, FlowTable
+from tracker.flows.table import KernelBatch, prepare_batch
 from tracker.frames import FrameBatch
 from tracker.packets import PacketBatch
 from tracker.pipeline import filtered
@@ -58,31 +59,40 @@ class Part:
 
 @dataclass
 class Prepared:
-    """One file read and decoded (frames and their packets, batch by batch): the part of
-    the work that needs no state, done in parallel ahead of the chain; or why not."""
+    """One file read and decoded, batch by batch, and made ready for the flow table's
+    walk as far as no state is needed: the part of the work done in parallel ahead of the
+    chain; or why not."""
 
-    batches: list[tuple[FrameBatch | None, PacketBatch]]  # frames only where a tunnel may be
+    batches: list[KernelBatch | tuple[FrameBatch | None, PacketBatch]]
+    summary: RunSummary = field(default_factory=RunSummary)
     error: str | None = None
 
 
 def prepare_part(path: str, options: FlowOptions, skip_bad: bool,
                  filter: str | None = None) -> Prepared:
     """Read and decode one file (with the tcpdump ``filter``, as read_flows'); a file
-    that is not a capture raises, or with ``skip_bad`` comes back empty with its reason."""
+    that is not a capture raises, or with ``skip_bad`` comes back empty with its reason.
+
+    A batch without fragments or tunnels becomes the walk's input right here
+    (flows/table.py prepare_batch: keys and columns, half of a walk's work); the others
+    keep their packets, and their frames where a tunnel may be (decode/payload.py's
+    hint), for the table to reassemble and open them in order."""
     bpf = None if filter is None else BpfFilter(filter)
-    batches: list[tuple[FrameBatch | None, PacketBatch]] = []
+    prepared = Prepared([])
     try:
         with open_capture(path) as reader:
             for frames in reader:
                 packets = filtered(frames, bpf, options.verify_checksums)
-                # The walk needs the frame bytes only to open tunnels: a batch without a
-                # candidate (decode/payload.py's hint) is kept without them.
-                batches.append((frames if packets.tunnel_hint.any() else None, packets))
-        return Prepared(batches)
+                prepared.summary.add(packets)
+                ready = prepare_batch(packets, options)
+                prepared.batches.append(
+                    ready if ready is not None
+                    else (frames if packets.tunnel_hint.any() else None, packets))
+        return prepared
     except (CaptureError, OSError) as err:
         if not skip_bad:
             raise
-        return Prepared([], str(err))
+        return Prepared([], RunSummary(), str(err))
 
 
 def walk_part(prepared: Prepared, previous: Part | bytes | None, options: FlowOptions,
@@ -92,14 +102,16 @@ def walk_part(prepared: Prepared, previous: Part | bytes | None, options: FlowOp
     loads from bytes, so a retried task starts from the same state."""
     state = previous.state if isinstance(previous, Part) else previous
     table = pickle.loads(state) if state is not None else FlowTable(options)
-    summary = RunSummary()
     parts: list[FlowRecords] = []
-    for frames, packets in prepared.batches:
-        parts.append(table.update(packets, frames))
-        summary.add(packets)
+    for batch in prepared.batches:
+        if isinstance(batch, KernelBatch):
+            parts.append(table.update_prepared(batch))
+        else:
+            parts.append(table.update(batch[1], batch[0]))
     if last:
         parts.append(table.flush())
     ended = FlowRecords.concat(parts)
+    summary = prepared.summary
     summary.flows = len(ended)
     summary.evicted = table.evicted
     return Part(ended, pickle.dumps(table), summary, prepared.error)

@@ -17,6 +17,7 @@ import pytest
 from tests.conftest import CAPTURES
 from tracker.decode import decode
 from tracker.flows import FlowOptions, FlowRecords, FlowTable
+from tracker.flows.table import prepare_batch
 from tracker.report.flows import flows_dataframe
 from tracker.sources.files import open_capture
 
@@ -72,3 +73,29 @@ def test_tunnel_memory_is_carried(name: str) -> None:
     whole, _ = read(trace, set(), FlowOptions())
     carried, _ = read(trace, set(range(1, 10_000)), FlowOptions())
     pd.testing.assert_frame_equal(whole, carried)
+
+
+@pytest.mark.parametrize("name", ["office.pcap", "ipv4-fragments.pcap", "ipv6-fragments.pcap",
+                                  "tcp-port-reuse.pcap", "snaplen-96.pcap"])
+@pytest.mark.parametrize("verify", [True, False])
+def test_batches_prepared_ahead_walk_as_given_ones(name: str, verify: bool) -> None:
+    """prepare_batch does the state-free part of update elsewhere (a cluster read's
+    prepare task): batch by batch, the same ended flows and the same flow of every frame;
+    batches with fragments or tunnels are refused and go through update."""
+    options = FlowOptions(verify_checksums=verify)
+    with open_capture(CAPTURES / name, batch_bytes=1 << 12) as reader:
+        batches = [(fb, decode(fb)) for fb in reader]
+    given, ahead = FlowTable(options), FlowTable(options)
+    expected, got, refused = [], [], 0
+    for fb, pb in batches:
+        expected.append(given.update(pb, fb))
+        ready = prepare_batch(pb, options)
+        refused += ready is None
+        got.append(ahead.update(pb, fb) if ready is None else ahead.update_prepared(ready))
+        assert len(got[-1]) == len(expected[-1])  # ended in the same batch
+        assert (ahead.flow_ids == given.flow_ids).all()
+    expected.append(given.flush())
+    got.append(ahead.flush())
+    pd.testing.assert_frame_equal(flows_dataframe(FlowRecords.concat(got)),
+                                  flows_dataframe(FlowRecords.concat(expected)))
+    assert refused > 0 if "fragments" in name else refused == 0

@@ -56,6 +56,11 @@ UDP_HEADER_LEN = 8  # RFC 768
 ICMP_HEADER_LEN = 8  # RFC 792 / RFC 4443: type, code, checksum and 4 more bytes
 
 
+def fragments(pb: PacketBatch) -> np.ndarray:
+    """Rows that are IP fragments (a first one included)."""
+    return (pb.status == Status.FRAGMENT) | pb.more_fragments | (pb.frag_offset != 0)
+
+
 @dataclass(slots=True)
 class Reassembled:
     """What one ``Reassembler.push`` gives the flow table.
@@ -153,14 +158,20 @@ class Reassembler:
     def push(self, pb: PacketBatch) -> Reassembled:
         """Account the fragments of ``pb``; see ``Reassembled`` for the result."""
         clock_before = self._clock
-        if len(pb):
-            self._clock = max(self._clock, int(pb.ts_ns.max()))
-        is_frag = (pb.status == Status.FRAGMENT) | pb.more_fragments | (pb.frag_offset != 0)
+        is_frag = fragments(pb)
         if not is_frag.any():  # the common case: no copy, almost no work
-            if len(self._pend):
-                self._expire_pending()
+            self.tick(int(pb.ts_ns.max()) if len(pb) else None)
             return Reassembled(pb, pb.record, np.zeros(0, np.int64), np.zeros(0, np.int64))
+        self._clock = max(self._clock, int(pb.ts_ns.max()))
         return self._push_fragments(pb, _fragment_rows(pb, is_frag), clock_before)
+
+    def tick(self, newest_ns: int | None) -> None:
+        """A batch without fragments whose newest packet time is ``newest_ns`` (None: an
+        empty batch) went by: the clock moves on and pending sets may time out."""
+        if newest_ns is not None:
+            self._clock = max(self._clock, newest_ns)
+        if len(self._pend):
+            self._expire_pending()
 
     def _push_fragments(self, pb: PacketBatch, is_frag: np.ndarray, clock: int) -> Reassembled:
         """The batch has fragments: run the sets, then build the output rows."""

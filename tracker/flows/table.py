@@ -13,6 +13,8 @@ ended flows leave the state arrays at the end of each call.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -20,7 +22,7 @@ import numpy as np
 from tracker.decode.tunnels import Decapsulator
 from tracker.errors import OptionError
 from tracker.flows import layout as L
-from tracker.flows.fragments import Reassembler
+from tracker.flows.fragments import Reassembler, fragments
 from tracker.flows.key import flow_keys
 from tracker.flows.options import FlowOptions
 from tracker.flows.packet_loop import run_batch, run_timers
@@ -137,6 +139,89 @@ def packet_columns(pb: PacketBatch, good: np.ndarray, qr: np.ndarray, mode: np.n
     return np.ascontiguousarray(kb.words), pi
 
 
+@dataclass
+class KernelBatch:
+    """A batch ready for the compiled walk: packet_columns of its eligible rows.
+
+    Attributes:
+        pk, pi: packet_columns' keys and inputs, one column per eligible row.
+        rows: for each of those, its row in ``positions``.
+        positions: for each row the table saw (after reassembly), its row in the batch
+            as given (-1: a datagram completed from earlier batches' fragments).
+        n: the rows of the batch as given.
+        newest: its newest packet time (None: empty), for the fragment clock.
+    """
+
+    pk: np.ndarray
+    pi: np.ndarray
+    rows: np.ndarray
+    positions: np.ndarray
+    n: int
+    newest: int | None = None
+
+
+def ip_accepted(pb: PacketBatch, options: FlowOptions) -> tuple[PacketBatch, np.ndarray | None]:
+    """(the rows that go on to reassembly, their positions in pb or None for all).
+
+    A bad IPv4 header checksum drops the packet before anything, even before reassembly:
+    no flow, no counts, no history letter (ZEEK-FACTS 9.1); so does an IPv4 total length
+    of 0 (TSO), which Zeek accepts only with -C (9.2)."""
+    if not options.verify_checksums:
+        return pb, None
+    bad_ip = (pb.checksum == CHECKSUM_BAD_IP) | ((pb.ip_version == 4) & (pb.ip_len == 0))
+    if not bad_ip.any():
+        return pb, None
+    kept = np.flatnonzero(~bad_ip)
+    return pb.take(kept), kept
+
+
+def checksum_good(rows: PacketBatch, options: FlowOptions) -> np.ndarray:
+    """Checksum verdict per eligible row (True when checksums are not verified).
+
+    A reassembled datagram counts as good: its fragments' checksums cover only the
+    pieces (the decoder judges OK rows only).
+    """
+    if not options.verify_checksums:
+        return np.ones(len(rows), dtype=np.bool_)
+    if (rows.checksum == CHECKSUM_UNCHECKED).any():
+        raise OptionError("FlowOptions(verify_checksums=True) needs packets decoded with "
+                          "checksums (decode(frames), not decode(frames, checksums=False))")
+    return rows.checksum != CHECKSUM_BAD
+
+
+TunnelColumns = tuple[np.ndarray | int, np.ndarray | int] | None
+
+
+def kernel_batch(packets: PacketBatch, positions: np.ndarray, n: int, options: FlowOptions,
+                 tunnel_columns: Callable[[PacketBatch], TunnelColumns]) -> KernelBatch:
+    """The walk's input for the rows the table sees (after reassembly); ``tunnel_columns``
+    gives P_CARRIER and P_TUNNEL of the chosen rows (FlowTable._tunnel_columns)."""
+    cut = tcp_header_cut(packets)
+    rows = np.flatnonzero(eligible(packets) | cut)
+    chosen = packets if len(rows) == len(packets) else packets.take(rows)
+    good = checksum_good(chosen, options).astype(np.int8)
+    good[cut[rows]] = L.GOOD_HEADER_CUT
+    none = np.full(len(chosen), -1, np.int8)
+    qr = chosen.dns_qr if options.dns_ports else none
+    mode = chosen.ntp_mode if options.ntp_ports else none
+    pk, pi = packet_columns(chosen, good, qr, mode, options.vlan_in_key,
+                            tunnel_columns(chosen))
+    return KernelBatch(pk, pi, rows, positions, n)
+
+
+def prepare_batch(pb: PacketBatch, options: FlowOptions) -> KernelBatch | None:
+    """The walk's input for a batch that needs nothing of a table's state: no fragment to
+    reassemble and no tunnel to open (None otherwise: give it to ``update``). Any table
+    with these options takes it (``update_prepared``), so it can be made ahead, elsewhere."""
+    if (options.decapsulate and pb.tunnel_hint.any()) or fragments(pb).any():
+        return None
+    src, kept = ip_accepted(pb, options)
+    positions = np.arange(len(pb), dtype=np.int64) if kept is None else kept
+    kb = kernel_batch(src, positions, len(pb), options, lambda rows: (-1, -1))
+    kb.newest = int(src.ts_ns.max()) if len(src) else None
+    return kb
+
+
 class FlowTable:
     """Open flows keyed by socket pair; ``update`` per batch, ``flush`` at the end.
 
@@ -194,8 +279,8 @@ class FlowTable:
         slots = np.flatnonzero(self._conn[:, L.C_FLAGS] & L.F_OPEN)
         heap = self._heap[:int(self._g[L.G_HEAP_N])]
         heap = heap[live_entries(self._conn, heap)]
-        return {"options": self.options, "slots": slots, "conn": self._conn[slots],
-                "ep": self._ep[np.stack([2 * slots, 2 * slots + 1], axis=1).ravel()],
+        return {"options": self.options, "slots": slots, "conn": narrow(self._conn[slots]),
+                "ep": narrow(self._ep[np.stack([2 * slots, 2 * slots + 1], axis=1).ravel()]),
                 "keys": self._keys[slots], "hist": self._hist[slots], "heap": heap,
                 "g": self._g.copy(), "reasm": self._reasm, "ip_tunnels": self._ip_tunnels,
                 "tunnels": self.tunnels.memory()}
@@ -206,11 +291,11 @@ class FlowTable:
         self.__init__(state["options"], initial_slots=max(16, 2 * n))  # type: ignore[misc]
         new = np.full(int(old.max()) + 1 if n else 1, -1, np.int64)  # old slot -> new
         new[old] = np.arange(n)
-        conn = state["conn"].copy()
+        conn = widen(state["conn"])
         for col in (L.C_LRU_PREV, L.C_LRU_NEXT):  # the cap's LRU list, in new slots
             linked = conn[:, col] >= 0
             conn[linked, col] = new[conn[linked, col]]
-        self._conn[:n], self._ep[:2 * n] = conn, state["ep"]
+        self._conn[:n], self._ep[:2 * n] = conn, widen(state["ep"])
         self._keys[:n], self._hist[:n] = state["keys"], state["hist"]
         heap = state["heap"].copy()
         heap[:, 2] = new[heap[:, 2]]
@@ -264,23 +349,28 @@ class FlowTable:
 
     def _update_rows(self, pb: PacketBatch) -> FlowRecords:
         packets, positions, members = self._reassemble(pb)
-        cut = tcp_header_cut(packets)
-        rows = np.flatnonzero(eligible(packets) | cut)
-        chosen = packets if len(rows) == len(packets) else packets.take(rows)
-        good = self._good(chosen).astype(np.int8)
-        good[cut[rows]] = L.GOOD_HEADER_CUT
-        none = np.full(len(chosen), -1, np.int8)
-        qr = chosen.dns_qr if self.options.dns_ports else none
-        mode = chosen.ntp_mode if self.options.ntp_ports else none
-        pk, pi = packet_columns(chosen, good, qr, mode, self.options.vlan_in_key,
-                                self._tunnel_columns(chosen))
-        fids = np.full(len(rows), -1, dtype=np.int64)
-        parts = self._run(pk, pi, fids)
-        self.flow_ids = np.full(len(pb), -1, dtype=np.int64)
-        out_fid = np.full(len(packets), -1, dtype=np.int64)
-        out_fid[rows] = fids
-        ok = positions >= 0
-        self.flow_ids[positions[ok]] = out_fid[ok]
+        return self._walk(kernel_batch(packets, positions, len(pb), self.options,
+                                       self._tunnel_columns), members)
+
+    def update_prepared(self, kb: KernelBatch) -> FlowRecords:
+        """``update`` for a batch made ready ahead by ``prepare_batch``: the same flows
+        and ``flow_ids``, with the state-free work already done (a cluster read does it
+        in parallel, cluster.py). ``rows`` and ``row_flow_ids`` are then left empty."""
+        self._reasm.tick(kb.newest)
+        ended = self._walk(kb, None)
+        self.rows, self.row_flow_ids = PacketBatch.empty(0), np.zeros(0, dtype=np.int64)
+        return ended
+
+    def _walk(self, kb: KernelBatch,
+              members: tuple[np.ndarray, np.ndarray, np.ndarray] | None) -> FlowRecords:
+        """Run the kernel over the batch; set flow_ids (fragment ``members`` included)."""
+        fids = np.full(len(kb.rows), -1, dtype=np.int64)
+        parts = self._run(kb.pk, kb.pi, fids)
+        self.flow_ids = np.full(kb.n, -1, dtype=np.int64)
+        out_fid = np.full(len(kb.positions), -1, dtype=np.int64)
+        out_fid[kb.rows] = fids
+        ok = kb.positions >= 0
+        self.flow_ids[kb.positions[ok]] = out_fid[ok]
         self.earlier_flow_ids = (np.zeros(0, np.int64), np.zeros(0, np.int64))
         if members is not None:  # every fragment of a completed datagram joins its flow
             pos, of, records = members
@@ -321,15 +411,7 @@ class FlowTable:
                                tuple[np.ndarray, np.ndarray, np.ndarray] | None]:
         """Rows for the flow table, their positions in pb (-1: none), and fragment members
         (position in pb or -1 for an earlier batch, datagram row, record number)."""
-        src, kept = pb, None
-        if self.options.verify_checksums:
-            # A bad IPv4 header checksum drops the packet before anything, even before
-            # reassembly: no flow, no counts, no history letter (ZEEK-FACTS 9.1); so
-            # does an IPv4 total length of 0 (TSO), which Zeek accepts only with -C (9.2).
-            bad_ip = (pb.checksum == CHECKSUM_BAD_IP) | ((pb.ip_version == 4) & (pb.ip_len == 0))
-            if bad_ip.any():
-                kept = np.flatnonzero(~bad_ip)
-                src = pb.take(kept)
+        src, kept = ip_accepted(pb, self.options)
         r = self._reasm.push(src)
         if r.packets is src:  # no fragments in this batch: rows are the input rows
             return src, np.arange(len(pb), dtype=np.int64) if kept is None else kept, None
@@ -339,19 +421,6 @@ class FlowTable:
         records = np.asarray(r.member_records, dtype=np.int64)
         mpos = row_positions(pb.record, records)
         return r.packets, positions, (mpos, np.asarray(r.member_of), records)
-
-    def _good(self, rows: PacketBatch) -> np.ndarray:
-        """Checksum verdict per eligible row (True when checksums are not verified).
-
-        A reassembled datagram counts as good: its fragments' checksums cover
-        only the pieces (the decoder judges OK rows only).
-        """
-        if not self.options.verify_checksums:
-            return np.ones(len(rows), dtype=np.bool_)
-        if (rows.checksum == CHECKSUM_UNCHECKED).any():
-            raise OptionError("FlowOptions(verify_checksums=True) needs packets decoded with "
-                              "checksums (decode(frames), not decode(frames, checksums=False))")
-        return rows.checksum != CHECKSUM_BAD
 
     def _run(self, pk: np.ndarray, pi: np.ndarray, fids: np.ndarray) -> list[FlowRecords]:
         """Call the kernel until the batch is done, growing and collecting in between."""
@@ -467,6 +536,33 @@ class FlowTable:
         for col in (L.G_NT, L.G_NT_SET, L.G_NEXT_ID, L.G_HEAP_SEQ, L.G_EVICTED, L.G_TUNNELS):
             self._g[col] = g[col]
         return records
+
+
+_NARROW = {t: (int(np.iinfo(t).min), int(np.iinfo(t).max))
+           for t in (np.int8, np.int16, np.int32, np.int64)}
+
+
+def narrow(block: np.ndarray) -> list[np.ndarray]:
+    """The columns of an int64 block, each in the smallest integer type that holds it.
+
+    The open state crosses the network at every file boundary of a cluster read, and most
+    columns of a flow's row are flags, states and small counts: this makes it 3x smaller
+    (benchmarks/RESULTS.md)."""
+    columns = np.ascontiguousarray(block.T)
+    if not len(block):
+        return list(columns)
+    lows, highs = columns.min(axis=1).tolist(), columns.max(axis=1).tolist()
+    kinds = [next(t for t in _NARROW if _NARROW[t][0] <= lo and hi <= _NARROW[t][1])
+             for lo, hi in zip(lows, highs)]
+    return [col.astype(kind) for col, kind in zip(columns, kinds)]
+
+
+def widen(cols: list[np.ndarray]) -> np.ndarray:
+    """narrow's block again, int64."""
+    columns = np.empty((len(cols), len(cols[0])), dtype=np.int64)
+    for i, col in enumerate(cols):
+        columns[i] = col
+    return np.ascontiguousarray(columns.T)
 
 
 def row_positions(record: np.ndarray, wanted: np.ndarray) -> np.ndarray:
