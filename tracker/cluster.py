@@ -5,10 +5,11 @@
 
 Files are taken in the order of their first timestamps (rotated captures, as the
 sequential read takes them). Each file is two tasks. ``prepare_part`` reads and decodes
-it: no state is needed, so these run in parallel on every worker, a few files ahead.
+it and makes the flow table's input of every batch that needs no state (no fragment, no
+tunnel): these run in parallel on every worker, a few files ahead.
 ``walk_part`` runs the flow table over the prepared file, starting from the open state
 the previous file's walk left (its open flows, timers, pending fragments and tunnel
-memory, pickled: FlowTable.__getstate__, about 1 KB per open flow), and leaves its own
+memory, pickled: FlowTable.__getstate__, about 450 bytes per open flow), and leaves its own
 for the next. Connections that span files are so stitched exactly: the rows are the
 sequential read's, in its order, whatever the order tasks finish in, and a task retried
 by Dask (a lost worker) computes the same result from the same inputs.
