@@ -15,6 +15,7 @@ from tests.conftest import CAPTURES, corpus_traces, need_corpus
 from tracker.decode import decode
 from tracker.errors import OptionError, TrackerWarning
 from tracker.flows import FlowOptions, FlowRecords, FlowTable
+from tracker.flows.records import END_REASONS
 from tracker.pipeline import FlowRun
 from tracker.report.flows import flows_dataframe
 from tracker.sources.files import open_capture
@@ -164,3 +165,61 @@ def test_read_packets_keeps_protocol_numbers() -> None:
     assert df["proto"].dtype == "Int16"
     assert set(df["proto"].dropna().tolist()) == {1}
     assert np.issubdtype(df["frame"].dtype, np.integer)
+
+
+def _read_ahead_threads() -> list:
+    import threading
+    return [t for t in threading.enumerate() if t.name == "tracker-read-ahead"]
+
+
+def test_a_file_run_reads_ahead_and_gives_the_table_path_flows() -> None:
+    """A file (no wall clock) is decoded in a second thread: the same flows as the table
+    fed batch by batch here, the same per-frame flow ids, and the thread is gone after."""
+    path = CAPTURES / "office.pcap"
+    batches = _batches(path, batch_bytes=1 << 14)
+    assert len(batches) > 3  # several batches cross the thread
+    run = FlowRun(open_capture(path, batch_bytes=1 << 14), FlowOptions())
+    got = list(run)
+    expected = _table_flows(batches, FlowOptions())
+    pd.testing.assert_frame_equal(flows_dataframe(FlowRecords.concat([e for _, _, e in got])),
+                                  expected)
+    table = FlowTable(FlowOptions())
+    for fb, (packets, ids, _) in zip(batches, got, strict=False):
+        table.update(decode(fb), fb)
+        assert len(packets) == len(fb) and (ids == table.flow_ids).all()
+    assert not _read_ahead_threads()
+
+
+def test_a_run_left_early_stops_its_read_ahead_thread() -> None:
+    """Stopping after the first batch (Ctrl-C) ends the thread that reads ahead and
+    flushes what was walked as ``interrupted``; so does dropping the run mid-way."""
+    run = FlowRun(open_capture(CAPTURES / "office.pcap", batch_bytes=1 << 12), FlowOptions())
+    it = iter(run)
+    next(it)
+    assert _read_ahead_threads()
+    run.stop()
+    rest = list(it)
+    assert len(rest) == 1 and len(rest[0][0]) == 0  # the flush, nothing more read
+    assert set(rest[0][2].end_reason.tolist()) == {END_REASONS.index("interrupted")}
+    assert not _read_ahead_threads()
+    it2 = iter(FlowRun(open_capture(CAPTURES / "office.pcap", batch_bytes=1 << 12),
+                       FlowOptions()))
+    next(it2)
+    it2.close()  # a generator dropped mid-way
+    assert not _read_ahead_threads()
+
+
+def test_a_corrupt_record_after_good_batches_is_raised_after_them(tmp_path: Path) -> None:
+    """The read-ahead thread hands a reading error over in order: the batches before it
+    are walked and yielded, the open flows end as ``error``, then the error is raised."""
+    data = (CAPTURES / "office.pcap").read_bytes()
+    bad = tmp_path / "cut.pcap"
+    bad.write_bytes(data[:len(data) // 2] + b"\xff" * 64 + data[len(data) // 2:])
+    run = FlowRun(open_capture(bad, batch_bytes=1 << 12), FlowOptions())
+    seen = []
+    with pytest.raises(tracker.CaptureError):
+        for packets, _, ended in run:
+            seen.append((len(packets), ended))
+    assert sum(n for n, _ in seen) > 0
+    assert set(seen[-1][1].end_reason.tolist()) == {END_REASONS.index("error")}
+    assert not _read_ahead_threads()

@@ -12,6 +12,9 @@ kernel never allocates, and without the runtime a call between compiled
 functions does not increment and decrement every array it passes, which
 halves the time per packet (measured on gen_pcap captures).
 ``inline="always"`` is kept for the small functions on the per-packet path.
+``nogil=True``: the kernels touch no Python object, so they let go of the GIL and a
+file's next batches decode in a second thread while the flow table walks
+(pipeline.py ReadAhead).
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 F = TypeVar("F", bound=Callable[..., Any])
-_OPTIONS: dict[str, Any] = {"cache": True, "_nrt": False}
+_OPTIONS: dict[str, Any] = {"cache": True, "_nrt": False, "nogil": True}
 SMALL_INPUT = 512 << 10
 
 

@@ -18,8 +18,11 @@ result. The printers in tracker/report/ take what a run yields, never the run.
 from __future__ import annotations
 
 import os
+import queue
+import threading
 from collections.abc import Iterator, Sequence
-from typing import BinaryIO, Protocol
+from dataclasses import dataclass
+from typing import Any, BinaryIO, Protocol
 
 import numpy as np
 
@@ -27,7 +30,7 @@ from tracker.decode import decode
 from tracker.decode.bpf import BpfFilter
 from tracker.errors import CaptureError, OptionError
 from tracker.flows import FlowOptions, FlowRecords, FlowTable
-from tracker.flows.table import ROW_DEPTHS, row_positions
+from tracker.flows.table import ROW_DEPTHS, KernelBatch, prepare_batch, row_positions
 from tracker.frames import FrameBatch
 from tracker.packets import PacketBatch
 from tracker.report.summary import RunSummary
@@ -93,6 +96,68 @@ def iter_decoded(source: Source, progress: Progress | None = None, *,
         src.close()
 
 
+@dataclass
+class Batch:
+    """One batch on its way to the flow table: its frames, their decoded packets, the
+    table's input when it could be made ahead (FlowTable.prepare_batch), and how far the
+    source was when it was read (for progress)."""
+
+    frames: FrameBatch
+    packets: PacketBatch
+    ready: KernelBatch | None
+    bytes_read: int
+    records: int
+
+
+class ReadAhead:
+    """Batches of ``src`` read, decoded and made ready in a thread of their own, at most
+    ``DEPTH`` ahead of the one taking them. An error of the source comes out where it
+    happened, after the batches read before it; ``close`` stops the thread."""
+
+    DEPTH = 2
+    _END = object()
+
+    def __init__(self, src: FrameSource, options: FlowOptions, bpf: BpfFilter | None) -> None:
+        self._src, self._options, self._bpf = src, options, bpf
+        self._queue: queue.Queue[Any] = queue.Queue(self.DEPTH)
+        self._closed = threading.Event()
+        self._thread = threading.Thread(target=self._read, name="tracker-read-ahead",
+                                         daemon=True)
+        self._thread.start()
+
+    def _read(self) -> None:
+        checksums = self._options.verify_checksums
+        try:
+            for frames in self._src:
+                packets = filtered(frames, self._bpf, checksums)
+                ready = prepare_batch(packets, self._options)
+                if not self._put(Batch(frames, packets, ready, self._src.bytes_read,
+                                       self._src.records)):
+                    return
+            self._put(self._END)
+        except BaseException as err:  # noqa: BLE001 - handed to the reader, raised there
+            self._put(err)
+
+    def _put(self, item: Any) -> bool:
+        while not self._closed.is_set():
+            try:
+                self._queue.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def __iter__(self) -> Iterator[Batch]:
+        while (item := self._queue.get()) is not self._END:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+
+    def close(self) -> None:
+        self._closed.set()
+        self._thread.join()
+
+
 class FlowRun:
     """One streaming pass: decoded batches through a FlowTable.
 
@@ -125,29 +190,45 @@ class FlowRun:
 
     def __iter__(self) -> Iterator[tuple[PacketBatch, np.ndarray, FlowRecords]]:
         src = open_source(self.source, batch_bytes=self.batch_bytes)
-        checksums = self.table.options.verify_checksums  # costly: only when they count
         error: CaptureError | None = None
+        # A source without a wall clock (files) is read and decoded a batch or two ahead
+        # in a second thread while this one walks the flow table (compiled without the
+        # GIL): 1.35x on two cores (benchmarks/RESULTS.md). A live source is read here,
+        # so that its clock and drop counts are the ones of the batch just walked.
+        ahead = ReadAhead(src, self.table.options, self.bpf) if src.now_ns() is None else None
         try:
-            for frames in src:
-                packets = filtered(frames, self.bpf, checksums)
-                # Tunnels: the packets inside make flows too (the outer rows stay).
-                ended = self.table.update(packets, frames)
+            for batch in ahead if ahead is not None else self._batches(src):
+                ended = self._walk(batch)
                 flow_ids = self.table.flow_ids
                 now = src.now_ns()
                 if now is not None:  # live: idle flows end while no packets come
                     ended = FlowRecords.concat([ended, self.table.expire(now)])
-                self._count(packets, ended, src)
-                yield packets, flow_ids, ended
+                self._count(batch, ended, src)
+                yield batch.packets, flow_ids, ended
                 if self._stop is not None and not self._drain:
                     break
         except CaptureError as err:  # broken mid-capture: keep what came before, then raise
             error = err
         finally:
+            if ahead is not None:
+                ahead.close()
             src.close()
         reason = "error" if error is not None else self._stop or "eof"
         yield PacketBatch.empty(0), np.zeros(0, np.int64), self._finish(reason)
         if error is not None:
             raise error
+
+    def _batches(self, src: FrameSource) -> Iterator[Batch]:
+        checksums = self.table.options.verify_checksums  # costly: only when they count
+        for frames in src:
+            yield Batch(frames, filtered(frames, self.bpf, checksums), None, src.bytes_read,
+                        src.records)
+
+    def _walk(self, batch: Batch) -> FlowRecords:
+        """The batch through the table; tunnels: the packets inside make flows too."""
+        if batch.ready is not None:
+            return self.table.update_prepared(batch.ready, batch.packets)
+        return self.table.update(batch.packets, batch.frames)
 
     @property
     def stopped(self) -> str | None:
@@ -171,12 +252,12 @@ class FlowRun:
         self.summary.evicted = self.table.evicted
         return rest
 
-    def _count(self, packets: PacketBatch, ended: FlowRecords, src: FrameSource) -> None:
-        self.summary.add(packets)
+    def _count(self, batch: Batch, ended: FlowRecords, src: FrameSource) -> None:
+        self.summary.add(batch.packets)
         self.summary.flows += len(ended)
         self.summary.dropped = src.dropped
         if self.progress is not None:
-            self.progress.update(src.bytes_read, src.size, src.records)
+            self.progress.update(batch.bytes_read, src.size, batch.records)
 
     def finished(self) -> Iterator[FlowRecords]:
         """Only the finished flows of each batch, as the printers take them."""

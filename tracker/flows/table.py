@@ -352,13 +352,15 @@ class FlowTable:
         return self._walk(kernel_batch(packets, positions, len(pb), self.options,
                                        self._tunnel_columns), members)
 
-    def update_prepared(self, kb: KernelBatch) -> FlowRecords:
+    def update_prepared(self, kb: KernelBatch, pb: PacketBatch | None = None) -> FlowRecords:
         """``update`` for a batch made ready ahead by ``prepare_batch``: the same flows
-        and ``flow_ids``, with the state-free work already done (a cluster read does it
-        in parallel, cluster.py). ``rows`` and ``row_flow_ids`` are then left empty."""
+        and ``flow_ids``, with the state-free work already done elsewhere (a second thread,
+        pipeline.py; a cluster's prepare task, cluster.py). ``rows`` is ``pb``, the batch
+        it was made from (it has no tunnel), or empty without it."""
         self._reasm.tick(kb.newest)
         ended = self._walk(kb, None)
-        self.rows, self.row_flow_ids = PacketBatch.empty(0), np.zeros(0, dtype=np.int64)
+        self.rows = pb if pb is not None else PacketBatch.empty(0)
+        self.row_flow_ids = self.flow_ids if pb is not None else np.zeros(0, dtype=np.int64)
         return ended
 
     def _walk(self, kb: KernelBatch,
