@@ -102,7 +102,7 @@ class Batch:
     table's input when it could be made ahead (FlowTable.prepare_batch), and how far the
     source was when it was read (for progress)."""
 
-    frames: FrameBatch
+    frames: FrameBatch | None
     packets: PacketBatch
     ready: KernelBatch | None
     bytes_read: int
@@ -110,16 +110,17 @@ class Batch:
 
 
 class ReadAhead:
-    """Batches of ``src`` read, decoded and made ready in a thread of their own, at most
-    ``DEPTH`` ahead of the one taking them. An error of the source comes out where it
-    happened, after the batches read before it; ``close`` stops the thread."""
+    """Batches of ``src`` read, decoded and made ready in a thread of their own: the
+    next batch while the one before is walked, and no further (memory stays that of two
+    batches). An error of the source comes out where it happened, after the batches read
+    before it; ``close`` stops the thread."""
 
-    DEPTH = 2
     _END = object()
 
     def __init__(self, src: FrameSource, options: FlowOptions, bpf: BpfFilter | None) -> None:
         self._src, self._options, self._bpf = src, options, bpf
-        self._queue: queue.Queue[Any] = queue.Queue(self.DEPTH)
+        self._queue: queue.Queue[Any] = queue.Queue()
+        self._room = threading.Semaphore(1)  # batches made and not yet taken: at most 1
         self._closed = threading.Event()
         self._thread = threading.Thread(target=self._read, name="tracker-read-ahead",
                                          daemon=True)
@@ -128,29 +129,31 @@ class ReadAhead:
     def _read(self) -> None:
         checksums = self._options.verify_checksums
         try:
-            for frames in self._src:
+            frames_of = iter(self._src)
+            while self._wait_for_room():
+                frames = next(frames_of, None)
+                if frames is None:
+                    break
                 packets = filtered(frames, self._bpf, checksums)
                 ready = prepare_batch(packets, self._options)
-                if not self._put(Batch(frames, packets, ready, self._src.bytes_read,
-                                       self._src.records)):
-                    return
-            self._put(self._END)
+                # A batch made ready needs its frames no more (no tunnel to open).
+                self._queue.put(Batch(frames if ready is None else None, packets, ready,
+                                      self._src.bytes_read, self._src.records))
+            self._queue.put(self._END)
         except BaseException as err:  # noqa: BLE001 - handed to the reader, raised there
-            self._put(err)
+            self._queue.put(err)
 
-    def _put(self, item: Any) -> bool:
+    def _wait_for_room(self) -> bool:
         while not self._closed.is_set():
-            try:
-                self._queue.put(item, timeout=0.1)
+            if self._room.acquire(timeout=0.1):
                 return True
-            except queue.Full:
-                continue
         return False
 
     def __iter__(self) -> Iterator[Batch]:
         while (item := self._queue.get()) is not self._END:
             if isinstance(item, BaseException):
                 raise item
+            self._room.release()  # the next batch is read while this one is walked
             yield item
 
     def close(self) -> None:
@@ -191,11 +194,14 @@ class FlowRun:
     def __iter__(self) -> Iterator[tuple[PacketBatch, np.ndarray, FlowRecords]]:
         src = open_source(self.source, batch_bytes=self.batch_bytes)
         error: CaptureError | None = None
-        # A source without a wall clock (files) is read and decoded a batch or two ahead
-        # in a second thread while this one walks the flow table (compiled without the
-        # GIL): 1.35x on two cores (benchmarks/RESULTS.md). A live source is read here,
-        # so that its clock and drop counts are the ones of the batch just walked.
-        ahead = ReadAhead(src, self.table.options, self.bpf) if src.now_ns() is None else None
+        # A source without a wall clock (files) is read and decoded a batch ahead in a
+        # second thread while this one walks the flow table (compiled without the GIL):
+        # 1.35x on two cores (benchmarks/RESULTS.md), for the memory of one more batch.
+        # A live source is read here, so that its clock and drop counts are the ones of
+        # the batch just walked; so is any source under an open-flow cap, which asks for
+        # bounded memory before speed (a SYN flood's 300 MB bound, tests).
+        alone = src.now_ns() is not None or self.table.options.max_open_flows is not None
+        ahead = None if alone else ReadAhead(src, self.table.options, self.bpf)
         try:
             for batch in ahead if ahead is not None else self._batches(src):
                 ended = self._walk(batch)
