@@ -1,17 +1,19 @@
 #!/usr/bin/env python3
-"""Flows of many files on Dask: wall time on 1 and 2 workers, peak RSS per worker, and the
-size of the state carried across each file boundary.
+"""Flows of many files on Dask: wall time on 1 and 2 workers, the chain's task per file,
+peak RSS per worker, and the size of the state carried across each file boundary.
 
     .venv/bin/python benchmarks/cluster.py CAPTURE [FILES]   # default 20 files
 
 CAPTURE (a classic pcap, e.g. gen_pcap --packets 5000000 --seed 3) is split at record
-boundaries into FILES parts next to it. Then, each best of 2: the sequential read of the
-parts (tracker.read_flows(paths)), and the cluster read (tracker/cluster.py) on a
-LocalCluster of 1 and of 2 worker processes, warmed by a read of 2 files per worker (a
-worker loads the compiled code once; a long job pays it once per worker); the flow
-counts are checked equal (tests/test_cluster.py checks the rows). Peak RSS per
-worker is the workers' ru_maxrss after the run; the boundary state is the pickled open
-state of the flow table after each part.
+boundaries into FILES parts next to it. Then, each best of 2, interleaved: the cluster
+read (tracker/cluster.py) on a LocalCluster of 1 worker process, of 2 walking each file
+from the carried state, and of 2 walking files alone and stitching them
+(flows/stitch.py); each cluster is warmed by a read of 2 files per worker (a worker loads
+the compiled code once; a long job pays it once per worker). The flow counts are
+checked equal to the sequential read's (tests/test_cluster.py checks the rows). The
+chain task is walk_part, which each file waits for in turn; peak RSS per worker is the
+workers' ru_maxrss after the run; the boundary state is the pickled open state after
+each part.
 """
 
 from __future__ import annotations
@@ -57,20 +59,27 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def on_cluster(files: list[Path], workers: int) -> tuple[float, list[float], int]:
+def on_cluster(files: list[Path], workers: int, stitch: bool
+               ) -> tuple[float, list[float], int, float]:
+    """(wall s, peak RSS per worker, flows, mean ms of the chain's per-file tasks)."""
     import distributed
 
+    import tracker.cluster
     from tracker.cluster import local_cluster
 
+    tracker.cluster.STITCH_FROM_WORKERS = workers if stitch else workers + 1
     with local_cluster(workers) as cluster, distributed.Client(cluster) as client:
         # Warm workers, as in a long job: compiled code loaded in every worker process.
         list(ClusterRun(files[:2 * workers], FlowOptions(), client=client).finished())
-        start = time.perf_counter()
-        run = ClusterRun(files, FlowOptions(), client=client)
-        flows = FlowRecords.concat(list(run.finished()))
-        wall = time.perf_counter() - start
+        with distributed.get_task_stream(client) as stream:
+            start = time.perf_counter()
+            run = ClusterRun(files, FlowOptions(), client=client)
+            flows = FlowRecords.concat(list(run.finished()))
+            wall = time.perf_counter() - start
         rss = sorted(client.run(peak_rss_mb).values())
-    return wall, rss, len(flows)
+    chain = [s["stop"] - s["start"] for task in stream.data if "walk" in str(task["key"])
+             for s in task["startstops"] if s["action"] == "compute"]
+    return wall, rss, len(flows), 1000 * sum(chain) / max(1, len(chain))
 
 
 def main() -> int:
@@ -81,7 +90,10 @@ def main() -> int:
     # starts with its parent's high-water mark).
     with ProcessPoolExecutor(1) as pool:
         files = pool.submit(split, capture, parts).result()
-    cases = {workers: [on_cluster(files, workers) for _ in range(2)] for workers in (1, 2)}
+    cases = {(1, False): [], (2, False): [], (2, True): []}
+    for _ in range(2):  # interleaved: the machine's noise hits every case alike
+        for (workers, stitch), runs in cases.items():
+            runs.append(on_cluster(files, workers, stitch))
     start = time.perf_counter()
     sequential = tracker.read_flows(files)
     seq_wall = time.perf_counter() - start
@@ -94,14 +106,16 @@ def main() -> int:
     assert len(flows_dataframe(FlowRecords.concat(parts))) == len(sequential)
     print(f"{capture.name} in {len(files)} files: {len(sequential):,} flows; sequential "
           f"read_flows {seq_wall:.1f} s\n")
-    print("| workers | wall s (best of 2) | speed-up over 1 worker | peak RSS per worker MB |")
-    print("|---|---|---|---|")
+    print("| workers | files | wall s (best of 2) | speed-up over 1 worker | "
+          "chain task per file ms | peak RSS per worker MB |")
+    print("|---|---|---|---|---|---|")
     first = None
-    for workers, runs in cases.items():
-        wall, rss, n = min(runs)
+    for (workers, stitch), runs in cases.items():
+        wall, rss, n, chain = min(runs)
         assert n == len(sequential)
         first = first or wall
-        print(f"| {workers} | {wall:.1f} | {first / wall:.2f} | "
+        how = "walked alone, stitched" if stitch else "walked from the carried state"
+        print(f"| {workers} | {how} | {wall:.2f} | {first / wall:.2f} | {chain:.0f} | "
               f"{', '.join(f'{r:.0f}' for r in rss)} |")
     print(f"\nboundary state per file (pickled open flows, timers, fragments): "
           f"min {min(sizes[:-1]) / 1e3:.0f} KB, max {max(sizes[:-1]) / 1e3:.0f} KB, "

@@ -4,7 +4,7 @@ Every test starts real dask.distributed processes (a LocalCluster of processes, 
 ``dask scheduler`` and ``dask worker`` commands); captures are split at record
 boundaries into files given in shuffled order. The oracle is the sequential read of the
 same files (``tracker.read_flows(paths)``), whose rows must come out identical, in the
-same order, every column but flow_id.
+same order, every column (flow ids too).
 """
 
 from __future__ import annotations
@@ -40,14 +40,20 @@ def split(path: Path, parts: int, folder: Path) -> list[Path]:
 
 
 def same_rows(a: pd.DataFrame, b: pd.DataFrame, *, text_categories: bool = False) -> None:
-    """Equal rows in the same order, every column but flow_id. ``text_categories``: the
-    categories' own dtype may differ (Dask builds them as pyarrow strings)."""
+    """Equal rows in the same order, every column (flow ids too). ``text_categories``:
+    the categories' own dtype may differ (Dask builds them as pyarrow strings)."""
     assert len(a) == len(b) > 0
-    a, b = (x.drop(columns="flow_id").reset_index(drop=True) for x in (a, b))
+    a, b = (x.reset_index(drop=True) for x in (a, b))
     if text_categories:
         a, b = (x.apply(lambda c: c.astype(object) if c.dtype == "category" else c)
                 for x in (a, b))
     pd.testing.assert_frame_equal(a, b)
+
+
+@pytest.fixture(autouse=True)
+def stitching(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two workers walk files alone and stitch them, as three or more do by default."""
+    monkeypatch.setattr(tracker.cluster, "STITCH_FROM_WORKERS", 2)
 
 
 @pytest.fixture(scope="module")

@@ -5,19 +5,22 @@
 
 Files are taken in the order of their first timestamps (rotated captures, as the
 sequential read takes them). Each file is two tasks. ``prepare_part`` reads and decodes
-it and makes the flow table's input of every batch that needs no state (no fragment, no
-tunnel): these run in parallel on every worker, a few files ahead.
-``walk_part`` runs the flow table over the prepared file, starting from the open state
-the previous file's walk left (its open flows, timers, pending fragments and tunnel
-memory, pickled: FlowTable.__getstate__, about 450 bytes per open flow), and leaves its own
-for the next. Connections that span files are so stitched exactly: the rows are the
-sequential read's, in its order, whatever the order tasks finish in, and a task retried
-by Dask (a lost worker) computes the same result from the same inputs.
+it, makes the flow table's input of every batch that needs no state (no fragment, no
+tunnel), and, from three workers on, walks it alone from an empty table
+(flows/stitch.py): these run in parallel on every worker, a few files ahead.
+``walk_part`` then completes the file from the open state the previous file left (its
+open flows, timers, pending fragments and tunnel memory: FlowTable.open_state, pickled
+narrowed, about 450 bytes per open flow): it stitches, replaying only the flows of the
+5-tuples open at the boundary (a quarter of a file's packets here), or, where the stitch's
+conditions fail (and on fewer workers), walks the whole file from that state. Either way
+the rows are the sequential read's, flow ids included, in its order, whatever the order
+tasks finish in, and a task retried by Dask (a lost worker) computes the same result
+from the same inputs.
 
-The walks follow each other (each needs its predecessor's state); they run where their
-file was prepared, so only the state crosses the network at a file boundary. Memory per
-worker is that of a few prepared files. ``benchmarks/RESULTS.md`` measures the speed-up
-and says where this stops scaling.
+The ``walk_part`` tasks follow each other (each needs its predecessor's state); they run
+where their file was prepared, so only the state crosses the network at a file
+boundary. Memory per worker is that of a few prepared files. ``benchmarks/RESULTS.md``
+measures the speed-up and says where this stops scaling.
 """
 
 from __future__ import annotations
@@ -33,7 +36,9 @@ from typing import Any
 from tracker.decode.bpf import BpfFilter
 from tracker.errors import CaptureError, MissingExtraError, OptionError
 from tracker.flows import FlowOptions, FlowRecords, FlowTable
-from tracker.flows.table import KernelBatch, prepare_batch
+from tracker.flows import layout as L
+from tracker.flows.stitch import Alone, can_stitch, first_part, stitch, walk_alone
+from tracker.flows.table import KernelBatch, narrowed, prepare_batch
 from tracker.frames import FrameBatch
 from tracker.packets import PacketBatch
 from tracker.pipeline import filtered
@@ -43,14 +48,19 @@ from tracker.sources.rotated import first_timestamp
 
 Path = str | os.PathLike[str]
 AHEAD = 1  # files prepared ahead of the chain per worker
+# Files are walked alone and stitched from this many workers on. With fewer, the whole
+# walks from the carried state keep up with the prepares (on the 5M benchmark a walk
+# takes 61 ms and a prepare 60), and walking alone costs a third more work; from three,
+# the chain is the limit, and a stitch (49 ms) shortens it (benchmarks/RESULTS.md).
+STITCH_FROM_WORKERS = 3
 
 
 @dataclass
 class Part:
     """What one file's task returns: its finished flows and counts, the open state to go
-    on with (a pickled FlowTable: immutable bytes, so a retried task starts from the same
-    state, and a worker holds its open flows only, not a table's preallocated arrays),
-    or the one-line reason the file was not read."""
+    on with (FlowTable.open_state, narrowed and pickled: immutable bytes, so a retried
+    task starts from the same state, and a worker holds its open flows only, not a
+    table's preallocated arrays), or the one-line reason the file was not read."""
 
     flows: FlowRecords
     state: bytes
@@ -60,24 +70,27 @@ class Part:
 
 @dataclass
 class Prepared:
-    """One file read and decoded, batch by batch, and made ready for the flow table's
-    walk as far as no state is needed: the part of the work done in parallel ahead of the
-    chain; or why not."""
+    """One file read, decoded, made ready for the flow table's walk as far as no state
+    is needed, and walked alone (flows/stitch.py) when it can be stitched: the part of
+    the work done in parallel ahead of the chain; or why it was not read."""
 
     batches: list[KernelBatch | tuple[FrameBatch | None, PacketBatch]]
     summary: RunSummary = field(default_factory=RunSummary)
     error: str | None = None
+    alone: Alone | None = None
 
 
 def prepare_part(path: str, options: FlowOptions, skip_bad: bool,
-                 filter: str | None = None) -> Prepared:
+                 filter: str | None = None, alone: bool = False) -> Prepared:
     """Read and decode one file (with the tcpdump ``filter``, as read_flows'); a file
     that is not a capture raises, or with ``skip_bad`` comes back empty with its reason.
 
     A batch without fragments or tunnels becomes the walk's input right here
-    (flows/table.py prepare_batch: keys and columns, half of a walk's work); the others
-    keep their packets, and their frames where a tunnel may be (decode/payload.py's
-    hint), for the table to reassemble and open them in order."""
+    (flows/table.py prepare_batch); the others keep their packets, and their frames
+    where a tunnel may be (decode/payload.py's hint), for the table to reassemble and
+    open them in order. With ``alone``, a file of such batches only is also walked
+    alone, to be stitched (flows/stitch.py): worth it when other workers can do so in
+    parallel, not for a lone worker, which walks each file once from the carried state."""
     bpf = None if filter is None else BpfFilter(filter)
     prepared = Prepared([])
     try:
@@ -89,33 +102,53 @@ def prepare_part(path: str, options: FlowOptions, skip_bad: bool,
                 prepared.batches.append(
                     ready if ready is not None
                     else (frames if packets.tunnel_hint.any() else None, packets))
-        return prepared
     except (CaptureError, OSError) as err:
         if not skip_bad:
             raise
         return Prepared([], RunSummary(), str(err))
+    walkable = [b for b in prepared.batches if isinstance(b, KernelBatch)]
+    if alone and len(walkable) == len(prepared.batches):
+        prepared.alone = walk_alone(walkable, options)
+    return prepared
 
 
 def walk_part(prepared: Prepared, previous: Part | bytes | None, options: FlowOptions,
               last: bool) -> Part:
-    """The flow table over one prepared file, from the state the ``previous`` file's walk
-    left (or that state's bytes; None: the first file); flushed at the last. The table
-    loads from bytes, so a retried task starts from the same state."""
+    """A file's flows from the state the ``previous`` file left (or that
+    state's bytes; None: the first file), and the state it leaves; flushed at the last.
+    Stitched from the file walked alone when it can be (flows/stitch.py), else the flow
+    table walks it from that state. The table loads from bytes, so a retried task starts
+    from the same state."""
     state = previous.state if isinstance(previous, Part) else previous
-    table = pickle.loads(state) if state is not None else FlowTable(options)
-    parts: list[FlowRecords] = []
-    for batch in prepared.batches:
-        if isinstance(batch, KernelBatch):
-            parts.append(table.update_prepared(batch))
+    ended: FlowRecords | None = None
+    table: FlowTable | None = None
+    if state is None:
+        if prepared.alone is None:
+            table = FlowTable(options)
         else:
-            parts.append(table.update(batch[1], batch[0]))
-    if last:
-        parts.append(table.flush())
-    ended = FlowRecords.concat(parts)
+            ended, carried = first_part(prepared.alone)
+    else:
+        table = FlowTable.from_state(pickle.loads(state))
+        if can_stitch(table, prepared.alone):
+            assert prepared.alone is not None
+            ready = [b for b in prepared.batches if isinstance(b, KernelBatch)]
+            ended, carried = stitch(table, ready, prepared.alone)
+            table = None
+    if table is not None:  # walked from the carried state
+        ended = FlowRecords.concat([
+            table.update_prepared(b) if isinstance(b, KernelBatch) else table.update(b[1], b[0])
+            for b in prepared.batches])
+        carried = table.open_state()
+    assert ended is not None
     summary = prepared.summary
+    if last:
+        final = table if table is not None else FlowTable.from_state(carried)
+        ended = FlowRecords.concat([ended, final.flush()])
+        summary.evicted = final.evicted
+    else:
+        summary.evicted = int(carried["g"][L.G_EVICTED])
     summary.flows = len(ended)
-    summary.evicted = table.evicted
-    return Part(ended, pickle.dumps(table), summary, prepared.error)
+    return Part(ended, pickle.dumps(narrowed(carried)), summary, prepared.error)
 
 
 def read_part(path: str, state: bytes | None, options: FlowOptions, last: bool,
@@ -191,14 +224,16 @@ class ClusterRun:
             if i < n and i not in started:
                 started.add(i)
                 prepared[i] = client.submit(prepare_part, files[i], self.options, self.skip_bad,
-                                            self.filter, pure=False, key=f"tracker-prep-{i}-{tag}",
-                                            **home(i))
+                                            self.filter, len(workers) >= STITCH_FROM_WORKERS,
+                                            pure=False,
+                                            key=f"tracker-prep-{i}-{tag}", **home(i))
 
         def walk(i: int, previous: Any) -> Any:
             prepare(i)
+            # The chain goes first: a worker takes its walk before any queued prepare.
             return client.submit(walk_part, prepared.pop(i), previous, self.options,
                                  i == n - 1, pure=False, key=f"tracker-walk-{i}-{tag}",
-                                 **home(i))
+                                 priority=1, **home(i))
 
         for i in range(ahead):
             prepare(i)

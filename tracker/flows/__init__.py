@@ -14,6 +14,7 @@ The package, from the outside in::
 
     table.py         FlowTable: update(packets, frames) per batch, expire(now), flush(reason);
                      pickles its open state only (carried into the next part of a capture)
+    stitch.py        parts of a capture walked alone in parallel, then stitched in order
     options.py       FlowOptions: every knob, validated; Zeek's defaults and port sets
     fragments.py     IP fragments reassembled into one packet per datagram, as Zeek counts
     key.py           canonical socket-pair keys for a whole batch (numpy)
@@ -23,7 +24,7 @@ The package, from the outside in::
     gaps.py          content gaps (G/g, missed_bytes): each side's reassembly bookkeeping
     history.py       Zeek's history string: when a letter is written
     timers.py        Zeek's timers (inactivity, attempt, expire, delete), removal, LRU order
-    store.py         the compiled hash table (key -> slot) and timer heap
+    store.py         the compiled hash table (key -> slot) and timer heap (ties: creation order)
     layout.py        column numbers of the state arrays that the compiled code shares
     records.py       FlowRecords: finished flows as numpy columns
     labels.py        the final state labels: conn_state, netstat and conntrack states

@@ -53,7 +53,11 @@ C_NPARENTS = 38
 C_PARENTS = 39  # + 0..MAX_PARENTS-1: tunnel_parents ids, in order of appearance
 MAX_PARENTS = 6  # the first parent and one per counted change
 C_MISSED = 45  # Zeek's missed_bytes: the lengths of the content gaps
-C_N = 46
+# Where the flow ended, for a table that numbers rows (G_ROW_IDS, a cluster's stitch):
+# 2 x row + 1 when the row itself ended it, 2 x row when a timer did before the row ...
+C_END_ROW = 46
+C_FIRED_T = 47  # ... and then that timer's due time (-1: no timer)
+C_N = 48
 
 F_OPEN = 1
 F_ACTIVE = 2  # TCPSessionAdapter::is_active
@@ -128,7 +132,11 @@ G_LRU_TAIL = 9
 G_EVICTED = 10
 G_HT_N = 11
 G_TUNNELS = 12  # 1 once a tunnelled packet was seen: flows' tunnel stacks need checking
-G_N = 13
+G_ROW = 13  # C_END_ROW of a flow ended now
+G_ROW_BASE = 14  # the number of the batch's first row in its part of the capture
+G_ROW_IDS = 15  # 1: a new flow's id is ROW_ID + its first row's number (number_rows)
+G_N = 16
+ROW_ID = 1 << 62  # above every counted id: a stitch renumbers these (flows/stitch.py)
 
 # --- options (FlowOptions in ns) ---------------------------------------------
 O_TCP_INACT = 0

@@ -68,6 +68,9 @@ from tracker.flows.layout import (
     G_NT,
     G_NT_SET,
     G_OPEN,
+    G_ROW,
+    G_ROW_BASE,
+    G_ROW_IDS,
     G_TUNNELS,
     GOOD_HEADER_CUT,
     GOOD_YES,
@@ -105,6 +108,7 @@ from tracker.flows.layout import (
     P_VLAN,
     P_WIN,
     P_WIRE,
+    ROW_ID,
     SYN_ACK_SENT,
     T_EXPIRE,
     WHY_FIRST,
@@ -202,8 +206,11 @@ def _new_flow(conn: np.ndarray, ep: np.ndarray, keys: np.ndarray, hist: np.ndarr
     for j in range(5):
         keys[slot, j] = pk[i, j]
     ts, proto = pi[P_TS, i], pi[P_PROTO, i]
-    conn[slot, C_FLOW_ID] = g[G_NEXT_ID]
-    g[G_NEXT_ID] += 1
+    if g[G_ROW_IDS]:
+        conn[slot, C_FLOW_ID] = ROW_ID + g[G_ROW_BASE] + i
+    else:
+        conn[slot, C_FLOW_ID] = g[G_NEXT_ID]
+        g[G_NEXT_ID] += 1
     conn[slot, C_START] = conn[slot, C_LAST] = conn[slot, C_SEEN] = ts
     conn[slot, C_PROTO] = proto
     conn[slot, C_VLAN] = pi[P_VLAN, i]
@@ -418,8 +425,11 @@ def run_batch(pk: np.ndarray, pi: np.ndarray, out_fid: np.ndarray, pos: int,
               conn: np.ndarray, ep: np.ndarray, keys: np.ndarray, hist: np.ndarray,
               table: np.ndarray, heap: np.ndarray, free: np.ndarray,
               ended: np.ndarray, g: np.ndarray, opt: np.ndarray, lsp: np.ndarray,
-              long_ports: np.ndarray) -> tuple[int, int]:
-    """Walk packets pos.. of the batch; returns (DONE or NEED_*, where it stopped)."""
+              long_ports: np.ndarray, tick: np.ndarray) -> tuple[int, int]:
+    """Walk packets pos.. of the batch; returns (DONE or NEED_*, where it stopped).
+
+    Rows where ``tick`` (empty: none) is set only move network time and fire timers."""
+    ticks = tick.shape[0] > 0
     for i in range(pos, pi.shape[1]):
         status = _room(g[G_FREE_N], ended, g, heap, table)
         if status != DONE:
@@ -428,9 +438,13 @@ def run_batch(pk: np.ndarray, pi: np.ndarray, out_fid: np.ndarray, pos: int,
         if g[G_NT_SET] == 0 or ts > g[G_NT]:
             g[G_NT] = ts
             g[G_NT_SET] = 1
+        g[G_ROW] = 2 * (g[G_ROW_BASE] + i)
         if g[G_HEAP_N] > 0 and heap[0, 0] <= g[G_NT] \
                 and not fire_timers(conn, ep, keys, table, heap, ended, g, opt):
             return NEED_ENDED, i
+        if ticks and tick[i]:
+            continue
+        g[G_ROW] += 1
         slot = _existing(conn, ep, keys, table, ended, g, opt, pk, pi, i)
         new = slot < 0
         if new:

@@ -99,23 +99,32 @@ def ht_rebuild(new: np.ndarray, keys: np.ndarray, slots: np.ndarray, g: np.ndarr
 HEAP_D = 4  # a 4-ary heap: half the depth of a binary one, children on adjacent rows
 
 
+# A heap row: (due time, sequence number, slot, the slot's flow id). Wake-ups due at the
+# same time go in the order their flows were created (then pushed): an order that a
+# cluster's stitch can rebuild from two tables' flow ids (flows/stitch.py).
+HEAP_ORDER = (0, 3, 1)  # the columns compared, first to last
+
+
 @kernel_inline
 def _before(heap: np.ndarray, a: int, b: int) -> bool:
-    return heap[a, 0] < heap[b, 0] or (heap[a, 0] == heap[b, 0] and heap[a, 1] < heap[b, 1])
+    for j in HEAP_ORDER:
+        if heap[a, j] != heap[b, j]:
+            return heap[a, j] < heap[b, j]
+    return False
 
 
 @kernel_inline
 def _swap(heap: np.ndarray, a: int, b: int) -> None:
-    for j in range(3):
+    for j in range(4):
         heap[a, j], heap[b, j] = heap[b, j], heap[a, j]
 
 
 @kernel
-def heap_push(heap: np.ndarray, g: np.ndarray, t: int, slot: int) -> int:
+def heap_push(heap: np.ndarray, g: np.ndarray, t: int, slot: int, flow_id: int) -> int:
     """Add a wake-up of ``slot`` at ``t``; returns its sequence number (room was made)."""
     n = g[G_HEAP_N]
     seq = g[G_HEAP_SEQ]
-    heap[n, 0], heap[n, 1], heap[n, 2] = t, seq, slot
+    heap[n, 0], heap[n, 1], heap[n, 2], heap[n, 3] = t, seq, slot, flow_id
     g[G_HEAP_SEQ] = seq + 1
     g[G_HEAP_N] = n + 1
     while n > 0:
@@ -148,3 +157,10 @@ def heap_pop(heap: np.ndarray, g: np.ndarray) -> None:
             break
         _swap(heap, i, child)
         i = child
+
+
+@kernel
+def ht_contains(table: np.ndarray, keys: np.ndarray, pk: np.ndarray, out: np.ndarray) -> None:
+    """out[i]: whether the key in row i of pk is in the table."""
+    for i in range(pk.shape[0]):
+        out[i] = ht_find(table, keys, pk, i) >= 0

@@ -27,7 +27,7 @@ from tracker.flows.key import flow_keys
 from tracker.flows.options import FlowOptions
 from tracker.flows.packet_loop import run_batch, run_timers
 from tracker.flows.records import END_REASONS, FlowRecords, extract
-from tracker.flows.store import ht_rebuild
+from tracker.flows.store import HEAP_ORDER, ht_contains, ht_rebuild
 from tracker.flows.timers import live_entries
 from tracker.frames import FrameBatch
 from tracker.packets import (
@@ -137,6 +137,28 @@ def packet_columns(pb: PacketBatch, good: np.ndarray, qr: np.ndarray, mode: np.n
     flags = pi[L.P_FLAGS]  # a view: one row of pi
     flags |= (pb.ip_caplen < pb.ip_len) * L.TCP_PAYLOAD_CUT
     return np.ascontiguousarray(kb.words), pi
+
+
+NO_TICK = np.zeros(0, dtype=np.bool_)
+# The globals a table's open state carries on (pickling, flush).
+CARRIED_GLOBALS = (L.G_NT, L.G_NT_SET, L.G_NEXT_ID, L.G_HEAP_SEQ, L.G_EVICTED, L.G_TUNNELS,
+                   L.G_ROW_BASE, L.G_ROW_IDS)
+
+
+@dataclass
+class KeySet:
+    """A frozen copy of a table's 5-tuple index (FlowTable.key_set)."""
+
+    table: np.ndarray
+    keys: np.ndarray
+
+    def contains(self, words: np.ndarray) -> np.ndarray:
+        """For each row of 5 key words (uint64, or int64 viewing them): in the set?"""
+        out = np.zeros(len(words), dtype=np.bool_)
+        if len(words):
+            ht_contains(self.table, self.keys,
+                        np.ascontiguousarray(words).view(np.uint64), out)
+        return out
 
 
 @dataclass
@@ -255,6 +277,7 @@ class FlowTable:
         self._alloc(max(16, initial_slots))
         self.flow_ids = np.zeros(0, dtype=np.int64)
         self.earlier_flow_ids = (np.zeros(0, np.int64), np.zeros(0, np.int64))
+        self.ends: list[np.ndarray] = []
 
     def _alloc(self, n: int) -> None:
         self._conn = np.zeros((n, L.C_N), dtype=np.int64)
@@ -276,11 +299,15 @@ class FlowTable:
         table pickled at the end of one part of a capture and loaded by the worker reading
         the next part goes on exactly as if it had read both (cluster.py). About 450 bytes per
         open flow."""
+        return narrowed(self.open_state())
+
+    def open_state(self) -> dict[str, Any]:
+        """``__getstate__``'s dict with the rows as int64 blocks (not narrowed)."""
         slots = np.flatnonzero(self._conn[:, L.C_FLAGS] & L.F_OPEN)
         heap = self._heap[:int(self._g[L.G_HEAP_N])]
         heap = heap[live_entries(self._conn, heap)]
-        return {"options": self.options, "slots": slots, "conn": narrow(self._conn[slots]),
-                "ep": narrow(self._ep[np.stack([2 * slots, 2 * slots + 1], axis=1).ravel()]),
+        return {"options": self.options, "slots": slots, "conn": self._conn[slots],
+                "ep": self._ep[np.stack([2 * slots, 2 * slots + 1], axis=1).ravel()],
                 "keys": self._keys[slots], "hist": self._hist[slots], "heap": heap,
                 "g": self._g.copy(), "reasm": self._reasm, "ip_tunnels": self._ip_tunnels,
                 "tunnels": self.tunnels.memory()}
@@ -291,18 +318,19 @@ class FlowTable:
         self.__init__(state["options"], initial_slots=max(16, 2 * n))  # type: ignore[misc]
         new = np.full(int(old.max()) + 1 if n else 1, -1, np.int64)  # old slot -> new
         new[old] = np.arange(n)
-        conn = widen(state["conn"])
+        conn = widen(state["conn"]) if isinstance(state["conn"], list) else state["conn"].copy()
         for col in (L.C_LRU_PREV, L.C_LRU_NEXT):  # the cap's LRU list, in new slots
             linked = conn[:, col] >= 0
             conn[linked, col] = new[conn[linked, col]]
-        self._conn[:n], self._ep[:2 * n] = conn, widen(state["ep"])
+        ep = state["ep"]
+        self._conn[:n], self._ep[:2 * n] = conn, widen(ep) if isinstance(ep, list) else ep
         self._keys[:n], self._hist[:n] = state["keys"], state["hist"]
         heap = state["heap"].copy()
         heap[:, 2] = new[heap[:, 2]]
-        heap = heap[np.lexsort((heap[:, 1], heap[:, 0]))]  # sorted: a valid heap
+        heap = heap[heap_order(heap)]  # sorted: a valid heap
         self._heap[:len(heap)] = heap
         g = state["g"]
-        for col in (L.G_NT, L.G_NT_SET, L.G_NEXT_ID, L.G_HEAP_SEQ, L.G_EVICTED, L.G_TUNNELS):
+        for col in CARRIED_GLOBALS:
             self._g[col] = g[col]
         for col in (L.G_LRU_HEAD, L.G_LRU_TAIL):
             self._g[col] = new[g[col]] if g[col] >= 0 else -1
@@ -314,6 +342,38 @@ class FlowTable:
         self._reasm = state["reasm"]
         self._ip_tunnels = state["ip_tunnels"]
         self.tunnels.restore(state["tunnels"])
+
+    def number_rows(self) -> None:
+        """Number the rows of a part of a capture from 0 and name a new flow by its
+        first row (ROW_ID + row: after every counted id, so ids order flows by creation
+        in two tables that walk the same rows), for a cluster read's stitch
+        (flows/stitch.py, which renumbers them); each flow ended from now on leaves in
+        ``ends`` (C_END_ROW, C_FIRED_T, its 5 key words) where it ended."""
+        self._g[L.G_ROW_IDS] = 1
+        self._g[L.G_ROW_BASE] = 0
+        self.ends = []
+
+    def key_set(self) -> KeySet:
+        """The 5-tuples of the flows open now, to test rows against later."""
+        return KeySet(self._table.copy(), self._keys.copy())
+
+    @property
+    def waiting(self) -> bool:
+        """Whether anything but open flows waits in the table: fragments of unfinished
+        datagrams, or tunnels seen (their memory and the flows' stacks)."""
+        return bool(self._reasm.pending().fragments or self._g[L.G_TUNNELS]
+                    or self._ip_tunnels)
+
+    @property
+    def network_time(self) -> int | None:
+        return int(self._g[L.G_NT]) if self._g[L.G_NT_SET] else None
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> FlowTable:
+        """A table from ``__getstate__``'s or ``open_state``'s dict (``joined_state``'s)."""
+        table = cls.__new__(cls)
+        table.__setstate__(state)
+        return table
 
     @property
     def evicted(self) -> int:
@@ -352,22 +412,26 @@ class FlowTable:
         return self._walk(kernel_batch(packets, positions, len(pb), self.options,
                                        self._tunnel_columns), members)
 
-    def update_prepared(self, kb: KernelBatch, pb: PacketBatch | None = None) -> FlowRecords:
+    def update_prepared(self, kb: KernelBatch, pb: PacketBatch | None = None,
+                        tick: np.ndarray = NO_TICK) -> FlowRecords:
         """``update`` for a batch made ready ahead by ``prepare_batch``: the same flows
         and ``flow_ids``, with the state-free work already done elsewhere (a second thread,
         pipeline.py; a cluster's prepare task, cluster.py). ``rows`` is ``pb``, the batch
-        it was made from (it has no tunnel), or empty without it."""
+        it was made from (it has no tunnel), or empty without it. Rows where ``tick``
+        (bool per row of ``kb.pk``) is set only move time on: timers fire as they would
+        have, and the packet joins no flow (a cluster's stitch replays a few flows)."""
         self._reasm.tick(kb.newest)
-        ended = self._walk(kb, None)
+        ended = self._walk(kb, None, tick)
         self.rows = pb if pb is not None else PacketBatch.empty(0)
         self.row_flow_ids = self.flow_ids if pb is not None else np.zeros(0, dtype=np.int64)
         return ended
 
-    def _walk(self, kb: KernelBatch,
-              members: tuple[np.ndarray, np.ndarray, np.ndarray] | None) -> FlowRecords:
+    def _walk(self, kb: KernelBatch, members: tuple[np.ndarray, np.ndarray, np.ndarray] | None,
+              tick: np.ndarray = NO_TICK) -> FlowRecords:
         """Run the kernel over the batch; set flow_ids (fragment ``members`` included)."""
         fids = np.full(len(kb.rows), -1, dtype=np.int64)
-        parts = self._run(kb.pk, kb.pi, fids)
+        parts = self._run(kb.pk, kb.pi, fids, tick)
+        self._g[L.G_ROW_BASE] += len(kb.rows)
         self.flow_ids = np.full(kb.n, -1, dtype=np.int64)
         out_fid = np.full(len(kb.positions), -1, dtype=np.int64)
         out_fid[kb.rows] = fids
@@ -424,14 +488,16 @@ class FlowTable:
         mpos = row_positions(pb.record, records)
         return r.packets, positions, (mpos, np.asarray(r.member_of), records)
 
-    def _run(self, pk: np.ndarray, pi: np.ndarray, fids: np.ndarray) -> list[FlowRecords]:
+    def _run(self, pk: np.ndarray, pi: np.ndarray, fids: np.ndarray,
+             tick: np.ndarray = NO_TICK) -> list[FlowRecords]:
         """Call the kernel until the batch is done, growing and collecting in between."""
         parts: list[FlowRecords] = []
         pos = 0
         while True:
             status, pos = run_batch(pk, pi, fids, pos, self._conn, self._ep, self._keys,
                                     self._hist, self._table, self._heap, self._free,
-                                    self._ended, self._g, self._opt, self._lsp, self._long)
+                                    self._ended, self._g, self._opt, self._lsp, self._long,
+                                    tick)
             if self._g[L.G_ENDED_N]:
                 parts.append(self._collect())
             if status == L.DONE:
@@ -450,6 +516,10 @@ class FlowTable:
         n = int(self._g[L.G_ENDED_N])
         slots = self._ended[:n].copy()
         records = extract(self._conn, self._ep, self._keys, self._hist, slots)
+        if self._g[L.G_ROW_IDS]:
+            self.ends.append(np.column_stack([self._conn[slots, L.C_END_ROW],
+                                              self._conn[slots, L.C_FIRED_T],
+                                              self._keys[slots].view(np.int64)]))
         self._hist[slots] = 0
         f = int(self._g[L.G_FREE_N])
         self._free[f:f + n] = slots
@@ -483,7 +553,7 @@ class FlowTable:
         """Drop superseded wake-ups; double the heap if it is still over half full."""
         n = int(self._g[L.G_HEAP_N])
         rows = self._heap[:n][live_entries(self._conn, self._heap[:n])]
-        rows = rows[np.lexsort((rows[:, 1], rows[:, 0]))]  # sorted by (time, seq) = a heap
+        rows = rows[heap_order(rows)]  # sorted = a heap
         cap = len(self._heap) * (2 if 2 * len(rows) > len(self._heap) else 1)
         self._heap = np.zeros((cap, 4), dtype=np.int64)
         self._heap[:len(rows)] = rows
@@ -535,13 +605,53 @@ class FlowTable:
         records = extract(self._conn, self._ep, self._keys, self._hist, slots)
         g = self._g.copy()
         self._alloc(len(self._conn))
-        for col in (L.G_NT, L.G_NT_SET, L.G_NEXT_ID, L.G_HEAP_SEQ, L.G_EVICTED, L.G_TUNNELS):
+        for col in CARRIED_GLOBALS:
             self._g[col] = g[col]
         return records
 
 
 _NARROW = {t: (int(np.iinfo(t).min), int(np.iinfo(t).max))
            for t in (np.int8, np.int16, np.int32, np.int64)}
+
+
+def restricted(state: dict[str, Any], keep: np.ndarray) -> dict[str, Any]:
+    """``open_state``'s dict with only the open flows where ``keep`` (per flow)."""
+    slots = state["slots"][keep]
+    heap = state["heap"]
+    out = dict(state)
+    out.update(slots=slots, conn=state["conn"][keep], ep=state["ep"][np.repeat(keep, 2)],
+               keys=state["keys"][keep], hist=state["hist"][keep],
+               heap=heap[np.isin(heap[:, 2], slots)])
+    return out
+
+
+def joined_state(first: dict[str, Any], second: dict[str, Any]) -> dict[str, Any]:
+    """The open state of two tables that walked the same rows of a capture for flows of
+    different 5-tuples (a cluster read's stitch), as one table's (``open_state``'s
+    dicts): ``first``'s globals, fragments and tunnel memory, both tables' flows and
+    timers (ordered by due time and flow id, which both tables number alike:
+    number_rows)."""
+    offset = int(first["slots"].max()) + 1 if len(first["slots"]) else 0
+    heap2 = second["heap"].copy()
+    heap2[:, 2] += offset
+    g = first["g"].copy()
+    g[L.G_HEAP_SEQ] = max(g[L.G_HEAP_SEQ], second["g"][L.G_HEAP_SEQ])
+    out = dict(first)
+    out.update({"slots": np.concatenate([first["slots"], second["slots"] + offset]),
+                "heap": np.concatenate([first["heap"], heap2]), "g": g},
+               **{name: np.concatenate([first[name], second[name]])
+                  for name in ("conn", "ep", "keys", "hist")})
+    return out
+
+
+def narrowed(state: dict[str, Any]) -> dict[str, Any]:
+    """``open_state``'s dict as pickled: the flow and endpoint rows narrowed."""
+    return {**state, "conn": narrow(state["conn"]), "ep": narrow(state["ep"])}
+
+
+def heap_order(heap: np.ndarray) -> np.ndarray:
+    """The order that sorts heap rows as the heap orders them (a sorted array is a heap)."""
+    return np.lexsort(tuple(heap[:, j] for j in reversed(HEAP_ORDER)))
 
 
 def narrow(block: np.ndarray) -> list[np.ndarray]:

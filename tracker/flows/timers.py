@@ -29,9 +29,12 @@ from tracker.flows.layout import (
     C_ATTEMPT_T,
     C_DELETE_T,
     C_END_REASON,
+    C_END_ROW,
     C_END_TS,
     C_EXPIRE,
+    C_FIRED_T,
     C_FLAGS,
+    C_FLOW_ID,
     C_INACT_TO,
     C_LAST,
     C_LRU_NEXT,
@@ -53,6 +56,7 @@ from tracker.flows.layout import (
     G_LRU_TAIL,
     G_NT,
     G_OPEN,
+    G_ROW,
     INACTIVE,
     N_EXPIRE,
     O_CAP,
@@ -76,7 +80,7 @@ NEVER = np.iinfo(np.int64).max
 def wake_by(conn: np.ndarray, heap: np.ndarray, g: np.ndarray, slot: int, due: int) -> None:
     """Make sure the flow wakes up at or before ``due`` (a new entry only if earlier)."""
     if conn[slot, C_WAKE_SEQ] < 0 or due < conn[slot, C_WAKE_T]:
-        conn[slot, C_WAKE_SEQ] = heap_push(heap, g, due, slot)
+        conn[slot, C_WAKE_SEQ] = heap_push(heap, g, due, slot, conn[slot, C_FLOW_ID])
         conn[slot, C_WAKE_T] = due
 
 
@@ -152,6 +156,8 @@ def remove_flow(conn: np.ndarray, keys: np.ndarray, table: np.ndarray, ended: np
     """session_mgr->Remove: the flow ends now; its slot waits in ``ended`` for Python."""
     conn[slot, C_END_REASON] = reason
     conn[slot, C_END_TS] = g[G_NT]
+    conn[slot, C_END_ROW] = g[G_ROW]
+    conn[slot, C_FIRED_T] = -1
     conn[slot, C_FLAGS] &= ~F_OPEN
     conn[slot, C_WAKE_SEQ] = -1  # its heap entries are now stale
     ht_delete(table, keys, slot, g)
@@ -258,7 +264,7 @@ def fire_timers(conn: np.ndarray, ep: np.ndarray, keys: np.ndarray, table: np.nd
     while g[G_HEAP_N] > 0 and heap[0, 0] <= t:
         if g[G_ENDED_N] >= ended.shape[0]:
             return False
-        seq, slot = heap[0, 1], heap[0, 2]
+        due, seq, slot = heap[0, 0], heap[0, 1], heap[0, 2]
         heap_pop(heap, g)
         if conn[slot, C_WAKE_SEQ] != seq:
             continue  # superseded by an earlier wake-up, or the flow ended
@@ -266,6 +272,7 @@ def fire_timers(conn: np.ndarray, ep: np.ndarray, keys: np.ndarray, table: np.nd
         reason = _wake(conn, ep, heap, g, opt, slot, t)
         if reason >= 0:
             remove_flow(conn, keys, table, ended, g, opt, slot, reason)
+            conn[slot, C_FIRED_T] = due
     return True
 
 
