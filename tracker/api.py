@@ -17,10 +17,9 @@ import pandas as pd
 from tracker.decode.bpf import BpfFilter
 from tracker.errors import OptionError
 from tracker.flows import FlowOptions, FlowRecords
-from tracker.packets import PacketBatch
 from tracker.pipeline import FlowRun, Source, iter_decoded, layered_rows
 from tracker.report.flows import flows_dataframe
-from tracker.report.packets import packets_dataframe
+from tracker.report.packets import PacketRows
 from tracker.report.summary import RunSummary
 
 
@@ -138,20 +137,14 @@ def read_packets(source: Source, *, flow_ids: bool = True, filter: str | None = 
                               "inside tunnels come from the flow table's pass")
         return _packets_only(source, bpf)
     run = FlowRun(source, options, bpf=bpf)
-    batches, ids, outer, late = [], [], [], []
+    rows, late = PacketRows(), []
     for packets, fids, _ in run:
+        carrier_ids = np.zeros(0, np.int64) if tunnels else None
         if tunnels and len(packets):
             packets, fids, carrier_ids = layered_rows(packets, run.table)
-            outer.append(carrier_ids)
-        batches.append(packets)
-        ids.append(fids.copy())
-        late.append(run.table.earlier_flow_ids)
-    pb = PacketBatch.concat(batches)
-    fid = np.concatenate(ids)
-    for records, flows in late:  # fragments whose datagram completed in a later batch
-        fid[np.searchsorted(pb.record, records)] = flows
-    out_ids = (np.concatenate(outer) if outer else np.zeros(0, np.int64)) if tunnels else None
-    df = packets_dataframe(pb, fid, out_ids)
+        rows.add(packets, fids, carrier_ids)
+        late.append(run.table.earlier_flow_ids)  # fragments completed in a later batch
+    df = rows.frame(late)
     df.attrs["summary"] = run.summary.as_dict()
     return df
 
@@ -163,11 +156,10 @@ def _bpf(expression: str | None) -> BpfFilter | None:
 
 def _packets_only(source: Source, bpf: BpfFilter | None) -> pd.DataFrame:
     """read_packets without the flow table: decoding only, every flow_id <NA>."""
-    summary = RunSummary()
-    batches = []
+    summary, rows = RunSummary(), PacketRows()
     for packets in iter_decoded(source, checksums=False, bpf=bpf):
         summary.add(packets)
-        batches.append(packets)
-    df = packets_dataframe(PacketBatch.concat(batches))
+        rows.add(packets)
+    df = rows.frame()
     df.attrs["summary"] = summary.as_dict()
     return df
