@@ -3,6 +3,7 @@
 
     .venv/bin/python benchmarks/run.py            # full run (1M, 1M short-flow, 5M, 20M packets)
     .venv/bin/python benchmarks/run.py --quick    # small files: checks the harness in a minute
+    .venv/bin/python benchmarks/run.py --versus-argus F.pcap...   # tracker vs Argus, interleaved
 
 Makes the capture files under benchmarks/data when absent (benchmarks/synth.py),
 installs the peers when missing (pip: benchmarks/.peers-venv; apt-get: tshark,
@@ -291,6 +292,36 @@ def run(a: argparse.Namespace) -> list[Row]:
     return rows
 
 
+def versus_argus(pcaps: list[Path], rounds: int) -> str:
+    """``tracker read --format csv`` against Argus (``argus -r`` + ``racluster``, CSV too),
+    interleaved (tracker, Argus, tracker, Argus, ...) on each file, best of ``rounds``
+    each: this machine's noise hits both alike. A markdown table with the ratio."""
+    cli = next(t for t in TOOLS if t.runner == "cli")
+    head = ("| capture | tracker s (best) | Argus + racluster s (best) | argus alone s | "
+            "Argus / tracker | all runs: tracker; Argus |")
+    lines = [head, "|---|---|---|---|---|---|"]
+    for pcap in pcaps:
+        warm_up(cli, pcap)
+        ours, theirs, alone = [], [], []
+        with tempfile.TemporaryDirectory() as tmp:
+            for _ in range(rounds):
+                m = env.measure(command(cli, pcap, Path(tmp) / "t.csv"), JOB_TIMEOUT_S,
+                                cwd=REPO, extra_env=TRACKER_ENV)
+                a = env.measure([sys.executable, str(HERE / "peers" / "argus_count.py"),
+                                 str(pcap), str(Path(tmp) / "a.csv")], JOB_TIMEOUT_S)
+                if m.code or a.code:
+                    raise SystemExit(f"versus Argus on {pcap}: a run failed: "
+                                     f"{(m.err or a.err).strip()[-200:]}")
+                ours.append(m.wall)
+                theirs.append(a.wall)
+                alone.append(float(a.report().get("argus_seconds", a.wall)))
+        lines.append(f"| {pcap.name} | {min(ours):.2f} | {min(theirs):.2f} | {min(alone):.2f} | "
+                     f"**{min(theirs) / min(ours):.2f}x** | "
+                     f"{', '.join(f'{x:.2f}' for x in ours)}; "
+                     f"{', '.join(f'{x:.2f}' for x in theirs)} |")
+    return "\n".join(lines)
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -308,11 +339,22 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="run each job N times, keep the fastest (busy machines)",
     )
     p.add_argument("--tools", nargs="*", help="only tools whose name contains one of these words")
+    p.add_argument("--versus-argus", nargs="+", type=Path, metavar="PCAP",
+                   help="only the interleaved tracker-vs-Argus comparison on these files "
+                        "(issue 15's goal: at least 2x), best of --rounds each")
+    p.add_argument("--rounds", type=int, default=4,
+                   help="rounds of the tracker-vs-Argus comparison (default 4)")
     return p.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     a = parse_args(argv)
+    if a.versus_argus:
+        missing = "" if a.no_install else env.install_apt_peers()
+        if missing or not all(map(env.shutil.which, ("argus", "racluster"))):
+            raise SystemExit(f"run.py: Argus is not installed ({missing or 'argus, racluster'})")
+        print(versus_argus(a.versus_argus, a.rounds))
+        return 0
     started = datetime.datetime.now(datetime.UTC)
     rows = run(a)
     text = table(rows)
