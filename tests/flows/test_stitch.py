@@ -15,7 +15,7 @@ import pytest
 
 import tracker
 from benchmarks.cluster import split
-from tests.conftest import CAPTURES, corpus_traces
+from tests.conftest import CAPTURES, corpus_traces, need_corpus
 from tracker.cluster import prepare_part, walk_part
 from tracker.flows import FlowOptions, FlowRecords, FlowTable
 from tracker.flows.stitch import can_stitch
@@ -91,6 +91,7 @@ def test_pending_fragments_are_walked_from_the_carried_state(tmp_path: Path) -> 
 def test_split_corpus_traces(tmp_path: Path) -> None:
     """Every corpus trace with enough frames, cut in 3 parts: tunnels, fragments and
     link layers of real captures, stitched or walked as the conditions say."""
+    need_corpus()
     done = 0
     for trace in corpus_traces():
         if trace.suffix != ".pcap" or trace.stat().st_size < 4096:
