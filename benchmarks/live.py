@@ -3,6 +3,7 @@
 
     sudo .venv/bin/python benchmarks/live.py                  # 400k packets per rate step
     sudo .venv/bin/python benchmarks/live.py --packets 1000000 --rates 200000 500000 1000000
+    sudo .venv/bin/python benchmarks/live.py --vxlan --filter "udp port 4789" --no-scapy
 
 Needs root, iproute2 and tcpreplay (apt-get install tcpreplay). Makes two network
 namespaces joined by a veth pair (removed at the end, whatever happens), makes a capture
@@ -11,7 +12,10 @@ with benchmarks/synth.py and rewrites every address in it to the two namespaces'
 to no other address. Then, for each rate, `tcpreplay --pps RATE` sends the file out of one
 end while the capture runs on the other, and the table says how many frames each tool saw
 and how many the kernel dropped. Scapy's sniff() runs in a separate process on the same
-traffic, with a count of what its callback saw.
+traffic, with a count of what its callback saw. ``--vxlan`` sends every frame inside
+VXLAN (benchmarks/vxlan.py's wrapping, the outer addresses rewritten to the namespaces';
+veth MTU 9000 for the 50 more bytes), so `tracker live` decapsulates every packet;
+``--filter`` gives `tracker live` a tcpdump filter.
 """
 
 from __future__ import annotations
@@ -54,6 +58,7 @@ def make_pair() -> None:
     ip("link", "set", VA, "netns", A)
     ip("link", "set", VB, "netns", B)
     for ns, dev in ((A, VA), (B, VB)):
+        ip("-n", ns, "link", "set", dev, "mtu", "9000")  # VXLAN frames: 50 bytes more
         ip("-n", ns, "link", "set", dev, "up")
 
 
@@ -62,10 +67,15 @@ def remove_pair() -> None:
         subprocess.run(["ip", "netns", "del", ns], capture_output=True, check=False)
 
 
-def make_capture(packets: int, folder: Path) -> Path:
+def make_capture(packets: int, folder: Path, vxlan: bool) -> Path:
     raw, out = folder / "raw.pcap", folder / "replay.pcap"
     subprocess.run([sys.executable, str(HERE / "synth.py"), "-o", str(raw), "--packets",
                     str(packets), "--seed", "7", "--quiet"], check=True)
+    if vxlan:  # the inner frames are payload: only the outer addresses are rewritten
+        from vxlan import wrap
+
+        wrap(raw, folder / "vxlan.pcap")
+        raw = folder / "vxlan.pcap"
     # Every address becomes one of the namespaces' own: no other address is ever a target.
     subprocess.run(["tcprewrite", f"--infile={raw}", f"--outfile={out}",
                     "--srcipmap=0.0.0.0/0:10.231.0.1/32,[::/0]:[fd00:231::1/128]",
@@ -111,10 +121,11 @@ def trafgen(capture: Path, rate: int, count: int) -> float:
     return time.monotonic() - t
 
 
-def run_tracker(capture: Path, rate: int) -> tuple[int, int, float]:
+def run_tracker(capture: Path, rate: int, filter: str | None) -> tuple[int, int, float]:
     """(frames seen, kernel drops, seconds of sending) for one rate."""
+    extra = [] if filter is None else ["--filter", filter]
     proc = subprocess.Popen(["ip", "netns", "exec", A, sys.executable, "-m", "tracker", "live",
-                             "-i", VA, "--format", "csv", "-o", os.devnull],
+                             "-i", VA, "--format", "csv", "-o", os.devnull, *extra],
                             cwd=REPO, stderr=subprocess.PIPE)
     assert proc.stderr is not None
     wait_for(proc.stderr, b"listening on")
@@ -149,6 +160,9 @@ def main() -> int:
                                                             750_000, 1_000_000, 0],
                    help="packets per second asked of tcpreplay; 0 is --topspeed")
     p.add_argument("--no-scapy", action="store_true", help="leave out Scapy's sniff()")
+    p.add_argument("--vxlan", action="store_true",
+                   help="send every frame inside VXLAN (tracker live decapsulates them)")
+    p.add_argument("--filter", metavar="EXPR", help="a tcpdump filter for tracker live")
     p.add_argument("--trafgen", type=int, metavar="N",
                    help="send N packets with netsniff-ng's trafgen (the capture's packets "
                    "round robin) instead of tcpreplay")
@@ -162,7 +176,7 @@ def main() -> int:
     make_pair()
     try:
         with tempfile.TemporaryDirectory() as folder:
-            capture = make_capture(a.packets, Path(folder))
+            capture = make_capture(a.packets, Path(folder), a.vxlan)
             frames = int(subprocess.run(["capinfos", "-c", "-M", str(capture)],
                                         capture_output=True, text=True,
                                         check=False).stdout.split()[-1] or 0) \
@@ -175,7 +189,7 @@ def main() -> int:
                   "Scapy sniff(): frames |")
             print("|---|---|---|---|---|")
             for rate in a.rates:
-                seen, drops, seconds = run_tracker(capture, rate)
+                seen, drops, seconds = run_tracker(capture, rate, a.filter)
                 peer = "-" if a.no_scapy else f"{run_scapy(capture, rate, frames):,}"
                 print(f"| {rate:,} | {seconds:.1f} ({frames / seconds:,.0f} pps) | {seen:,} | "
                       f"{drops:,} | {peer} |", flush=True)
