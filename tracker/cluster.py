@@ -38,10 +38,10 @@ from tracker.errors import CaptureError, MissingExtraError, OptionError
 from tracker.flows import FlowOptions, FlowRecords, FlowTable
 from tracker.flows import layout as L
 from tracker.flows.stitch import Alone, can_stitch, first_part, stitch, walk_alone
-from tracker.flows.table import KernelBatch, narrowed, prepare_batch
+from tracker.flows.table import KernelBatch, narrowed
 from tracker.frames import FrameBatch
 from tracker.packets import PacketBatch
-from tracker.pipeline import filtered
+from tracker.pipeline import made_ready
 from tracker.report.summary import RunSummary
 from tracker.sources.files import open_capture
 from tracker.sources.rotated import first_timestamp
@@ -96,12 +96,9 @@ def prepare_part(path: str, options: FlowOptions, skip_bad: bool,
     try:
         with open_capture(path) as reader:
             for frames in reader:
-                packets = filtered(frames, bpf, options.verify_checksums)
+                kept, packets, ready = made_ready(frames, bpf, options)
                 prepared.summary.add(packets)
-                ready = prepare_batch(packets, options)
-                prepared.batches.append(
-                    ready if ready is not None
-                    else (frames if packets.tunnel_hint.any() else None, packets))
+                prepared.batches.append(ready if ready is not None else (kept, packets))
     except (CaptureError, OSError) as err:
         if not skip_bad:
             raise

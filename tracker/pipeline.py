@@ -96,6 +96,19 @@ def iter_decoded(source: Source, progress: Progress | None = None, *,
         src.close()
 
 
+def made_ready(frames: FrameBatch, bpf: BpfFilter | None, options: FlowOptions
+               ) -> tuple[FrameBatch | None, PacketBatch, KernelBatch | None]:
+    """(frames, packets, ready): ``frames`` decoded (with the tcpdump filter) and made the
+    flow table's input as far as no state is needed (FlowTable.prepare_batch; None for a
+    batch with fragments or tunnels, which ``update`` takes); the frames are kept only
+    where a tunnel may be opened (decode/payload.py's hint), the one use ``update`` has
+    for them."""
+    packets = filtered(frames, bpf, options.verify_checksums)
+    ready = prepare_batch(packets, options)
+    tunnel = ready is None and bool(packets.tunnel_hint.any())
+    return (frames if tunnel else None), packets, ready
+
+
 @dataclass
 class Batch:
     """One batch on its way to the flow table: its frames, their decoded packets, the
@@ -127,17 +140,13 @@ class ReadAhead:
         self._thread.start()
 
     def _read(self) -> None:
-        checksums = self._options.verify_checksums
         try:
             frames_of = iter(self._src)
             while self._wait_for_room():
                 frames = next(frames_of, None)
                 if frames is None:
                     break
-                packets = filtered(frames, self._bpf, checksums)
-                ready = prepare_batch(packets, self._options)
-                # A batch made ready needs its frames no more (no tunnel to open).
-                self._queue.put(Batch(frames if ready is None else None, packets, ready,
+                self._queue.put(Batch(*made_ready(frames, self._bpf, self._options),
                                       self._src.bytes_read, self._src.records))
             self._queue.put(self._END)
         except BaseException as err:  # noqa: BLE001 - handed to the reader, raised there
@@ -225,9 +234,8 @@ class FlowRun:
             raise error
 
     def _batches(self, src: FrameSource) -> Iterator[Batch]:
-        checksums = self.table.options.verify_checksums  # costly: only when they count
         for frames in src:
-            yield Batch(frames, filtered(frames, self.bpf, checksums), None, src.bytes_read,
+            yield Batch(*made_ready(frames, self.bpf, self.table.options), src.bytes_read,
                         src.records)
 
     def _walk(self, batch: Batch) -> FlowRecords:

@@ -610,10 +610,6 @@ class FlowTable:
         return records
 
 
-_NARROW = {t: (int(np.iinfo(t).min), int(np.iinfo(t).max))
-           for t in (np.int8, np.int16, np.int32, np.int64)}
-
-
 def restricted(state: dict[str, Any], keep: np.ndarray) -> dict[str, Any]:
     """``open_state``'s dict with only the open flows where ``keep`` (per flow)."""
     slots = state["slots"][keep]
@@ -652,6 +648,10 @@ def narrowed(state: dict[str, Any]) -> dict[str, Any]:
 def heap_order(heap: np.ndarray) -> np.ndarray:
     """The order that sorts heap rows as the heap orders them (a sorted array is a heap)."""
     return np.lexsort(tuple(heap[:, j] for j in reversed(HEAP_ORDER)))
+
+
+_NARROW = {t: (int(np.iinfo(t).min), int(np.iinfo(t).max))
+           for t in (np.int8, np.int16, np.int32, np.int64)}
 
 
 def narrow(block: np.ndarray) -> list[np.ndarray]:

@@ -12,8 +12,8 @@ from tracker.report.columns import PACKET_COLUMNS
 _STATUS_NAMES = [s.name for s in Status]
 
 
-# The nullable columns: (name, PacketBatch field, pandas dtype, missing where ...).
 def _missing(pb: PacketBatch) -> dict[str, np.ndarray]:
+    """Where each nullable column (a PacketBatch field of the same name) is missing."""
     is_ip = pb.ip_version > 0
     no_ports = pb.src_port < 0
     no_tcp = pb.tcp_hdr_len < 0
@@ -25,6 +25,7 @@ def _missing(pb: PacketBatch) -> dict[str, np.ndarray]:
             "icmp_code": pb.icmp_code < 0}
 
 
+# The nullable columns' pandas dtypes, in the frame's order.
 _NULLABLE = {"vlan": "Int32", "ip_version": "UInt8", "proto": "Int16", "src_port": "Int32",
              "dst_port": "Int32", "ip_len": "Int64", "ip_id": "Int64", "frag_offset": "Int32",
              "more_fragments": "boolean", "tcp_flags": "UInt16", "seq": "UInt32",
