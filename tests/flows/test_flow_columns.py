@@ -6,9 +6,9 @@ import ipaddress
 
 import numpy as np
 
-from tracker.report.addresses import address_categoricals, format_addresses
+from tracker.report.addresses import format_addresses
 from tracker.report.columns import FLOW_COLUMNS, describe
-from tracker.report.flows import factorize_rows
+from tracker.report.flow_columns import coded_addresses, factorize_rows
 
 
 def _halves(text: str) -> tuple[int, int]:
@@ -26,12 +26,12 @@ def test_addresses_print_as_ipaddress_does() -> None:
     # ::ffff:0.0.0.1 is IPv4-mapped, so it prints as IPv4, like every IPv4 packet.
     assert format_addresses(hi, lo) == expected + ["0.0.0.1"]
     assert expected[8] == "2001:db8:0:1::1"
-    # The categoricals put them in numeric IPv6 order (IPv4 as ::ffff:a.b.c.d), each once.
-    cat = address_categoricals([(hi, lo, np.ones(len(hi), bool))])[0]
-    assert list(cat.categories) == ["::", "::1", "0.0.0.0", "0.0.0.1", "10.0.0.1",
-                                    "192.168.1.5", "255.255.255.255", "2001:db8::1",
-                                    "2001:db8:0:1::1", "fe80::217:f2ff:fed7:cf65", "ff02::1:3"]
-    assert list(cat.astype(str)) == expected + ["0.0.0.1"]
+    # Coded, they are named in numeric IPv6 order (IPv4 as ::ffff:a.b.c.d), each once.
+    coded = coded_addresses(hi, lo)
+    assert coded.names == ["::", "::1", "0.0.0.0", "0.0.0.1", "10.0.0.1",
+                           "192.168.1.5", "255.255.255.255", "2001:db8::1",
+                           "2001:db8:0:1::1", "fe80::217:f2ff:fed7:cf65", "ff02::1:3"]
+    assert [coded.names[c] for c in coded.codes] == expected + ["0.0.0.1"]
 
 
 def test_factorize_rows() -> None:

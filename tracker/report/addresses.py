@@ -1,16 +1,19 @@
 """Addresses from (hi, lo) uint64 halves to the strings Python's ipaddress prints.
 
 Only unique addresses are formatted (a capture has thousands of addresses and
-millions of packets), and the result is a pandas Categorical, so no Python
+millions of packets), and rows hold codes into those names, so no Python
 string is made per row.
 """
 
 from __future__ import annotations
 
 import ipaddress
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 _V4_MAPPED_HI = 0
 _V4_MAPPED_LO_PREFIX = 0x0000FFFF_00000000
@@ -49,47 +52,6 @@ def format_addresses(hi: np.ndarray, lo: np.ndarray) -> list[str]:
     return out.tolist()
 
 
-def address_codes(hi: np.ndarray, lo: np.ndarray) -> tuple[np.ndarray, pd.Index]:
-    """Codes into numerically sorted address strings, for (hi, lo) pairs.
-
-    Hash-based (pandas.factorize) on each half, then on the combined codes:
-    O(n), where sorting 16-byte records with numpy took seconds per million.
-    """
-    lo_codes, lo_uniq = pd.factorize(lo, sort=False)
-    hi_codes, hi_uniq = pd.factorize(hi, sort=False)
-    pair = hi_codes.astype(np.int64) * max(len(lo_uniq), 1) + lo_codes
-    codes, pair_uniq = pd.factorize(pair, sort=False)
-    u_hi = np.asarray(hi_uniq, dtype=np.uint64)[pair_uniq // max(len(lo_uniq), 1)]
-    u_lo = np.asarray(lo_uniq, dtype=np.uint64)[pair_uniq % max(len(lo_uniq), 1)]
-    order = np.lexsort((u_lo, u_hi))  # numeric IPv6 order; IPv4 sits at ::ffff:0:0/96
-    rank = np.empty_like(order)
-    rank[order] = np.arange(len(order))
-    names = format_addresses(u_hi[order], u_lo[order])
-    return rank[codes], pd.Index(names, dtype=object)
-
-
-def address_categoricals(pairs: list[tuple[np.ndarray, np.ndarray, np.ndarray]]
-                         ) -> list[pd.Categorical]:
-    """Categoricals of address strings sharing one category list.
-
-    Each entry of ``pairs`` is (hi, lo, present); rows where ``present`` is
-    False are missing. Shared categories let pandas compare the columns
-    (``df.src_addr == df.dst_addr``).
-    """
-    hi = np.concatenate([h[p] for h, _, p in pairs])
-    lo = np.concatenate([x[p] for _, x, p in pairs])
-    codes, names = address_codes(hi, lo)
-    out, at = [], 0
-    for h, _, present in pairs:
-        all_codes = np.full(len(h), -1, dtype=np.int64)
-        n = int(present.sum())
-        all_codes[present] = codes[at:at + n]
-        at += n
-        # Distinct (hi, lo) pairs give distinct strings, so categories are unique.
-        out.append(pd.Categorical.from_codes(all_codes, categories=names))
-    return out
-
-
 class AddressBook:
     """Addresses numbered as they come, batch by batch (``codes``), and named once at
     the end (``categoricals``): a reader keeps 4 bytes per address and row, not the 16
@@ -100,6 +62,8 @@ class AddressBook:
 
     def codes(self, hi: np.ndarray, lo: np.ndarray, present: np.ndarray) -> np.ndarray:
         """int32 per row: the address's number (-1 where not ``present``)."""
+        import pandas as pd
+
         out = np.full(len(hi), -1, dtype=np.int32)
         rows = np.flatnonzero(present)
         if len(rows):
@@ -118,6 +82,8 @@ class AddressBook:
     def categoricals(self, *codes: np.ndarray) -> list[pd.Categorical]:
         """Categoricals of address strings sharing one category list, numerically sorted
         (IPv4 at ::ffff:0:0/96), from ``codes``' arrays."""
+        import pandas as pd
+
         pairs = np.array(list(self._number), dtype=np.uint64).reshape(-1, 2)
         order = np.lexsort((pairs[:, 1], pairs[:, 0]))
         rank = np.empty(len(order) + 1, dtype=np.int32)

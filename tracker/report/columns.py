@@ -14,13 +14,15 @@ return them, and docs/flow-record.md explains them in prose.
 from __future__ import annotations
 
 from dataclasses import dataclass
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from tracker.errors import OptionError, options_checked
 from tracker.flows.labels import CONN_STATES, CONNTRACK_STATES, NETSTAT_STATES
 from tracker.flows.records import END_REASONS, ORIG_REASONS
 from tracker.packets import Status
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 @dataclass(frozen=True, slots=True)
@@ -290,6 +292,8 @@ def describe_columns(table: str = "flows") -> pd.DataFrame:
     >>> describe_columns("flows").iloc[1].to_dict()
     {'name': 'first_ts', 'dtype': 'datetime64[ns, UTC]', 'meaning': "Time of the flow's first packet (Zeek's ts)."}
     """
+    import pandas as pd
+
     if table not in TABLES:
         raise OptionError(f"table={table!r}: expected one of {', '.join(TABLES)}")
     cols = TABLES[table]
@@ -306,6 +310,8 @@ def column_values(column: str) -> pd.DataFrame:
     >>> column_values("end_reason").head(2).to_dict("records")
     [{'value': 'fin', 'meaning': 'both sides closed and the close delay passed'}, {'value': 'rst', 'meaning': 'a RST ended it and the reset delay passed'}]
     """
+    import pandas as pd
+
     if column not in VALUES:
         raise OptionError(f"column {column!r} has no list of values; columns that have one: "
                           f"{', '.join(sorted(VALUES))}")

@@ -25,32 +25,17 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from tracker.errors import OptionError, options_checked
+from tracker.errors import options_checked
 from tracker.flows.key import icmp_two_way
 from tracker.packets import PROTO_ICMP, PROTO_ICMPV6, PROTO_TCP, PROTO_UDP
 from tracker.processes import SocketOwners
 from tracker.report.columns import PROTO_NAMES
+from tracker.report.networks import Network, parse_networks
 from tracker.services import service_names
 
-Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 VIEW_COLUMNS = ("Proto", "Local Address", "Foreign Address", "State", "Pkts Sent", "Pkts Rcvd",
                 "Bytes Sent", "Bytes Rcvd", "Start", "Duration", "conn_state", "history")
 _NUMBER = {name: number for number, name in PROTO_NAMES.items()}
-
-
-def parse_networks(text: str | Sequence[str] | None) -> list[Network]:
-    """Networks from ``"10.0.0.0/8,fd00::/8"`` or a list of such strings."""
-    if text is None:
-        return []
-    parts = text.split(",") if isinstance(text, str) else list(text)
-    nets: list[Network] = []
-    for part in (p.strip() for p in parts):
-        try:
-            nets.append(ipaddress.ip_network(part, strict=False))
-        except ValueError:
-            raise OptionError(f"--local {part!r}: expected a network such as 10.0.0.0/8 "
-                              "or an address") from None
-    return nets
 
 
 def inside(addresses: pd.Series, nets: list[Network]) -> np.ndarray:

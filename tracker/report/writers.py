@@ -11,11 +11,13 @@ every dtype. The zeek writer is in zeek.py.
 from __future__ import annotations
 
 import io
-from typing import Any, BinaryIO, Protocol
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any, BinaryIO, Protocol
 
 from tracker.report.export import csv_frame, write_csv
+
+if TYPE_CHECKING:
+    import pandas as pd
+    import pyarrow as pa
 
 
 class FrameWriter(Protocol):
@@ -27,15 +29,16 @@ class FrameWriter(Protocol):
 
 
 class CsvWriter:
-    """CSV with one header line, the frame's column names."""
+    """CSV with one header line, the frame's column names; it takes Arrow tables of
+    text-ready columns too (export.flows_table), so that flows need no DataFrame."""
 
     def __init__(self, out: BinaryIO) -> None:
         self._out = io.TextIOWrapper(out, encoding="utf-8", newline="", write_through=True)
         self._header = True
 
-    def write(self, df: pd.DataFrame) -> None:
+    def write(self, df: pd.DataFrame | pa.Table) -> None:
         if len(df) or self._header:
-            write_csv(csv_frame(df), self._out, header=self._header)
+            write_csv(df, self._out, header=self._header)
             self._header = False
 
     def close(self) -> None:
