@@ -61,13 +61,16 @@ def test_text_columns_from_buffers() -> None:
     assert _strings(np.array([], dtype=str)).to_pylist() == []
 
 
-def test_csv_output_never_loads_pandas(tmp_path: object) -> None:
+def test_csv_output_loads_neither_pandas_nor_scipy(tmp_path: object) -> None:
+    """The command in a process of its own (standalone), compiled (office.pcap is over
+    SMALL_INPUT): no pandas, and numba's BLAS probe did not import scipy."""
     out = f"{tmp_path}/flows.csv"
     code = ("import sys; from tracker.cli import main; "
             f"rc = main(['read', '{CAPTURES / 'office.pcap'}', '--format', 'csv', "
-            f"'-o', '{out}', '-q']); print(rc, 'pandas' in sys.modules)")
+            f"'-o', '{out}', '-q'], standalone=True); "
+            "print(rc, 'pandas' in sys.modules, 'scipy' in sys.modules, 'numba' in sys.modules)")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           cwd=REPO, check=False)
-    assert done.stdout.split() == ["0", "False"], done.stderr[-500:]
+    assert done.stdout.split() == ["0", "False", "False", "True"], done.stderr[-500:]
     with open(out) as f:
         assert f.readline().startswith("flow_id,first_ts,last_ts,duration,proto,")

@@ -26,21 +26,23 @@ def _show_warning(message: Any, category: Any, filename: str, lineno: int, file:
     print(f"tracker: warning: {message}", file=sys.stderr)
 
 
-def _interpret_small_input(captures: list[str], standalone: bool) -> None:
+def _prepare_numba(captures: list[str], standalone: bool) -> None:
     """Turn numba off for this process when the input is small regular files
-    (below ``tracker.jit.SMALL_INPUT`` in all: see there why).
+    (below ``tracker.jit.SMALL_INPUT`` in all: see there why); else load it without
+    its BLAS probe (``tracker.jit.without_blas_probe``).
 
     Only in a ``tracker`` process of its own (``console``): a library caller's
     process and environment are left alone.
     """
-    from tracker.jit import SMALL_INPUT
+    from tracker import jit
 
     if not standalone or "numba" in sys.modules:
         return
-    if any(c == "-" or not os.path.isfile(c) for c in captures):
-        return
-    if sum(os.path.getsize(c) for c in captures) < SMALL_INPUT:
+    files = all(c != "-" and os.path.isfile(c) for c in captures)
+    if files and sum(os.path.getsize(c) for c in captures) < jit.SMALL_INPUT:
         os.environ.setdefault("NUMBA_DISABLE_JIT", "1")
+    if not jit.interpreted():
+        jit.without_blas_probe()
 
 
 def console() -> int:
@@ -58,7 +60,7 @@ def main(argv: list[str] | None = None, *, standalone: bool = False) -> int:
     args = parser.parse_intermixed_args(argv[1:])
     warnings.showwarning = _show_warning
     if hasattr(args, "captures"):
-        _interpret_small_input(args.captures, standalone)
+        _prepare_numba(args.captures, standalone)
     from tracker.errors import OptionError, TrackerError
 
     try:
