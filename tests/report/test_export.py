@@ -17,7 +17,8 @@ import pytest
 from tests.conftest import CAPTURES, REPO, corpus_traces, need_corpus
 from tracker.flows import FlowOptions, FlowRecords
 from tracker.pipeline import FlowRun
-from tracker.report.export import _strings, flows_table, write_csv
+from tracker.report.export import (_ids_strings, _iso_strings, _strings, flows_table, iso_text,
+                                   write_csv)
 from tracker.report.flows import flows_dataframe
 
 SMALL = sorted(p for p in CAPTURES.glob("*.pcap*") if p.stat().st_size < 100_000)
@@ -59,6 +60,13 @@ def test_text_columns_from_buffers() -> None:
     assert _strings(np.array(["", "ab", "c"])).to_pylist() == ["", "ab", "c"]
     assert _strings(["é", "", "xyz"]).to_pylist() == ["é", "", "xyz"]
     assert _strings(np.array([], dtype=str)).to_pylist() == []
+    ns = np.array([0, 1, np.iinfo(np.int64).min, 1_700_000_000_123_456_789]).view("M8[ns]")
+    assert _iso_strings(ns).to_pylist() == iso_text(ns).tolist() == [
+        "1970-01-01T00:00:00.000000000Z", "1970-01-01T00:00:00.000000001Z", "",
+        "2023-11-14T22:13:20.123456789Z"]
+    ids = np.empty(3, dtype=object)
+    ids[:] = [(), (3, 17), ()]
+    assert _ids_strings(ids).to_pylist() == ["", "3,17", ""]
 
 
 def test_csv_output_loads_neither_pandas_nor_scipy(tmp_path: object) -> None:

@@ -7,6 +7,7 @@ string is made per row.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from typing import TYPE_CHECKING
 
@@ -19,6 +20,7 @@ _V4_MAPPED_HI = 0
 _V4_MAPPED_LO_PREFIX = 0x0000FFFF_00000000
 
 
+@functools.lru_cache(maxsize=1 << 16)  # the same addresses come back chunk after chunk
 def format_address(hi: int, lo: int) -> str:
     """One address as ipaddress prints it; IPv4-mapped addresses print as IPv4.
 

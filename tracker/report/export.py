@@ -69,21 +69,51 @@ def _numbers(values: np.ndarray, missing: np.ndarray | None = None) -> pa.Array:
                                  [valid, pa.py_buffer(values)], null_count=-1)
 
 
-def _strings(texts: np.ndarray | list[str]) -> pa.Array:
-    """An Arrow string array: a list of any text, or a numpy array of ASCII text."""
+def _string_array(sizes: np.ndarray, data: bytes) -> pa.Array:
+    """An Arrow string array of ``len(sizes)`` values, laid end to end in ``data``."""
     import pyarrow as pa
 
-    if isinstance(texts, list):
-        encoded = [t.encode("utf-8") for t in texts]
-        sizes, data = np.array([len(b) for b in encoded], np.int64), b"".join(encoded)
-    else:  # ASCII (times, ids): numpy encodes it at once, fixed width
-        fixed = np.ascontiguousarray(texts.astype("S"))  # never narrower than S1
-        sizes = np.strings.str_len(fixed).astype(np.int64)
-        grid = fixed.view(np.uint8).reshape(len(fixed), fixed.dtype.itemsize)
-        data = grid[np.arange(grid.shape[1]) < sizes[:, None]].tobytes()
     offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int32)
     return pa.Array.from_buffers(pa.string(), len(sizes),
                                  [None, pa.py_buffer(offsets), pa.py_buffer(data)])
+
+
+def _packed(grid: np.ndarray, sizes: np.ndarray) -> bytes:
+    """The first ``sizes[i]`` bytes of each row of a (n, width) uint8 grid, end to end."""
+    return grid[np.arange(grid.shape[1]) < sizes[:, None]].tobytes()
+
+
+def _strings(texts: np.ndarray | list[str]) -> pa.Array:
+    """An Arrow string array: a list of any text, or a numpy array of ASCII text."""
+    if isinstance(texts, list):
+        encoded = [t.encode("utf-8") for t in texts]
+        return _string_array(np.array([len(b) for b in encoded], np.int64), b"".join(encoded))
+    fixed = np.ascontiguousarray(texts.astype("S"))  # ASCII: at once, never narrower than S1
+    grid = fixed.view(np.uint8).reshape(len(fixed), fixed.dtype.itemsize)
+    sizes = np.strings.str_len(fixed).astype(np.int64)
+    return _string_array(sizes, _packed(grid, sizes))
+
+
+def _iso_strings(ns: np.ndarray) -> pa.Array:
+    """iso_text's strings as an Arrow array: the 'Z' is written into the bytes, not
+    added string by string (half the time)."""
+    text = np.ascontiguousarray(np.datetime_as_string(ns, unit="ns").astype("S"))
+    n, width = len(text), text.dtype.itemsize
+    grid = np.zeros((n, width + 1), np.uint8)
+    grid[:, :width] = text.view(np.uint8).reshape(n, width)
+    sizes = np.strings.str_len(text).astype(np.int64)
+    grid[np.arange(n), sizes] = ord("Z")
+    sizes = np.where(np.isnat(ns), 0, sizes + 1)
+    return _string_array(sizes, _packed(grid, sizes))
+
+
+def _ids_strings(ids: np.ndarray) -> pa.Array:
+    """tunnel_parents as ids_text's strings; only tunnelled rows are joined one by one."""
+    sizes = np.zeros(len(ids), np.int64)
+    tunnelled = np.flatnonzero(np.frompyfunc(len, 1, 1)(ids).astype(bool))
+    texts = [t.encode() for t in ids_text(ids[tunnelled])]
+    sizes[tunnelled] = [len(t) for t in texts]
+    return _string_array(sizes, b"".join(texts))
 
 
 def _arrow(name: str, values: Any) -> pa.Array:
@@ -96,11 +126,11 @@ def _arrow(name: str, values: Any) -> pa.Array:
     if isinstance(values, Masked):
         return _numbers(values.values, values.missing)
     if name in ("first_ts", "last_ts"):
-        return _strings(iso_text(values.view("datetime64[ns]")))
+        return _iso_strings(values.view("datetime64[ns]"))
     if name == "duration":
         return _numbers(values / 1e9)
     if name == "tunnel_parents":
-        return _strings(np.array(ids_text(values), dtype=str))
+        return _ids_strings(values)
     return _numbers(values)
 
 
