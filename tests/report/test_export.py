@@ -17,8 +17,14 @@ import pytest
 from tests.conftest import CAPTURES, REPO, corpus_traces, need_corpus
 from tracker.flows import FlowOptions, FlowRecords
 from tracker.pipeline import FlowRun
-from tracker.report.export import (_ids_strings, _iso_strings, _strings, flows_table, iso_text,
-                                   write_csv)
+from tracker.report.export import (
+    _ids_strings,
+    _iso_strings,
+    _strings,
+    flows_table,
+    iso_text,
+    write_csv,
+)
 from tracker.report.flows import flows_dataframe
 
 SMALL = sorted(p for p in CAPTURES.glob("*.pcap*") if p.stat().st_size < 100_000)

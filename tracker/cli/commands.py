@@ -15,9 +15,11 @@ import os
 import signal
 import sys
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, BinaryIO, TypeVar
+
+import numpy as np
 
 from tracker.cli.output import output_file, refuse_inputs
 from tracker.decode.bpf import BpfFilter
@@ -37,8 +39,6 @@ T = TypeVar("T")
 # 2 MiB batches: within 10 % of the in-process speed, 25 MB less peak RSS
 # (benchmarks/RESULTS.md: the command must stay under 300 MB on any file).
 BATCH_BYTES = 2 << 20
-SORTS = {"start": (["first_ts", "flow_id"], True), "bytes": (["_bytes", "flow_id"], False),
-         "packets": (["_packets", "flow_id"], False), "duration": (["duration", "flow_id"], False)}
 # --by: the functions of tracker.report.summarize
 SUMMARIES = {"pair": "by_socket_pair", "host": "by_host", "service": "by_service",
              "state": "by_state", "port-class": "by_port_class", "tunnel": "by_tunnel"}
@@ -88,99 +88,142 @@ def _writer(fmt: str, out: BinaryIO, nets: list[Any]) -> FrameWriter:
     return writer
 
 
+def sort_order(key: str, flow_id: np.ndarray, first_ns: np.ndarray, duration_ns: np.ndarray,
+               packets: np.ndarray, nbytes: np.ndarray) -> np.ndarray:
+    """Row order of ``--sort KEY``: start ascending, bytes, packets and duration
+    descending; flow_id breaks ties (flows that start together: the first one seen)."""
+    if key == "start":
+        return np.lexsort((flow_id, first_ns))
+    value = {"bytes": nbytes, "packets": packets, "duration": duration_ns}[key]
+    return np.lexsort((flow_id, -np.asarray(value, dtype=np.int64)))
+
+
 def sorted_flows(df: pd.DataFrame, key: str, top: int | None) -> pd.DataFrame:
-    by, ascending = SORTS[key]
-    df = df.assign(_bytes=df["orig_ip_bytes"] + df["resp_ip_bytes"],
-                   _packets=df["orig_pkts"] + df["resp_pkts"])
-    df = df.sort_values(by, ascending=[ascending, True], kind="stable")
-    return (df if top is None else df.head(top)).drop(columns=["_bytes", "_packets"])
+    """A flows frame in ``--sort`` order, its first ``top`` rows only when given."""
+    first = df["first_ts"].dt.tz_convert(None).to_numpy().astype("datetime64[ns]")
+    order = sort_order(key, df["flow_id"].to_numpy(), first.view(np.int64),
+                       df["duration"].to_numpy().astype("timedelta64[ns]").view(np.int64),
+                       (df["orig_pkts"] + df["resp_pkts"]).to_numpy(),
+                       (df["orig_ip_bytes"] + df["resp_ip_bytes"]).to_numpy())
+    return df.iloc[order[:top]]
 
 
-def query_frame(expression: str | None) -> Any:
-    """The flows frame of some records, through the --query display filter when given."""
+def sorted_records(r: FlowRecords, key: str, top: int | None) -> FlowRecords:
+    """sorted_flows for FlowRecords (no DataFrame)."""
+    order = sort_order(key, r.flow_id, r.first_ts, r.last_ts - r.first_ts,
+                       r.orig_pkts + r.resp_pkts, r.orig_ip_bytes + r.resp_ip_bytes)
+    return r.take(order[:top])
+
+
+Keep = Callable[[FlowRecords], FlowRecords]
+
+
+def query_filter(expression: str | None) -> Keep | None:
+    """The flows the --query display filter keeps (pandas' DataFrame.query on the flows
+    frame), or None without a query. A bad query is a usage error before any reading."""
+    if expression is None:
+        return None
     from tracker.report.flows import flows_dataframe
 
-    if expression is None:
-        return flows_dataframe
-    try:  # a bad query is a usage error before anything is read
+    try:
         flows_dataframe(FlowRecords.empty()).query(expression)
     except (SyntaxError, NameError, ValueError, TypeError, KeyError, AttributeError) as err:
         raise OptionError(f"--query {expression!r}: {err}") from None
 
-    def frame(records: FlowRecords) -> pd.DataFrame:
-        return flows_dataframe(records).query(expression).reset_index(drop=True)
+    def kept(records: FlowRecords) -> FlowRecords:
+        rows = flows_dataframe(records).query(expression).index.to_numpy()
+        return records.take(rows)  # the frame's index is the row number
 
-    return frame
+    return kept
 
 
-def _collect(records: Iterable[FlowRecords], key: str, top: int | None,
-             frame: Any) -> pd.DataFrame:
-    """Every flow, sorted; with ``top`` only the first ``top`` are ever kept."""
-    import pandas as pd
-
-    from tracker.report.flows import flows_dataframe
-
-    kept = flows_dataframe(FlowRecords.empty())
-    parts: list[pd.DataFrame] = []
+def _collect(records: Iterable[FlowRecords], key: str, top: int | None, keep: Keep | None
+             ) -> FlowRecords:
+    """Every flow the query keeps, sorted; with ``top`` only the first ``top`` are ever
+    kept."""
+    kept = FlowRecords.empty()
+    parts: list[FlowRecords] = []
     for part in chunks(records, rows=50_000, seconds=5.0):
+        part = keep(part) if keep is not None else part
         if top is None:
-            parts.append(frame(part))
+            parts.append(part)
         elif len(part):
-            kept = sorted_flows(pd.concat([kept, frame(part)], ignore_index=True), key, top)
-    if top is None:
-        whole = pd.concat(parts, ignore_index=True) if len(parts) > 1 else \
-            parts[0] if parts else kept
-        return sorted_flows(whole, key, None).reset_index(drop=True)
-    return kept.reset_index(drop=True)
+            kept = sorted_records(FlowRecords.concat([kept, part]), key, top)
+    return sorted_records(FlowRecords.concat(parts), key, None) if top is None else kept
 
 
-def _table(out: BinaryIO, df: pd.DataFrame, lines_after: list[str]) -> None:
-    from tracker.report.table import render
-
-    width = None
+def _width(out: BinaryIO) -> int | None:
+    """The terminal's width when the table goes to one, else None (no column left out)."""
     if out is sys.stdout.buffer and sys.stdout.isatty():
         import shutil
 
-        width = shutil.get_terminal_size().columns
-    text = "\n".join(render(df, width) + lines_after) + "\n"
-    out.write(text.encode("utf-8"))
+        return shutil.get_terminal_size().columns
+    return None
+
+
+def _print_lines(out: BinaryIO, lines: list[str]) -> None:
+    out.write(("\n".join(lines) + "\n").encode("utf-8"))
 
 
 def write_read(args: argparse.Namespace, run: FlowRun, out: BinaryIO,
-                records: Iterable[FlowRecords], frame: Any, progress: Progress) -> None:
+               records: Iterable[FlowRecords], keep: Keep | None, progress: Progress) -> None:
+    """The finished flows as ``args`` ask: streamed to a file format as they end, or
+    collected and sorted first (the table, --by, --sort, --top). ``keep``: --query."""
     if args.by or args.format == "table" or args.sort or args.top:
         flows = _collect(records, "start" if args.by else args.sort or "start",
-                         None if args.by else args.top, frame or query_frame(None))
+                         None if args.by else args.top, keep)
         progress.close()  # the bar is gone before the first line is printed
         write_collected(args, flows, out, run.summary)
         return
     writer: Any = _writer(args.format, out, parse_networks(args.local))
-    if frame is None:  # every flow: csv takes them without a DataFrame (CsvWriter)
-        frame = flows_table if args.format == "csv" else query_frame(None)
+    if args.format == "csv":  # straight from the records (CsvWriter), no DataFrame
+        rows: Callable[[FlowRecords], Any] = flows_table
+    else:
+        from tracker.report.flows import flows_dataframe as rows
     for part in chunks(records, rows=10_000, seconds=1.0):
-        writer.write(frame(part))
+        writer.write(rows(keep(part) if keep is not None else part))
     writer.close()
 
 
-def write_collected(args: argparse.Namespace, flows: pd.DataFrame, out: BinaryIO,
-                     summary: Any) -> None:
-    """Flows held in memory, sorted: a summary (--by), the netstat table, or a file."""
-    from tracker.report import summarize
-    from tracker.report.netstat import netstat_view
-    from tracker.report.table import footer
+def _netstat_table(args: argparse.Namespace, flows: FlowRecords, out: BinaryIO,
+                   summary: Any) -> None:
+    """The netstat table and its footer, from the records' columns (no pandas)."""
+    from tracker.report.flow_columns import flow_columns
+    from tracker.report.netstat import record_arrays, view_columns
+    from tracker.report.table import footer, render_columns
 
+    arrays = record_arrays(flow_columns(flows))
+    owners = getattr(args, "processes", None)
+    view = view_columns(arrays, nets=parse_networks(args.local), numeric=args.numeric,
+                        processes=owners() if owners else None)
+    _print_lines(out, render_columns(view, _width(out)) + ["", footer(arrays, summary)])
+
+
+def write_collected(args: argparse.Namespace, flows: FlowRecords | pd.DataFrame,
+                    out: BinaryIO, summary: Any) -> None:
+    """Flows held in memory, sorted: a summary (--by), the netstat table, or a file."""
+    if args.format == "table" and not args.by and isinstance(flows, FlowRecords):
+        _netstat_table(args, flows, out, summary)
+        return
+    from tracker.report import summarize
+    from tracker.report.flows import flows_dataframe
+    from tracker.report.netstat import netstat_view
+    from tracker.report.table import footer, render
+
+    if isinstance(flows, FlowRecords):
+        flows = flows_dataframe(flows)
     table = getattr(summarize, SUMMARIES[args.by])(flows) if args.by else flows
     if args.format != "table":
         writer = _writer(args.format, out, parse_networks(args.local))
         writer.write(table)
         writer.close()
     elif args.by:
-        _table(out, table, [])
+        _print_lines(out, render(table, _width(out)))
     else:
         owners = getattr(args, "processes", None)
         view = netstat_view(flows, local=args.local, numeric=args.numeric,
                             processes=owners() if owners else None)
-        _table(out, view, ["", footer(flows, summary)])
+        _print_lines(out, render(view, _width(out)) + ["", footer(flows, summary)])
 
 
 def run_read(args: argparse.Namespace) -> int:
@@ -191,14 +234,14 @@ def run_read(args: argparse.Namespace) -> int:
         raise OptionError("--format parquet writes a file: give -o FILE")
     if args.by and args.format == "zeek":
         raise OptionError("--by prints a summary: --format table, csv, json or parquet")
-    frame = None if args.query is None else query_frame(args.query)
+    keep = query_filter(args.query)
     bpf = None if args.filter is None else BpfFilter(args.filter)
     progress = Progress()
     streaming = not (args.by or args.sort or args.top or args.format == "table")
     if streaming and args.output in (None, "-") and sys.stdout.isatty():
         progress.enabled = False  # rows stream to the terminal: no bar between them
     if args.jobs is not None or args.scheduler is not None:
-        return _read_on_cluster(args, options, frame)
+        return _read_on_cluster(args, options, keep)
     if args.skip_bad:
         raise OptionError("--skip-bad goes with --jobs or --scheduler")
     run = FlowRun(open_source(args.captures, batch_bytes=BATCH_BYTES), options, progress,
@@ -206,13 +249,14 @@ def run_read(args: argparse.Namespace) -> int:
     errors: list[CaptureError] = []
     with ctrl_c_stops(run), output_file(args.output) as out:
         try:
-            write_read(args, run, out, _until_error(run.finished(), errors), frame, progress)
+            write_read(args, run, out, _until_error(run.finished(), errors), keep, progress)
         finally:
             progress.close()
     return _finish(args, run, errors)
 
 
-def _read_on_cluster(args: argparse.Namespace, options: FlowOptions, frame: Any) -> int:
+def _read_on_cluster(args: argparse.Namespace, options: FlowOptions, keep: Keep | None
+                     ) -> int:
     """run_read on Dask (tracker/cluster.py): the same output, a partitioned Parquet
     dataset when -o names a directory with --format parquet."""
     from tracker.cluster import ClusterRun
@@ -223,14 +267,14 @@ def _read_on_cluster(args: argparse.Namespace, options: FlowOptions, frame: Any)
                      skip_bad=args.skip_bad, filter=args.filter,
                      progress=not args.quiet and sys.stderr.isatty())
     if args.format == "parquet" and os.path.isdir(args.output):
-        write_dataset(frame or query_frame(None), run.finished(), args.output)
+        write_dataset(keep, run.finished(), args.output)
         return _finish(args, run, [])  # type: ignore[arg-type]
     with output_file(args.output) as out:
-        write_read(args, run, out, run.finished(), frame, Progress())  # type: ignore[arg-type]
+        write_read(args, run, out, run.finished(), keep, Progress())  # type: ignore[arg-type]
     return _finish(args, run, [])  # type: ignore[arg-type]
 
 
-def write_dataset(frame: Any, records: Iterable[FlowRecords], folder: str) -> None:
+def write_dataset(keep: Keep | None, records: Iterable[FlowRecords], folder: str) -> None:
     """Flows as a Parquet dataset partitioned by the first packet's UTC date and hour
     (``date=2026-12-02/hour=13/part-0.parquet``, as Hive and Dask read it); each part
     is written in a hidden folder inside ``folder`` and moved in when all went well."""
@@ -239,7 +283,7 @@ def write_dataset(frame: Any, records: Iterable[FlowRecords], folder: str) -> No
 
     stage = tempfile.mkdtemp(prefix=".tracker-", suffix=".part", dir=folder)
     try:
-        _write_partitions(frame, records, stage)
+        _write_partitions(keep, records, stage)
         for root, _, names in os.walk(stage):  # complete: move the parts in
             target = os.path.join(folder, os.path.relpath(root, stage))
             os.makedirs(target, exist_ok=True)
@@ -249,14 +293,16 @@ def write_dataset(frame: Any, records: Iterable[FlowRecords], folder: str) -> No
         shutil.rmtree(stage, ignore_errors=True)
 
 
-def _write_partitions(frame: Any, records: Iterable[FlowRecords], folder: str) -> None:
+def _write_partitions(keep: Keep | None, records: Iterable[FlowRecords], folder: str) -> None:
     import pyarrow as pa
     import pyarrow.parquet as pq
+
+    from tracker.report.flows import flows_dataframe
 
     run = f"{os.getpid()}-{int(time.time())}"  # new part names: earlier runs' files stay
     written = 0
     for part in chunks(records, rows=200_000, seconds=30.0):
-        df = frame(part)
+        df = flows_dataframe(keep(part) if keep is not None else part)
         if df.empty:
             continue
         first = df["first_ts"].dt.tz_convert("UTC")

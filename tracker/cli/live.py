@@ -70,7 +70,7 @@ def _ctrl_c_ends_capture(run: Any, source: Any) -> Iterator[None]:
 
 def _stream(args: argparse.Namespace, live: Any) -> int:
     """Flows as they end (file formats) or all at the end (the table), as tracker read."""
-    from tracker.cli.commands import flow_options, query_frame, write_read
+    from tracker.cli.commands import flow_options, query_filter, write_read
     from tracker.cli.output import output_file
     from tracker.decode.bpf import BpfFilter
     from tracker.pipeline import FlowRun
@@ -78,7 +78,7 @@ def _stream(args: argparse.Namespace, live: Any) -> int:
     from tracker.report.progress import Progress
     from tracker.sources.record import PcapWriter, Recording
 
-    frame = query_frame(args.query)
+    keep = query_filter(args.query)
     args.processes = socket_owners  # the table's PID/Program, looked up when it prints
     with contextlib.ExitStack() as stack:
         source: Any = live
@@ -92,7 +92,7 @@ def _stream(args: argparse.Namespace, live: Any) -> int:
         with _ctrl_c_ends_capture(run, live), output_file(args.output) as out:
             no_bar = Progress()
             no_bar.enabled = False  # a capture has no size to show progress against
-            write_read(args, run, out, run.finished(), frame, no_bar)
+            write_read(args, run, out, run.finished(), keep, no_bar)
     if not args.quiet:
         print(f"tracker: {run.summary.line()}", file=sys.stderr)
     return 0
@@ -103,13 +103,13 @@ def _snapshots(args: argparse.Namespace, live: Any, view: bool) -> int:
     then the final flows, as the streaming path writes them."""
     import pandas as pd
 
-    from tracker.cli.commands import flow_options, query_frame, sorted_flows, write_collected
+    from tracker.cli.commands import flow_options, query_filter, sorted_flows, write_collected
     from tracker.cli.output import output_file
     from tracker.live import LiveCapture
     from tracker.processes import socket_owners
     from tracker.report.export import csv_frame
 
-    query_frame(args.query)
+    query_filter(args.query)  # a bad query fails before the capture starts
     cap = LiveCapture(args.interface, args.filter, snaplen=args.snaplen, write=args.write,
                       options=flow_options(args), source=live).start()
     interrupted: list[bool] = []
