@@ -70,6 +70,9 @@ def test_text_columns_from_buffers() -> None:
     assert _iso_strings(ns).to_pylist() == iso_text(ns).tolist() == [
         "1970-01-01T00:00:00.000000000Z", "1970-01-01T00:00:00.000000001Z", "",
         "2023-11-14T22:13:20.123456789Z"]
+    rng = np.random.default_rng(7)  # any int64 time, 1677 to 2262: as numpy prints it
+    ns = rng.integers(np.iinfo(np.int64).min + 1, np.iinfo(np.int64).max, 10_000).view("M8[ns]")
+    assert _iso_strings(ns).to_pylist() == iso_text(ns).tolist()
     ids = np.empty(3, dtype=object)
     ids[:] = [(), (3, 17), ()]
     assert _ids_strings(ids).to_pylist() == ["", "3,17", ""]
