@@ -34,6 +34,25 @@ def test_addresses_print_as_ipaddress_does() -> None:
     assert [coded.names[c] for c in coded.codes] == expected + ["0.0.0.1"]
 
 
+def test_ipv6_text_is_ipaddress_text_everywhere() -> None:
+    """Random addresses rich in zero groups (every run length and place of '::'), and the
+    ranges printed specially (::/96, IPv4-mapped): as ipaddress prints them."""
+    rng = np.random.default_rng(5)
+    groups = rng.choice([0, 0, 0, 1, 0xFFFF, 0xABC], size=(20_000, 8)).astype(np.uint64)
+    groups[:, 7] = np.where(rng.random(20_000) < 0.5, groups[:, 7], rng.integers(0, 65536,
+                                                                                20_000))
+    groups[:50, :6] = 0  # ::/96, IPv4-compatible
+    shifts = np.arange(3, -1, -1, dtype=np.uint64) * np.uint64(16)
+    hi = (groups[:, :4] << shifts).sum(axis=1, dtype=np.uint64)
+    lo = (groups[:, 4:] << shifts).sum(axis=1, dtype=np.uint64)
+    got = format_addresses(hi, lo)
+    for h, x, text in zip(hi.tolist(), lo.tolist(), got, strict=True):
+        v = (h << 64) | x
+        mapped = h == 0 and (x >> 32) == 0xFFFF
+        expected = ipaddress.IPv4Address(x & 0xFFFFFFFF) if mapped else ipaddress.IPv6Address(v)
+        assert text == str(expected), hex(v)
+
+
 def test_factorize_rows() -> None:
     words = np.array([[2, 1], [1, 5], [2, 1], [1, 4]], dtype=np.uint64)
     first, codes = factorize_rows(words)

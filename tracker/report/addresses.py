@@ -7,8 +7,8 @@ string is made per row.
 
 from __future__ import annotations
 
-import functools
 import ipaddress
+import socket
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -20,16 +20,23 @@ _V4_MAPPED_HI = 0
 _V4_MAPPED_LO_PREFIX = 0x0000FFFF_00000000
 
 
-@functools.lru_cache(maxsize=1 << 16)  # the same addresses come back chunk after chunk
 def format_address(hi: int, lo: int) -> str:
     """One address as ipaddress prints it; IPv4-mapped addresses print as IPv4.
 
+    IPv6 text comes from the C library's inet_ntop (0.5 us, ipaddress 5.6 us): the
+    same RFC 5952 text (lowercase, the first longest run of two or more zero groups
+    as '::'), except in ::/96, which inet_ntop prints as ::a.b.c.d; ipaddress does those.
+
     >>> format_address(0, 0x0000FFFF_C0A80105)
     '192.168.1.5'
+    >>> format_address(0x20010DB8_00000000, 1), format_address(0, 0x0102_0304)
+    ('2001:db8::1', '::102:304')
     """
     if hi == _V4_MAPPED_HI and (lo >> 32) == 0xFFFF:
         return str(ipaddress.IPv4Address(lo & 0xFFFFFFFF))
-    return str(ipaddress.IPv6Address((hi << 64) | lo))
+    if hi == 0 and (lo >> 32) == 0:
+        return str(ipaddress.IPv6Address(lo))
+    return socket.inet_ntop(socket.AF_INET6, ((hi << 64) | lo).to_bytes(16, "big"))
 
 
 _OCTETS = np.array([str(i) for i in range(256)])  # "0" .. "255"
