@@ -134,17 +134,17 @@ def _from_slots_empty() -> FlowRecords:
                    np.zeros(0, np.int64))
 
 
-def endpoint_sizes(ep: np.ndarray, e: np.ndarray, p: np.ndarray) -> np.ndarray:
-    """TCP_Endpoint::Size, vectorized: bytes of sequence space each endpoint e (peer p)
-    sent, without the SYN and FIN octets."""
-    start = ep[e, E_START_SEQ]
-    ack64 = (ep[e, E_ACK_WRAPS] << 32) + ep[e, E_ACK_SEQ]
-    last64 = (ep[e, E_SEQ_WRAPS] << 32) + ep[e, E_LAST_SEQ]
+def endpoint_sizes(me: np.ndarray, peer: np.ndarray) -> np.ndarray:
+    """TCP_Endpoint::Size, vectorized: bytes of sequence space each endpoint sent (its
+    row of ``ep`` in ``me``, its peer's in ``peer``), without the SYN and FIN octets."""
+    start = me[:, E_START_SEQ]
+    ack64 = (me[:, E_ACK_WRAPS] << 32) + me[:, E_ACK_SEQ]
+    last64 = (me[:, E_SEQ_WRAPS] << 32) + me[:, E_LAST_SEQ]
     size = np.maximum(last64, ack64) - start
     size = np.where(size != 0, size - 1, size)
-    size = np.where((ep[e, E_FIN_CNT] > 0) & (size != 0), size - 1, size)
-    aborted = (ep[e, E_PREV] == SYN_SENT) & (ep[e, E_STATE] == RESET) \
-        & (ep[p, E_STATE] == INACTIVE) & (ack64 != start) & (ack64 != start + 1)
+    size = np.where((me[:, E_FIN_CNT] > 0) & (size != 0), size - 1, size)
+    aborted = (me[:, E_PREV] == SYN_SENT) & (me[:, E_STATE] == RESET) \
+        & (peer[:, E_STATE] == INACTIVE) & (ack64 != start) & (ack64 != start + 1)
     return np.where(aborted, 0, size)
 
 
@@ -175,11 +175,12 @@ def extract(conn: np.ndarray, ep: np.ndarray, keys: np.ndarray, hist: np.ndarray
     history = _history(hist[slots])
     on = lambda col: np.where(a_is_orig, c[:, col], c[:, col + 1])
     rn = lambda col: np.where(a_is_orig, c[:, col + 1], c[:, col])
-    osize = np.where(is_tcp, endpoint_sizes(ep, o, r), on(C_DSIZE))
-    rsize = np.where(is_tcp, endpoint_sizes(ep, r, o), rn(C_DSIZE))
-    onsf, rnsf = ep[o, E_NS], ep[r, E_NS]
+    eo, er = ep[o], ep[r]  # each side's endpoint rows, gathered once
+    osize = np.where(is_tcp, endpoint_sizes(eo, er), on(C_DSIZE))
+    rsize = np.where(is_tcp, endpoint_sizes(er, eo), rn(C_DSIZE))
+    onsf, rnsf = eo[:, E_NS], er[:, E_NS]
     duration = c[:, C_LAST] - c[:, C_START]
-    cstate = np.where(is_tcp, tcp_conn_state(ep[o, E_STATE], ep[r, E_STATE], osize, rsize,
+    cstate = np.where(is_tcp, tcp_conn_state(eo[:, E_STATE], er[:, E_STATE], osize, rsize,
                                              history),
                       np.where(is_udp, datagram_conn_state(on(C_DACTIVE) != 0,
                                                            rn(C_DACTIVE) != 0), _OTH))
