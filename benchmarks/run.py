@@ -322,6 +322,17 @@ def versus_argus(pcaps: list[Path], rounds: int) -> str:
     return "\n".join(lines)
 
 
+HAND_WRITTEN = "\n## Notes on the goals"  # where the sections written by hand begin
+
+
+def hand_written(out: Path, generated: str) -> str:
+    """``generated`` (the table and its goals), then the sections of ``out`` written by hand
+    after an earlier run (notes, live capture, tunnels, Dask, ...), kept as they are."""
+    old = out.read_text() if out.exists() else ""
+    at = old.find(HAND_WRITTEN)
+    return generated + (old[at:] if at >= 0 else "")
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -367,8 +378,7 @@ def main(argv: list[str] | None = None) -> int:
     out = DATA / "RESULTS-quick.md" if a.quick else HERE / "RESULTS.md"
     out.parent.mkdir(parents=True, exist_ok=True)
     vers = env.versions()
-    out.write_text(
-        "\n".join(
+    out.write_text(hand_written(out, "\n".join(
             [
                 "# Benchmark results",
                 "",
@@ -387,8 +397,7 @@ def main(argv: list[str] | None = None) -> int:
                 "How to read this table: see benchmarks/README.md.",
                 "",
             ]
-        )
-    )
+    )))
     env.log(f"wrote {out}")
     return 0
 
