@@ -1,9 +1,9 @@
 """What ``tracker read``, ``tracker packets`` and ``tracker columns`` do with their arguments.
 
 Heavy modules (numpy, numba) are imported here, only once a command runs;
-pandas only where a DataFrame is made (a sort, a summary, the table, a query,
-json, parquet, zeek): ``tracker read --format csv`` writes its flows from their
-records and never loads it (0.3-0.45 s). Every command opens its inputs before
+pandas only where a DataFrame is made (a summary, a query, json, parquet,
+zeek): the netstat table and csv are made from the flow records, sorted as
+records, and never load it (0.3-0.45 s). Every command opens its inputs before
 its output, so an input that cannot be read at all leaves an existing output
 file untouched.
 """
