@@ -90,3 +90,13 @@ def test_the_table_of_a_small_capture_loads_no_pandas() -> None:
                           cwd=REPO, check=False)
     assert done.stderr.split() == ["0", "False"], done.stderr[-500:]
     assert "198.51.100.20:http" in done.stdout and "TIME_WAIT" in done.stdout
+
+
+def test_a_frame_of_fewer_columns_still_has_its_view() -> None:
+    """netstat_view needs flow_id and tunnel_parents only to name tunnels."""
+    from tracker.report.netstat import netstat_view
+
+    frame = flows_dataframe(_records(CAPTURES / "tcp-handshake-fin.pcap"))
+    view = netstat_view(frame.drop(columns=["flow_id", "tunnel_parents"]))
+    assert view.iloc[0][["Local Address", "State"]].tolist() == ["192.0.2.10:49152", "TIME_WAIT"]
+    assert "Tunnel" not in view

@@ -155,13 +155,18 @@ def _frame_arrays(flows: pd.DataFrame) -> dict[str, Any]:
     out: dict[str, Any] = {name: flows[name].astype(object).to_numpy() for name in (
         "proto", "orig_addr", "resp_addr", "state", "orig_state", "resp_state", "conn_state",
         "history")}
-    for name in ("flow_id", "orig_port", "resp_port", "orig_pkts", "resp_pkts",
-                 "orig_ip_bytes", "resp_ip_bytes", "first_ts", "duration"):
+    for name in ("orig_port", "resp_port", "orig_pkts", "resp_pkts", "orig_ip_bytes",
+                 "resp_ip_bytes", "first_ts", "duration"):
         out[name] = flows[name].to_numpy()
+    # flow_id only names the tunnels' outer flows: a frame of fewer columns still has a view
+    out["flow_id"] = flows["flow_id"].to_numpy() if "flow_id" in flows else \
+        np.full(len(flows), -1, np.int64)
     out["vlan"] = flows["vlan"].array  # Int32: the view's VLAN column stays integers
     out["vlan_missing"] = flows["vlan"].isna().to_numpy()
-    out["tunnel_parents"] = flows["tunnel_parents"].to_numpy() if "tunnel_parents" in flows \
-        else np.full(len(flows), (), dtype=object)
+    out["tunnel_parents"] = np.empty(len(flows), dtype=object)
+    out["tunnel_parents"].fill(())  # none, unless the frame has the column
+    if "tunnel_parents" in flows:
+        out["tunnel_parents"] = flows["tunnel_parents"].to_numpy()
     return out
 
 
