@@ -35,11 +35,12 @@ class Column:
 PROTO_NAMES = {6: "tcp", 17: "udp", 1: "icmp", 58: "icmp6"}  # IANA protocol numbers
 PORT_CLASSES = ("well_known", "registered", "dynamic")  # IANA ranges, RFC 6335 section 6
 
-_TS = "datetime64[ns, UTC]"
+TIME = "datetime64[ns, UTC]"  # the dtypes of time and duration columns
+DURATION = "timedelta64[ns]"
 
 PACKET_COLUMNS: tuple[Column, ...] = (
     Column("frame", "int64", "1-based record number in the capture (tshark's frame.number)."),
-    Column("ts", _TS, "Capture timestamp, full file precision; NaT when the file's timestamp "
+    Column("ts", TIME, "Capture timestamp, full file precision; NaT when the file's timestamp "
            "does not fit int64 nanoseconds (after 2262)."),
     Column("wire_len", "int64", "Frame length on the wire (pcap orig_len)."),
     Column("caplen", "int64", "Bytes captured of the frame (at most the snaplen)."),
@@ -94,10 +95,10 @@ TUNNEL_PACKET_COLUMNS: tuple[Column, ...] = (
 FLOW_COLUMNS: tuple[Column, ...] = (
     Column("flow_id", "int64", "Flow number, unique in one run, in order of creation; the "
            "packets table's flow_id points here."),
-    Column("first_ts", _TS, "Time of the flow's first packet (Zeek's ts)."),
-    Column("last_ts", _TS, "Time of the last packet that counted (Zeek's last_time): packets "
+    Column("first_ts", TIME, "Time of the flow's first packet (Zeek's ts)."),
+    Column("last_ts", TIME, "Time of the last packet that counted (Zeek's last_time): packets "
            "with a bad checksum and TCP packets after both sides closed do not move it."),
-    Column("duration", "timedelta64[ns]", "last_ts - first_ts (Zeek's duration; Zeek prints "
+    Column("duration", DURATION, "last_ts - first_ts (Zeek's duration; Zeek prints "
            "'-' when it is 0)."),
     Column("proto", "category", "Transport protocol: tcp, udp, icmp, icmp6, or the IP protocol "
            "number as text (Zeek's unknown_transport, with ip_proto)."),

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 import numpy as np
 
 from tracker.flows.records import FlowRecords
-from tracker.report.columns import FLOW_COLUMNS
+from tracker.report.columns import DURATION, FLOW_COLUMNS, TIME, Column
 from tracker.report.flow_columns import Coded, Masked, flow_columns
 
 if TYPE_CHECKING:
@@ -129,7 +129,7 @@ def _ids_strings(ids: np.ndarray) -> pa.Array:
     return _string_array(sizes, b"".join(texts))
 
 
-def _arrow(name: str, values: Any) -> pa.Array:
+def _arrow(column: Column, values: Any) -> pa.Array:
     """One column of flow_columns as csv_frame would give it, in Arrow."""
     import pyarrow as pa
 
@@ -138,11 +138,11 @@ def _arrow(name: str, values: Any) -> pa.Array:
         return pa.DictionaryArray.from_arrays(codes, _strings(values.names))
     if isinstance(values, Masked):
         return _numbers(values.values, values.missing)
-    if name in ("first_ts", "last_ts"):
+    if column.dtype == TIME:
         return _iso_strings(values.view("datetime64[ns]"))
-    if name == "duration":
+    if column.dtype == DURATION:
         return _numbers(values / 1e9)
-    if name == "tunnel_parents":
+    if column.dtype == "object":  # tunnel_parents: tuples of flow ids
         return _ids_strings(values)
     return _numbers(values)
 
@@ -153,7 +153,7 @@ def flows_table(records: FlowRecords) -> pa.Table:
     import pyarrow as pa
 
     cols = flow_columns(records)
-    return pa.Table.from_arrays([_arrow(c.name, cols[c.name]) for c in FLOW_COLUMNS],
+    return pa.Table.from_arrays([_arrow(c, cols[c.name]) for c in FLOW_COLUMNS],
                                 names=[c.name for c in FLOW_COLUMNS])
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 
 from tracker.flows.records import FlowRecords
-from tracker.report.columns import FLOW_COLUMNS
+from tracker.report.columns import DURATION, FLOW_COLUMNS, TIME, Column
 from tracker.report.flow_columns import Coded, Masked, Values, flow_columns
 
 
@@ -16,15 +16,15 @@ def categorical(coded: Coded) -> pd.Categorical:
     return pd.Categorical.from_codes(coded.codes, categories=names)
 
 
-def _series(name: str, values: Values) -> object:
-    """One column of flow_columns as pandas holds it (FLOW_COLUMNS' dtype)."""
+def _series(column: Column, values: Values) -> object:
+    """One column of flow_columns as pandas holds it (the column's documented dtype)."""
     if isinstance(values, Coded):
         return categorical(values)
     if isinstance(values, Masked):
         return pd.arrays.IntegerArray(values.values, values.missing.copy())
-    if name in ("first_ts", "last_ts"):
+    if column.dtype == TIME:
         return pd.to_datetime(values.view("datetime64[ns]")).tz_localize("UTC")
-    if name == "duration":
+    if column.dtype == DURATION:
         return pd.to_timedelta(values.view("timedelta64[ns]"))
     return values
 
@@ -43,4 +43,4 @@ def flows_dataframe(records: FlowRecords) -> pd.DataFrame:
     0  192.168.1.5       1099  192.168.1.7         80         SF  ShADadFf
     """
     cols = flow_columns(records)
-    return pd.DataFrame({c.name: _series(c.name, cols[c.name]) for c in FLOW_COLUMNS})
+    return pd.DataFrame({c.name: _series(c, cols[c.name]) for c in FLOW_COLUMNS})
