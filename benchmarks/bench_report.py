@@ -88,12 +88,12 @@ def _verdict(ok: bool) -> str:
 def goals(rows: list[Row], sp: dict[str, Any]) -> list[str]:
     """The issue's goals, each with the measured number and whether it is met."""
     out = []
-    for role, want in (("std", 2e6), ("short", 1e6)):
+    for role, want in (("std", 3e6), ("short", 1.5e6)):  # issue 15's goals
         r = _find(rows, FLOWS, sp[role].name)
         out.append(
             f"read_flows in-process on {sp[role].name}: "
             + (
-                f"{r.pps / 1e6:.2f} M packets/s, goal {want / 1e6:.0f} M: {_verdict(r.pps >= want)}"
+                f"{r.pps / 1e6:.2f} M packets/s, goal {want / 1e6:g} M: {_verdict(r.pps >= want)}"
                 if r
                 else "not measured (tracker.read_flows not available)"
             )
@@ -102,12 +102,14 @@ def goals(rows: list[Row], sp: dict[str, Any]) -> list[str]:
     cli = _find(rows, CLI, big)
     argus = [r for r in (_find(rows, ARGUS_ALONE, big), _find(rows, ARGUS, big)) if r]
     if cli and argus:
-        # The goal is judged against the faster Argus figure (its flow meter alone).
+        # Issue 15 judges against Argus as its users run it (argus -r, then racluster for
+        # the per-flow table); its flow meter alone is shown beside it.
         ratios = [(cli.pps / r.pps, r) for r in argus]
         parts = [f"{x:.2f}x {r.tool} ({r.pps / 1e6:.2f} M)" for x, r in ratios]
+        full = [x for x, r in ratios if r.tool == ARGUS]
         out.append(
             f"end to end on {big}: tracker {cli.pps / 1e6:.2f} M packets/s = {', '.join(parts)}; "
-            f"goal 1.5x Argus: {_verdict(min(x for x, _ in ratios) >= 1.5)}"
+            f"goal 2x Argus + racluster: {_verdict(bool(full) and full[0] >= 2)}"
         )
     else:
         out.append(f"end to end on {big}: not measured (tracker CLI or Argus not available)")

@@ -18,6 +18,7 @@ each part.
 
 from __future__ import annotations
 
+import argparse
 import resource
 import struct
 import sys
@@ -82,9 +83,19 @@ def on_cluster(files: list[Path], workers: int, stitch: bool
     return wall, rss, len(flows), 1000 * sum(chain) / max(1, len(chain))
 
 
+def parse_args(argv: list[str]) -> tuple[Path, int]:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("capture", type=Path, help="a classic pcap to split into FILES parts")
+    p.add_argument("files", type=int, nargs="?", default=20, help="parts (default 20)")
+    a = p.parse_args(argv)
+    if not a.capture.is_file() or a.files < 1:
+        p.error(f"{a.capture}: expected a pcap file and a positive number of parts")
+    return a.capture, a.files
+
+
 def main() -> int:
-    capture = Path(sys.argv[1])
-    parts = int(sys.argv[2]) if len(sys.argv) > 2 else 20
+    capture, parts = parse_args(sys.argv[1:])
     # Split in a child process: the workers are started from this one, and a parent that
     # held the whole capture would make their peak RSS look as large (a forked process
     # starts with its parent's high-water mark).
