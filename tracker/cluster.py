@@ -38,7 +38,7 @@ from tracker.errors import CaptureError, MissingExtraError, OptionError
 from tracker.flows import FlowOptions, FlowRecords, FlowTable
 from tracker.flows import layout as L
 from tracker.flows.stitch import Alone, can_stitch, first_part, stitch, walk_alone
-from tracker.flows.table import KernelBatch, narrowed
+from tracker.flows.table import KernelBatch, PackedBatch, narrowed
 from tracker.frames import FrameBatch
 from tracker.packets import PacketBatch
 from tracker.pipeline import made_ready
@@ -74,7 +74,7 @@ class Prepared:
     is needed, and walked alone (flows/stitch.py) when it can be stitched: the part of
     the work done in parallel ahead of the chain; or why it was not read."""
 
-    batches: list[KernelBatch | tuple[FrameBatch | None, PacketBatch]]
+    batches: list[PackedBatch | tuple[FrameBatch | None, PacketBatch]]
     summary: RunSummary = field(default_factory=RunSummary)
     error: str | None = None
     alone: Alone | None = None
@@ -86,26 +86,32 @@ def prepare_part(path: str, options: FlowOptions, skip_bad: bool,
     that is not a capture raises, or with ``skip_bad`` comes back empty with its reason.
 
     A batch without fragments or tunnels becomes the walk's input right here
-    (flows/table.py prepare_batch); the others keep their packets, and their frames
+    (flows/table.py prepare_batch), kept narrowed while it waits for the walk
+    (KernelBatch.packed: a worker holds two prepared files); the others keep their
+    packets, and their frames
     where a tunnel may be (decode/payload.py's hint), for the table to reassemble and
     open them in order. With ``alone``, a file of such batches only is also walked
     alone, to be stitched (flows/stitch.py): worth it when other workers can do so in
     parallel, not for a lone worker, which walks each file once from the carried state."""
     bpf = None if filter is None else BpfFilter(filter)
     prepared = Prepared([])
+    made: list[KernelBatch | PackedBatch | tuple[FrameBatch | None, PacketBatch]] = []
     try:
         with open_capture(path) as reader:
             for frames in reader:
                 kept, packets, ready = made_ready(frames, bpf, options)
                 prepared.summary.add(packets)
-                prepared.batches.append(ready if ready is not None else (kept, packets))
+                # packed at once, unless the file is walked alone first (below)
+                made.append((kept, packets) if ready is None else ready if alone
+                            else ready.packed())
     except (CaptureError, OSError) as err:
         if not skip_bad:
             raise
         return Prepared([], RunSummary(), str(err))
-    walkable = [b for b in prepared.batches if isinstance(b, KernelBatch)]
-    if alone and len(walkable) == len(prepared.batches):
+    walkable = [b for b in made if isinstance(b, KernelBatch)]
+    if alone and len(walkable) == len(made):
         prepared.alone = walk_alone(walkable, options)
+    prepared.batches = [b.packed() if isinstance(b, KernelBatch) else b for b in made]
     return prepared
 
 
@@ -128,12 +134,13 @@ def walk_part(prepared: Prepared, previous: Part | bytes | None, options: FlowOp
         table = FlowTable.from_state(pickle.loads(state))
         if can_stitch(table, prepared.alone):
             assert prepared.alone is not None
-            ready = [b for b in prepared.batches if isinstance(b, KernelBatch)]
+            ready = [b.unpacked() for b in prepared.batches if isinstance(b, PackedBatch)]
             ended, carried = stitch(table, ready, prepared.alone)
             table = None
     if table is not None:  # walked from the carried state
         ended = FlowRecords.concat([
-            table.update_prepared(b) if isinstance(b, KernelBatch) else table.update(b[1], b[0])
+            table.update_prepared(b.unpacked()) if isinstance(b, PackedBatch)
+            else table.update(b[1], b[0])
             for b in prepared.batches])
         carried = table.open_state()
     assert ended is not None

@@ -99,3 +99,30 @@ def test_batches_prepared_ahead_walk_as_given_ones(name: str, verify: bool) -> N
     pd.testing.assert_frame_equal(flows_dataframe(FlowRecords.concat(got)),
                                   flows_dataframe(FlowRecords.concat(expected)))
     assert refused > 0 if "fragments" in name else refused == 0
+
+
+def test_a_packed_batch_unpacks_to_the_same_walk_input() -> None:
+    """KernelBatch.packed (a cluster's prepared file waiting in a worker) narrows every
+    column; unpacked, the walk gets the same int64 arrays and the same flows."""
+    import numpy as np
+
+    options = FlowOptions()
+    with open_capture(CAPTURES / "office.pcap") as reader:
+        batches = [prepare_batch(decode(frames), options) for frames in reader]
+    assert all(b is not None for b in batches)
+    whole, packed = FlowTable(options), FlowTable(options)
+    ended, from_packed = [], []
+    for b in batches:
+        assert b is not None
+        p = b.packed()
+        u = p.unpacked()
+        for name in ("pk", "pi", "rows", "positions"):
+            got, want = getattr(u, name), getattr(b, name)
+            assert got.dtype == want.dtype and np.array_equal(got, want), name
+        assert (u.n, u.newest) == (b.n, b.newest) and u.pi.flags.c_contiguous
+        assert sum(c.nbytes for c in p.pi) < b.pi.nbytes / 2  # what packing is for
+        ended.append(whole.update_prepared(b))
+        from_packed.append(packed.update_prepared(u))
+    pd.testing.assert_frame_equal(flows_dataframe(FlowRecords.concat([*ended, whole.flush()])),
+                                  flows_dataframe(FlowRecords.concat([*from_packed,
+                                                                      packed.flush()])))

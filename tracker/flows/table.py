@@ -181,6 +181,32 @@ class KernelBatch:
     n: int
     newest: int | None = None
 
+    def packed(self) -> PackedBatch:
+        """This batch with its int64 columns narrowed (narrow): 56 -> 26 MB for a file of
+        250,000 packets, for batches that wait (a cluster's prepared files)."""
+        return PackedBatch(self.pk, narrow(self.pi.T), narrow(self.rows[:, None])[0],
+                           narrow(self.positions[:, None])[0], self.n, self.newest)
+
+
+@dataclass
+class PackedBatch:
+    """A KernelBatch with its columns narrowed (KernelBatch.packed); ``unpacked`` gives
+    the batch back as the walk takes it."""
+
+    pk: np.ndarray
+    pi: list[np.ndarray]
+    rows: np.ndarray
+    positions: np.ndarray
+    n: int
+    newest: int | None
+
+    def unpacked(self) -> KernelBatch:
+        pi = np.empty((len(self.pi), len(self.rows)), dtype=np.int64)
+        for i, col in enumerate(self.pi):
+            pi[i] = col
+        return KernelBatch(self.pk, pi, self.rows.astype(np.int64),
+                           self.positions.astype(np.int64), self.n, self.newest)
+
 
 def ip_accepted(pb: PacketBatch, options: FlowOptions) -> tuple[PacketBatch, np.ndarray | None]:
     """(the rows that go on to reassembly, their positions in pb or None for all).
