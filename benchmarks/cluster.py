@@ -11,8 +11,10 @@ from the carried state, and of 2 walking files alone and stitching them
 (flows/stitch.py); each cluster is warmed by a read of 2 files per worker (a worker loads
 the compiled code once; a long job pays it once per worker). The flow counts are
 checked equal to the sequential read's (tests/test_cluster.py checks the rows). The
-chain task is walk_part, which each file waits for in turn; peak RSS per worker is the
-workers' ru_maxrss after the run; the boundary state is the pickled open state after
+chain task is walk_part, which each file waits for in turn; the chain's waits are the
+time between one walk_part's end and the next one's start (the state handed over, or the
+next file not prepared yet); busy is each worker's compute time in the tasks; peak RSS per
+worker is the workers' ru_maxrss after the run; the boundary state is the pickled open state after
 each part.
 """
 
@@ -61,8 +63,9 @@ def peak_rss_mb() -> float:
 
 
 def on_cluster(files: list[Path], workers: int, stitch: bool
-               ) -> tuple[float, list[float], int, float]:
-    """(wall s, peak RSS per worker, flows, mean ms of the chain's per-file tasks)."""
+               ) -> tuple[float, list[float], int, float, float, list[float]]:
+    """(wall s, peak RSS per worker, flows, mean ms of the chain's per-file tasks, s the
+    chain stood between two of them, s each worker computed)."""
     import distributed
 
     import tracker.cluster
@@ -78,9 +81,17 @@ def on_cluster(files: list[Path], workers: int, stitch: bool
             flows = FlowRecords.concat(list(run.finished()))
             wall = time.perf_counter() - start
         rss = sorted(client.run(peak_rss_mb).values())
-    chain = [s["stop"] - s["start"] for task in stream.data if "walk" in str(task["key"])
-             for s in task["startstops"] if s["action"] == "compute"]
-    return wall, rss, len(flows), 1000 * sum(chain) / max(1, len(chain))
+    computed = [(s["start"], s["stop"], str(task["key"]), task["worker"])
+                for task in stream.data for s in task["startstops"] if s["action"] == "compute"]
+    walks = sorted((a, b) for a, b, key, _ in computed if "walk" in key)
+    chain = [b - a for a, b in walks]
+    # The chain's waits: the state handed over, or the next file not yet prepared.
+    waits = sum(walks[i + 1][0] - walks[i][1] for i in range(len(walks) - 1))
+    busy: dict[str, float] = {}
+    for a, b, _, worker in computed:
+        busy[worker] = busy.get(worker, 0.0) + b - a
+    return (wall, rss, len(flows), 1000 * sum(chain) / max(1, len(chain)), waits,
+            sorted(busy.values()))
 
 
 def parse_args(argv: list[str]) -> tuple[Path, int]:
@@ -118,15 +129,17 @@ def main() -> int:
     print(f"{capture.name} in {len(files)} files: {len(sequential):,} flows; sequential "
           f"read_flows {seq_wall:.1f} s\n")
     print("| workers | files | wall s (best of 2) | speed-up over 1 worker | "
-          "chain task per file ms | peak RSS per worker MB |")
-    print("|---|---|---|---|---|---|")
+          "chain task per file ms | chain waits s | busy per worker s | "
+          "peak RSS per worker MB |")
+    print("|---|---|---|---|---|---|---|---|")
     first = None
     for (workers, stitch), runs in cases.items():
-        wall, rss, n, chain = min(runs)
+        wall, rss, n, chain, waits, busy = min(runs)
         assert n == len(sequential)
         first = first or wall
         how = "walked alone, stitched" if stitch else "walked from the carried state"
         print(f"| {workers} | {how} | {wall:.2f} | {first / wall:.2f} | {chain:.0f} | "
+              f"{waits:.2f} | {', '.join(f'{b:.2f}' for b in busy)} | "
               f"{', '.join(f'{r:.0f}' for r in rss)} |")
     print(f"\nboundary state per file (pickled open flows, timers, fragments): "
           f"min {min(sizes[:-1]) / 1e3:.0f} KB, max {max(sizes[:-1]) / 1e3:.0f} KB, "
