@@ -9,7 +9,7 @@ from tracker.report.columns import DURATION, FLOW_COLUMNS, TIME, Column
 from tracker.report.flow_columns import Coded, Masked, Values, flow_columns
 
 
-def categorical(coded: Coded) -> pd.Categorical:
+def _categorical(coded: Coded) -> pd.Categorical:
     """A Categorical of the names in their order (code -1 is <NA>): a fixed list of
     values as pandas' strings, names found in the data as objects."""
     names = coded.names if coded.fixed else pd.Index(coded.names, dtype=object)
@@ -19,7 +19,7 @@ def categorical(coded: Coded) -> pd.Categorical:
 def _series(column: Column, values: Values) -> object:
     """One column of flow_columns as pandas holds it (the column's documented dtype)."""
     if isinstance(values, Coded):
-        return categorical(values)
+        return _categorical(values)
     if isinstance(values, Masked):
         return pd.arrays.IntegerArray(values.values, values.missing.copy())
     if column.dtype == TIME:
