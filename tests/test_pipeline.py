@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 import tracker
-from tests.conftest import CAPTURES, corpus_traces, need_corpus
+from tests.conftest import CAPTURES, CORPUS, corpus_traces, need_corpus, present
 from tracker.decode import decode
 from tracker.errors import OptionError, TrackerWarning
 from tracker.flows import FlowOptions, FlowRecords, FlowTable
@@ -39,8 +39,9 @@ def _table_flows(batches: list, options: FlowOptions, *, checksums: bool = True)
 
 
 @pytest.mark.corpus
-@pytest.mark.parametrize("path", CORPUS_TRACES, ids=lambda p: f"{p.parent.parent.name}/"
-                         f"{p.parent.name}")
+@pytest.mark.parametrize("path", present([
+    pytest.param(p, id=f"{p.parent.parent.name}/{p.parent.name}") for p in CORPUS_TRACES],
+    CORPUS))
 @pytest.mark.parametrize("verify", [False, True], ids=["checksums-off", "checksums-on"])
 def test_table_from_packet_batches_alone_on_every_trace(path: Path, verify: bool) -> None:
     """The table fed with decode(frames) alone (and the frames, for the packets inside

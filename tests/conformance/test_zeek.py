@@ -23,6 +23,7 @@ import pandas as pd
 import pytest
 from zeek_baselines import Case, cases, read_conn_ids, read_rst_line, read_table
 
+from tests.conftest import present
 from tracker.decode import decode
 from tracker.flows import FlowOptions, FlowTable
 from tracker.flows.records import FlowRecords
@@ -185,7 +186,7 @@ CASES = cases(ZEEK) if ZEEK.is_dir() else []
 
 
 @pytest.mark.corpus
-@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+@pytest.mark.parametrize("case", present([pytest.param(c, id=c.name) for c in CASES], ZEEK))
 def test_zeek_baseline(case: Case) -> None:
     batches = load_trace(case.capture)
     total, matched, diffs = compare(case, run_flows(batches, case.options))
@@ -219,10 +220,10 @@ NOT_YET: set[str] = set()
 
 
 @pytest.mark.corpus
-@pytest.mark.parametrize("case", [
-    pytest.param(c, marks=pytest.mark.xfail(strict=True, reason="UDP tunnel decapsulation "
-                                            "is not built yet")) if c.trace in NOT_YET else c
-    for c in TUNNEL_CASES], ids=[c.name for c in TUNNEL_CASES])
+@pytest.mark.parametrize("case", present([
+    pytest.param(c, id=c.name, marks=pytest.mark.xfail(
+        strict=True, reason="UDP tunnel decapsulation is not built yet"))
+    if c.trace in NOT_YET else pytest.param(c, id=c.name) for c in TUNNEL_CASES], TUNNELS))
 def test_tunnel_and_link_layer_baseline(case: Case) -> None:
     """../shared/tunnels: every row of Zeek's baseline, exactly (no KNOWN differences)."""
     total, matched, diffs = compare(case, run_flows(load_trace(case.capture), case.options))
@@ -252,7 +253,7 @@ TRACES = sorted(d.name for d in ZEEK.iterdir() if d.is_dir()) if ZEEK.is_dir() e
 
 
 @pytest.mark.corpus
-@pytest.mark.parametrize("trace", TRACES)
+@pytest.mark.parametrize("trace", present(list(TRACES), ZEEK))
 def test_batch_size_does_not_matter(trace: str) -> None:
     """Batches of 1 and 7 packets give the same flows and packet flow ids as whole batches
     (with checksum verification and fragment reassembly on the way)."""
