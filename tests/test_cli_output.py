@@ -290,3 +290,21 @@ def test_query_keeps_the_flows_it_matches(tmp_path: Path) -> None:
                  path]) == 0
     rows = pd.read_csv(out)
     assert rows["conn_state"].tolist() == ["S1"] and rows["orig_pkts"].tolist() == [3]
+
+
+def test_query_sort_and_top_on_the_table(capsys: pytest.CaptureFixture[str]) -> None:
+    """--query, --sort bytes and --top 5 on the netstat table (made from the records, no
+    DataFrame): the rows of the library's frame, queried and sorted by pandas."""
+    path = CAPTURES / "office.pcap"
+    flows = tracker.read_flows(path)
+    want = (flows.query("proto == 'udp'")
+            .assign(total=lambda d: d["orig_ip_bytes"] + d["resp_ip_bytes"])
+            .sort_values(["total", "flow_id"], ascending=[False, True]).head(5))
+    assert main(["read", "--query", "proto == 'udp'", "--sort", "bytes", "--top", "5", "-n",
+                 "-q", str(path)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    rows = [line.split() for line in lines[1:6]]
+    assert lines[6] == "" and lines[7].startswith("5 flows, ")
+    assert [r[0] for r in rows] == ["udp"] * 5
+    assert [(int(r[6]), int(r[7])) for r in rows] == list(zip(
+        want["orig_ip_bytes"].tolist(), want["resp_ip_bytes"].tolist(), strict=True))
