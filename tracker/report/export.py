@@ -134,7 +134,7 @@ def _arrow(column: Column, values: Any) -> pa.Array:
     import pyarrow as pa
 
     if isinstance(values, Coded):
-        codes = _numbers(values.codes.astype(np.int32), values.codes < 0)
+        codes = _numbers(values.codes, values.codes < 0)  # int32
         return pa.DictionaryArray.from_arrays(codes, _strings(values.names))
     if isinstance(values, Masked):
         return _numbers(values.values, values.missing)

@@ -121,7 +121,8 @@ def view_columns(flows: FlowArrays, *, nets: list[Network], numeric: bool,
         return np.where(orig_local, np.asarray(orig, dtype=object), np.asarray(resp, dtype=object))
 
     def counts(orig: str, resp: str) -> np.ndarray:
-        return pick(flows[orig], flows[resp]).astype(np.int64)
+        return np.where(orig_local, np.asarray(flows[orig]), np.asarray(flows[resp])
+                        ).astype(np.int64)
 
     view: dict[str, np.ndarray] = {"Proto": names.astype(str).astype(object)}
     if not np.asarray(flows["vlan_missing"]).all():
@@ -181,15 +182,22 @@ def _text(values: Values) -> np.ndarray:
     return values
 
 
+# The columns the view and its footer read, of flow_columns' (the others are left alone).
+_VIEW_READS = ("flow_id", "proto", "orig_addr", "orig_port", "resp_addr", "resp_port", "vlan",
+               "state", "orig_state", "resp_state", "conn_state", "history", "orig_pkts",
+               "resp_pkts", "orig_ip_bytes", "resp_ip_bytes", "tunnel_parents")
+
+
 def record_arrays(cols: Mapping[str, Values]) -> dict[str, Any]:
     """The FlowArrays of flow_columns' columns (no pandas): times as datetime64[ns] UTC,
     the duration as timedelta64[ns]."""
-    out = {name: _text(v) for name, v in cols.items()}
+    out = {name: _text(cols[name]) for name in _VIEW_READS}
     out["first_ts"] = np.asarray(cols["first_ts"]).view("datetime64[ns]")
     out["last_ts"] = np.asarray(cols["last_ts"]).view("datetime64[ns]")
     out["duration"] = np.asarray(cols["duration"]).view("timedelta64[ns]")
     vlan = cols["vlan"]
-    out["vlan_missing"] = vlan.missing if isinstance(vlan, Masked) else np.zeros(0, bool)
+    assert isinstance(vlan, Masked)
+    out["vlan_missing"] = vlan.missing
     return out
 
 
