@@ -26,7 +26,6 @@ from tracker.decode.bpf import BpfFilter
 from tracker.errors import CaptureError, OptionError
 from tracker.flows import FlowOptions, FlowRecords
 from tracker.pipeline import FlowRun, open_source
-from tracker.report.export import flows_table
 from tracker.report.gather import chunks
 from tracker.report.networks import parse_networks
 from tracker.report.progress import Progress
@@ -177,7 +176,7 @@ def write_read(args: argparse.Namespace, run: FlowRun, out: BinaryIO,
         return
     writer: Any = _writer(args.format, out, parse_networks(args.local))
     if args.format == "csv":  # straight from the records (CsvWriter), no DataFrame
-        rows: Callable[[FlowRecords], Any] = flows_table
+        from tracker.report.csv_text import flows_csv as rows
     else:
         from tracker.report.flows import flows_dataframe as rows
     for part in chunks(records, rows=10_000, seconds=1.0):

@@ -3,7 +3,8 @@
 Times are ISO 8601 UTC with nanoseconds (``2023-11-14T22:13:20.000000001Z``)
 and durations are seconds, as in Zeek's conn.log; both are formatted with
 numpy at once, because pandas formats such columns cell by cell. The flows
-of ``tracker read --format csv`` become an Arrow table without a DataFrame
+of ``tracker read --format csv`` are written by a compiled loop (csv_text.py);
+where it leaves them to Arrow they become an Arrow table without a DataFrame
 (``flows_table``): pandas is never imported on that path (0.3-0.45 s), and
 no frame is built only to be converted again.
 """

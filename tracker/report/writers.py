@@ -11,6 +11,7 @@ every dtype. The zeek writer is in zeek.py.
 from __future__ import annotations
 
 import io
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, BinaryIO, Protocol
 
 from tracker.report.export import csv_frame, write_csv
@@ -28,18 +29,37 @@ class FrameWriter(Protocol):
     def close(self) -> None: ...
 
 
+@dataclass(frozen=True, slots=True)
+class CsvLines:
+    """Rows already written as CSV text (csv_text.flows_csv): the header line, the lines."""
+
+    header: str
+    lines: bytes
+    rows: int
+
+    def __len__(self) -> int:
+        return self.rows
+
+
 class CsvWriter:
     """CSV with one header line, the frame's column names; it takes Arrow tables of
-    text-ready columns too (export.flows_table), so that flows need no DataFrame."""
+    text-ready columns (export.flows_table) and CsvLines too, so that flows need no
+    DataFrame."""
 
     def __init__(self, out: BinaryIO) -> None:
         self._out = io.TextIOWrapper(out, encoding="utf-8", newline="", write_through=True)
         self._header = True
 
-    def write(self, df: pd.DataFrame | pa.Table) -> None:
-        if len(df) or self._header:
+    def write(self, df: pd.DataFrame | pa.Table | CsvLines) -> None:
+        if not (len(df) or self._header):
+            return
+        if isinstance(df, CsvLines):
+            if self._header:
+                self._out.write(df.header + "\n")
+            self._out.buffer.write(df.lines)
+        else:
             write_csv(df, self._out, header=self._header)
-            self._header = False
+        self._header = False
 
     def close(self) -> None:
         self._out.flush()
