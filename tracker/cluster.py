@@ -19,7 +19,8 @@ from the same inputs.
 
 The ``walk_part`` tasks follow each other (each needs its predecessor's state); they run
 where their file was prepared, so only the state crosses the network at a file
-boundary. Memory per worker is that of a few prepared files. ``benchmarks/RESULTS.md``
+boundary, to the next file's worker; this process takes each file's flows and counts
+(``without_state``), never the state. Memory per worker is that of a few prepared files. ``benchmarks/RESULTS.md``
 measures the speed-up and says where this stops scaling.
 """
 
@@ -155,6 +156,12 @@ def walk_part(prepared: Prepared, previous: Part | bytes | None, options: FlowOp
     return Part(ended, pickle.dumps(narrowed(carried)), summary, prepared.error)
 
 
+def without_state(part: Part) -> Part:
+    """The Part this process takes of a file: its flows and counts, not the open state
+    (5 MB a file on the benchmark), which only the next file's walk needs."""
+    return Part(part.flows, b"", part.summary, part.error)
+
+
 def read_part(path: str, state: bytes | None, options: FlowOptions, last: bool,
               skip_bad: bool, filter: str | None = None) -> Part:
     """prepare_part and walk_part in one task (flows_dask's partitions)."""
@@ -232,23 +239,27 @@ class ClusterRun:
                                             pure=False,
                                             key=f"tracker-prep-{i}-{tag}", **home(i))
 
-        def walk(i: int, previous: Any) -> Any:
+        def walk(i: int, previous: Any) -> tuple[Any, Any]:
+            """File i's walk after ``previous``, and its Part without the state: this
+            process takes the flows, only the next walk needs the state."""
             prepare(i)
             # The chain goes first: a worker takes its walk before any queued prepare.
-            return client.submit(walk_part, prepared.pop(i), previous, self.options,
+            part = client.submit(walk_part, prepared.pop(i), previous, self.options,
                                  i == n - 1, pure=False, key=f"tracker-walk-{i}-{tag}",
                                  priority=1, **home(i))
+            return part, client.submit(without_state, part, pure=False,
+                                       key=f"tracker-done-{i}-{tag}", priority=1, **home(i))
 
         for i in range(ahead):
             prepare(i)
-        part = walk(0, None) if n else None
+        part, done = walk(0, None) if n else (None, None)
         for i in range(n):
-            following = None
+            following = (None, None)
             if i + 1 < n:  # queued before waiting: the chain never waits for this process
                 following = walk(i + 1, part)
             prepare(i + ahead)
-            yield self._take(part, i, n)
-            part = following
+            yield self._take(done, i, n)
+            part, done = following
 
     def _take(self, future: Any, i: int, n: int) -> FlowRecords:
         try:
