@@ -30,3 +30,15 @@ def present(params: list[object], where: Path) -> list[object]:
 def need_corpus() -> None:
     if not CORPUS.is_dir():
         pytest.skip(f"the shared corpus is absent: expected it at {CORPUS}")
+
+
+# Corpus traces whose flows have tunnel parents, IPv6 and missing (<NA>) byte counts.
+TUNNELLED = ("4in4tunnel", "6in6tunnel", "ipv6_in_gtp", "capwap", "dlt_ppp")
+
+
+def tunnelled_traces() -> list[Path]:
+    """The TUNNELLED traces of the corpus (the test skips when it is absent)."""
+    need_corpus()
+    traces = [t for t in corpus_traces() if t.parent.name in TUNNELLED]
+    assert traces, f"none of {TUNNELLED} in the corpus"
+    return traces

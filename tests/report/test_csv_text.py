@@ -15,7 +15,7 @@ import pyarrow as pa
 import pyarrow.csv as pa_csv
 import pytest
 
-from tests.conftest import CAPTURES, corpus_traces, need_corpus
+from tests.conftest import CAPTURES, tunnelled_traces
 from tracker.flows import FlowOptions, FlowRecords
 from tracker.pipeline import FlowRun
 from tracker.report.csv_text import CODED, NONE, SECONDS, _write_rows, csv_rows, flows_csv
@@ -44,12 +44,8 @@ def test_captures_give_the_arrow_bytes(path: object) -> None:
 
 def test_tunnel_parents_and_ipv6_from_the_corpus() -> None:
     """One parent id is written by the loop; several ("3,7") need quotes: Arrow's writer."""
-    need_corpus()
-    names = ("4in4tunnel", "6in6tunnel", "ipv6_in_gtp", "capwap", "dlt_ppp")
-    traces = [t for t in corpus_traces() if t.parent.name in names]
-    assert traces, f"none of {names} in the corpus"
     written = 0
-    for trace in traces:
+    for trace in tunnelled_traces():
         records = _records(trace)
         lines = csv_rows(records)
         several = bool((records.n_parents > 1).any())

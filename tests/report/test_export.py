@@ -14,7 +14,7 @@ import sys
 import numpy as np
 import pytest
 
-from tests.conftest import CAPTURES, REPO, corpus_traces, need_corpus
+from tests.conftest import CAPTURES, REPO, tunnelled_traces
 from tracker.flows import FlowOptions, FlowRecords
 from tracker.pipeline import FlowRun
 from tracker.report.export import (
@@ -49,12 +49,8 @@ def test_records_give_the_frames_csv(path: object) -> None:
 
 def test_tunnels_vlans_and_missing_values_too() -> None:
     """Corpus traces with tunnel parents (ids joined by ','), IPv6 and <NA> bytes."""
-    need_corpus()
-    names = ("4in4tunnel", "6in6tunnel", "ipv6_in_gtp", "capwap", "dlt_ppp")
-    traces = [t for t in corpus_traces() if t.parent.name in names]
-    assert traces, f"none of {names} in the corpus"
     tunnelled = 0
-    for trace in traces:
+    for trace in tunnelled_traces():
         records = _records(trace)
         via_frame, direct = _both(records)
         assert direct == via_frame, trace
