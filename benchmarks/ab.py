@@ -28,8 +28,12 @@ REPO = Path(__file__).resolve().parents[1]
 def lay_out(rev: str, folder: Path) -> None:
     """The files of ``rev`` in ``folder`` (git archive: committed files only)."""
     folder.mkdir()
-    archive = subprocess.run(["git", "-C", str(REPO), "archive", rev], capture_output=True,
-                             check=True).stdout
+    got = subprocess.run(["git", "-C", str(REPO), "archive", rev], capture_output=True,
+                         check=False)
+    if got.returncode:
+        raise SystemExit(f"ab.py: {rev}: not a revision of {REPO} "
+                         f"({got.stderr.decode().strip()[-200:]})")
+    archive = got.stdout
     subprocess.run(["tar", "-x", "-C", str(folder)], input=archive, check=True)
 
 
