@@ -20,8 +20,8 @@ from the same inputs.
 The ``walk_part`` tasks follow each other (each needs its predecessor's state); they run
 where their file was prepared, so only the state crosses the network at a file
 boundary, to the next file's worker; this process takes each file's flows and counts
-(``without_state``), never the state. Memory per worker is that of a few prepared files. ``benchmarks/RESULTS.md``
-measures the speed-up and says where this stops scaling.
+(``without_state``), never the state. Memory per worker is that of a few prepared
+files. ``benchmarks/RESULTS.md`` measures the speed-up and says where this stops scaling.
 """
 
 from __future__ import annotations

@@ -30,7 +30,7 @@ import numpy as np
 from tracker import jit
 from tracker.flows.records import FlowRecords
 from tracker.report.columns import DURATION, FLOW_COLUMNS, TIME
-from tracker.report.export import flows_table
+from tracker.report.export import flows_table, ids_text, tunnelled_rows
 from tracker.report.flow_columns import Coded, Masked, Values, flow_columns
 from tracker.report.writers import CsvLines
 
@@ -194,9 +194,9 @@ def _column(values: Values, dtype: str) -> tuple[int, np.ndarray, list[str]]:
         return SECONDS, values.astype(np.int64), []
     if dtype == "object":  # tunnel_parents: tuples of ids; only tunnelled rows have text
         cells = np.full(len(values), NONE, dtype=np.int64)
-        tunnelled = np.flatnonzero(np.asarray(np.frompyfunc(len, 1, 1)(values), dtype=bool))
+        tunnelled = tunnelled_rows(values)
         cells[tunnelled] = np.arange(len(tunnelled))
-        return CODED, cells, [",".join(map(str, t)) for t in values[tunnelled]]
+        return CODED, cells, ids_text(values[tunnelled])
     return INTEGER, values.astype(np.int64), []
 
 

@@ -121,10 +121,16 @@ def _iso_strings(ns: np.ndarray) -> pa.Array:
     return _string_array(sizes, grid.tobytes() if not nat.any() else _packed(grid, sizes))
 
 
+def tunnelled_rows(ids: np.ndarray) -> np.ndarray:
+    """The rows of a tunnel_parents column (tuples of ids) that hold any id: only those
+    need text, the others are ''."""
+    return np.flatnonzero(np.asarray(np.frompyfunc(len, 1, 1)(ids), dtype=bool))
+
+
 def _ids_strings(ids: np.ndarray) -> pa.Array:
     """tunnel_parents as ids_text's strings; only tunnelled rows are joined one by one."""
     sizes = np.zeros(len(ids), np.int64)
-    tunnelled = np.flatnonzero(np.frompyfunc(len, 1, 1)(ids).astype(bool))
+    tunnelled = tunnelled_rows(ids)
     texts = [t.encode() for t in ids_text(ids[tunnelled])]
     sizes[tunnelled] = [len(t) for t in texts]
     return _string_array(sizes, b"".join(texts))
