@@ -317,7 +317,11 @@ def local_cluster(workers: int) -> Any:
     all turns off glibc's adaptive mmap threshold: every large numpy array is then mapped
     and unmapped afresh, which made a file's task 2.3x slower here (benchmarks/RESULTS.md).
     Workers started here keep glibc's defaults, as the sequential read has them. Worker
-    logs stay quiet: a task's error reaches this process and is said once.
+    logs stay quiet: a task's error reaches this process and is said once. Nor do they
+    run the periodic work of a dashboard no one opens here: each worker's profiler
+    samples every thread's stack every 10 ms, and every process times its event loop
+    every 20 ms; both take the GIL and the CPU from the tasks (without them, runs take
+    4-12 % less wall time on 1 and 2 workers here: benchmarks/RESULTS.md).
     """
     import dask
     from distributed import LocalCluster
@@ -325,7 +329,8 @@ def local_cluster(workers: int) -> Any:
     key = "distributed.nanny.pre-spawn-environ"
     environ = {k: v for k, v in dask.config.get(key, {}).items()
                if k != "MALLOC_TRIM_THRESHOLD_"}
-    with dask.config.set({key: environ}):
+    quiet = {"distributed.worker.profile.enabled": False, "distributed.admin.tick.interval": "1s"}
+    with dask.config.set({key: environ, **quiet}):
         return LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
                             dashboard_address=":0", silence_logs=logging.CRITICAL)
 
