@@ -86,7 +86,7 @@ def prepare_part(path: str, options: FlowOptions, skip_bad: bool,
                  ) -> Prepared:
     """Read and decode one file (with the tcpdump ``filter``, as read_flows'); a file
     that is not a capture raises, or with ``skip_bad`` comes back empty with its reason.
-    ``after`` is only waited for: the Part of an earlier walk (ClusterRun._chain).
+    ``after`` is only waited for: an earlier file's finished walk (ClusterRun._chain).
 
     A batch without fragments or tunnels becomes the walk's input right here
     (flows/table.py prepare_batch), kept narrowed while it waits for the walk
@@ -320,8 +320,8 @@ def local_cluster(workers: int) -> Any:
     logs stay quiet: a task's error reaches this process and is said once. Nor do they
     run the periodic work of a dashboard no one opens here: each worker's profiler
     samples every thread's stack every 10 ms, and every process times its event loop
-    every 20 ms; both take the GIL and the CPU from the tasks (without them, runs take
-    4-12 % less wall time on 1 and 2 workers here: benchmarks/RESULTS.md).
+    every 20 ms; both take the GIL and the CPU from the tasks (without them, 2 workers
+    were faster in 6 of 7 interleaved runs, by up to 15 %: benchmarks/RESULTS.md).
     """
     import dask
     from distributed import LocalCluster
