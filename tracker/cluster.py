@@ -4,10 +4,11 @@
     >>> flows = tracker.read_flows(paths, scheduler="tcp://host:8786")  # doctest: +SKIP
 
 Files are taken in the order of their first timestamps (rotated captures, as the
-sequential read takes them). Each file is two tasks. ``prepare_part`` reads and decodes
-it, makes the flow table's input of every batch that needs no state (no fragment, no
-tunnel), and, from three workers on, walks it alone from an empty table
-(flows/stitch.py): these run in parallel on every worker, a few files ahead.
+sequential read takes them). Each file is two tasks (and a small third, below).
+``prepare_part`` reads and decodes it, makes the flow table's input of every batch that
+needs no state (no fragment, no tunnel), and, from three workers on, walks it alone from
+an empty table (flows/stitch.py): these run in parallel on every worker, one file ahead
+of its walks.
 ``walk_part`` then completes the file from the open state the previous file left (its
 open flows, timers, pending fragments and tunnel memory: FlowTable.open_state, pickled
 narrowed, about 450 bytes per open flow): it stitches, replaying only the flows of the
@@ -20,8 +21,9 @@ from the same inputs.
 The ``walk_part`` tasks follow each other (each needs its predecessor's state); they run
 where their file was prepared, so only the state crosses the network at a file
 boundary, to the next file's worker; this process takes each file's flows and counts
-(``without_state``), never the state. Memory per worker is that of a few prepared
-files. ``benchmarks/RESULTS.md`` measures the speed-up and says where this stops scaling.
+(``without_state``), never the state. Memory per worker is that of two prepared files
+at most: the one it walks and its next (ClusterRun._chain). ``benchmarks/RESULTS.md``
+measures the speed-up and says where this stops scaling.
 """
 
 from __future__ import annotations
