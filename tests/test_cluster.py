@@ -26,6 +26,7 @@ from tests.conftest import CAPTURES, CORPUS, corpus_traces
 from tracker.cluster import ClusterRun, flows_dask
 from tracker.errors import CaptureError
 from tracker.flows import FlowOptions, FlowRecords
+from tracker.pipeline import FlowRun
 from tracker.report.flows import flows_dataframe
 
 distributed = pytest.importorskip("distributed", reason="Dask is not installed (./run setup)")
@@ -132,6 +133,74 @@ def test_a_bad_file_in_the_middle(client: distributed.Client, tmp_path: Path) ->
     flows = flows_dataframe(FlowRecords.concat(list(run.finished())))
     same_rows(tracker.read_flows(files), flows)
     assert len(run.skipped) == 1 and "office-01b.pcap" in run.skipped[0]
+
+
+def _interrupted_prefix(files: list[Path], k: int) -> pd.DataFrame:
+    """The sequential read of the first ``k`` files stopped there, as Ctrl-C stops it:
+    the flows still open end 'interrupted' (FlowRun.stop, SEMANTICS.md end_reason)."""
+    run = FlowRun(files[:k], FlowOptions(), flush=False)
+    return flows_dataframe(FlowRecords.concat([*run.finished(), run.table.flush("interrupted")]))
+
+
+def test_stop_ends_after_the_file_being_taken(client: distributed.Client,
+                                              tmp_path: Path) -> None:
+    """ClusterRun.stop() (the CLI's Ctrl-C) while file 3 of 6 is taken: the flows of the
+    first three files, those open after them ended 'interrupted', as the sequential
+    read stopped there gives them."""
+    files = sorted(split(CAPTURES / "office.pcap", 6, tmp_path))
+    run = ClusterRun(files, FlowOptions(), client=client)
+    parts = []
+    for i, records in enumerate(run.finished()):
+        parts.append(records)
+        if i == 2:
+            run.stop()
+    expected = _interrupted_prefix(files, 3)
+    got = flows_dataframe(FlowRecords.concat(parts))
+    same_rows(expected, got)
+    assert (got["end_reason"] == "interrupted").sum() > 0
+    assert run.stopped == "interrupted" and run.summary.flows == len(expected)
+
+
+def _sigint_ignored(pid: int) -> bool:
+    status = Path(f"/proc/{pid}/status").read_text()
+    mask = next(line.split()[1] for line in status.splitlines() if line.startswith("SigIgn"))
+    return bool(int(mask, 16) & 1 << (signal.SIGINT - 1))
+
+
+def test_ctrl_c_at_the_terminal(tmp_path: Path) -> None:
+    """SIGINT to the whole process group, as Ctrl-C at a terminal sends it, once the
+    local workers are up: exit 130, no traceback (the workers ignore it), and the
+    output holds the files read, their open flows ended 'interrupted'."""
+    files = sorted(split(CAPTURES / "office.pcap", 12, tmp_path))
+    out = tmp_path / "flows.csv"
+    proc = subprocess.Popen([sys.executable, "-m", "tracker", "read", "--jobs", "2",
+                             "--format", "csv", "-o", str(out), *map(str, files)],
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 120
+        # The workers start while this process ignores SIGINT; then the run begins.
+        while not _sigint_ignored(proc.pid):
+            assert time.monotonic() < deadline and proc.poll() is None
+            time.sleep(0.002)
+        while _sigint_ignored(proc.pid):
+            assert time.monotonic() < deadline and proc.poll() is None
+            time.sleep(0.002)
+        os.killpg(proc.pid, signal.SIGINT)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err and "interrupted; everything read so far" in err
+    frames = int(err.split("tracker: ")[1].split(" frames")[0])
+    sizes = [len(tracker.read_packets(f)) for f in files]
+    k = next(k for k in range(1, len(files)) if sum(sizes[:k]) == frames)
+    expected = _interrupted_prefix(files, k)
+    rows = pd.read_csv(out)
+    assert rows["flow_id"].tolist() == expected["flow_id"].tolist()
+    assert rows["end_reason"].tolist() == expected["end_reason"].astype(str).tolist()
+    assert rows["orig_pkts"].tolist() == expected["orig_pkts"].tolist()
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
 
 
 def test_flows_as_a_dask_dataframe(client: distributed.Client, tmp_path: Path) -> None:

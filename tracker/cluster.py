@@ -31,8 +31,10 @@ from __future__ import annotations
 import logging
 import os
 import pickle
+import signal
 import sys
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -194,6 +196,8 @@ class ClusterRun:
     files' counts up as they come, ``skipped`` lists the files left out with
     ``skip_bad``. ``jobs`` starts a local cluster of that many worker processes;
     ``scheduler`` joins a running one; ``client`` uses a dask.distributed Client.
+    ``stop()`` (Ctrl-C) ends the run after the file being taken, as FlowRun's does after
+    a batch: the flows still open then end with its reason.
     """
 
     paths: Sequence[Path]
@@ -218,6 +222,13 @@ class ClusterRun:
                 client.close()
                 if cluster is not None:
                     cluster.close()
+
+    def stop(self, reason: str = "interrupted", *, drain: bool = False) -> None:
+        """End the run once the file being taken is out; the flows open after it end with
+        ``reason``, as the sequential read's end after a batch (FlowRun.stop; ``drain``
+        is for live sources, and files have no kernel queue to drain). Safe to call from a
+        signal handler: it only sets a flag."""
+        self.stopped = reason
 
     def _chain(self, client: Any) -> Iterator[FlowRecords]:
         """Prepare tasks run ahead, at most AHEAD per worker; the walk of file i runs
@@ -272,6 +283,11 @@ class ClusterRun:
                 following = walk(i + 1, part)
             prepare(i + ahead)
             yield self._take(done, i, n)
+            if self.stopped is not None:
+                if i + 1 < n:  # else the last walk ended the open flows: all was read
+                    yield self._open_ended(part, self.stopped)
+                    return
+                self.stopped = None
             part, done = following
 
     def _take(self, future: Any, i: int, n: int) -> FlowRecords:
@@ -287,6 +303,15 @@ class ClusterRun:
             print(f"\rtracker: {i + 1}/{n} files, {self.summary.frames:,} frames",
                   end="\n" if i + 1 == n else "", file=sys.stderr, flush=True)
         return part.flows
+
+    def _open_ended(self, part: Any, reason: str) -> FlowRecords:
+        """The flows open after a file's walk (its Part's state), ended with ``reason``
+        here, in the order the sequential read's flush gives them (FlowTable.flush)."""
+        table = FlowTable.from_state(pickle.loads(part.result().state))
+        rest = table.flush(reason)
+        self.summary.flows += len(rest)
+        self.summary.evicted = table.evicted
+        return rest
 
     def _add(self, s: RunSummary) -> None:
         self.summary.frames += s.frames
@@ -332,9 +357,32 @@ def local_cluster(workers: int) -> Any:
     environ = {k: v for k, v in dask.config.get(key, {}).items()
                if k != "MALLOC_TRIM_THRESHOLD_"}
     quiet = {"distributed.worker.profile.enabled": False, "distributed.admin.tick.interval": "1s"}
-    with dask.config.set({key: environ, **quiet}):
+    with dask.config.set({key: environ, **quiet}), sigint_ignored():
         return LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
                             dashboard_address=":0", silence_logs=logging.CRITICAL)
+
+
+@contextmanager
+def sigint_ignored() -> Iterator[None]:
+    """SIGINT ignored while local workers start, for them to keep it ignored.
+
+    A Ctrl-C at the terminal reaches the whole process group, local workers too: they
+    died with tracebacks and the run stood waiting for their work. This process alone
+    takes it (ClusterRun.stop: the file being read is finished and written). An ignored
+    signal stays ignored across exec and a Python process started so keeps it (asyncio
+    replaces only the default handler); a blocked one did not stay blocked. The cost: a
+    Ctrl-C while the workers start (a second or two) is lost, and a worker Dask restarts
+    later starts with the default. In a thread other than the main one, where no handler
+    can be set, nothing changes."""
+    try:
+        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    except ValueError:
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def flows_dask(paths: Sequence[Path], options: FlowOptions | None = None, *,

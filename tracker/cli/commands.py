@@ -17,7 +17,7 @@ import sys
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, BinaryIO, TypeVar
+from typing import TYPE_CHECKING, Any, BinaryIO, Protocol, TypeVar
 
 import numpy as np
 
@@ -50,10 +50,19 @@ def flow_options(args: argparse.Namespace) -> FlowOptions:
                        decapsulate=not args.no_decapsulate)
 
 
+class Stoppable(Protocol):
+    """A run that Ctrl-C ends after its current batch (FlowRun) or file (ClusterRun)."""
+
+    @property
+    def stopped(self) -> str | None: ...
+
+    def stop(self, reason: str = "interrupted", *, drain: bool = False) -> None: ...
+
+
 @contextmanager
-def ctrl_c_stops(run: FlowRun) -> Iterator[None]:
-    """The first Ctrl-C ends the run after the current batch (all read so far is
-    written); a second one aborts at once."""
+def ctrl_c_stops(run: Stoppable) -> Iterator[None]:
+    """The first Ctrl-C ends the run after the current batch (a cluster read: file), all
+    read so far written; a second one aborts at once."""
     def stop(signum: int, frame: Any) -> None:
         if run.stopped == "interrupted":
             raise KeyboardInterrupt
@@ -265,11 +274,13 @@ def _read_on_cluster(args: argparse.Namespace, options: FlowOptions, keep: Keep 
     run = ClusterRun(args.captures, options, jobs=args.jobs, scheduler=args.scheduler,
                      skip_bad=args.skip_bad, filter=args.filter,
                      progress=not args.quiet and sys.stderr.isatty())
-    if args.format == "parquet" and os.path.isdir(args.output):
-        write_dataset(keep, run.finished(), args.output)
-        return _finish(args, run, [])  # type: ignore[arg-type]
-    with output_file(args.output) as out:
-        write_read(args, run, out, run.finished(), keep, Progress())  # type: ignore[arg-type]
+    with ctrl_c_stops(run):
+        if args.format == "parquet" and os.path.isdir(args.output):
+            write_dataset(keep, run.finished(), args.output)
+        else:
+            with output_file(args.output) as out:
+                write_read(args, run, out, run.finished(), keep,  # type: ignore[arg-type]
+                           Progress())
     return _finish(args, run, [])  # type: ignore[arg-type]
 
 

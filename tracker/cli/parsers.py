@@ -133,7 +133,8 @@ def _cluster(p: argparse.ArgumentParser) -> None:
     c = p.add_argument_group("many files on Dask (the same rows as reading them in order)")
     where = c.add_mutually_exclusive_group()
     where.add_argument("--jobs", type=_positive_int, metavar="N",
-                       help="read the files on a local Dask cluster of N worker processes")
+                       help="read the files on a local Dask cluster of N worker processes "
+                       "(Ctrl-C: ends after the file being read, which is written)")
     where.add_argument("--scheduler", metavar="tcp://HOST:PORT",
                        help="read the files on a running dask.distributed cluster")
     c.add_argument("--skip-bad", action="store_true",
