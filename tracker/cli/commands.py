@@ -29,7 +29,7 @@ from tracker.pipeline import FlowRun, open_source
 from tracker.report.gather import chunks
 from tracker.report.networks import parse_networks
 from tracker.report.progress import Progress
-from tracker.report.writers import WRITERS, FrameWriter
+from tracker.report.writers import WRITERS, FrameWriter, arrow_table
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -304,7 +304,6 @@ def write_dataset(keep: Keep | None, records: Iterable[FlowRecords], folder: str
 
 
 def _write_partitions(keep: Keep | None, records: Iterable[FlowRecords], folder: str) -> None:
-    import pyarrow as pa
     import pyarrow.parquet as pq
 
     from tracker.report.flows import flows_dataframe
@@ -321,8 +320,7 @@ def _write_partitions(keep: Keep | None, records: Iterable[FlowRecords], folder:
         for (date, hour), rows in df.groupby(["date", "hour"], sort=True):
             where = os.path.join(folder, f"date={date}", f"hour={hour:02d}")
             os.makedirs(where, exist_ok=True)
-            table = pa.Table.from_pandas(rows.drop(columns=["date", "hour"]),
-                                         preserve_index=False)
+            table = arrow_table(rows.drop(columns=["date", "hour"]))
             pq.write_table(table, os.path.join(where, f"part-{run}-{written}.parquet"))
             written += 1
 

@@ -81,6 +81,22 @@ class JsonLinesWriter:
         self._out.flush()
 
 
+def arrow_table(df: pd.DataFrame) -> pa.Table:
+    """``df`` as an Arrow table for Parquet, its column of tuples (tunnel_parents: flow
+    ids) a list of int64 in every chunk. pyarrow types the column from its values: null
+    in a chunk without rows, a list of null where every tuple is empty; the first
+    chunk's schema then refused the next chunk's lists (a traceback for most captures)."""
+    import pyarrow as pa
+
+    table = pa.Table.from_pandas(df, preserve_index=False)
+    ids = pa.list_(pa.int64())
+    for i, f in enumerate(table.schema):
+        if pa.types.is_null(f.type) or (pa.types.is_list(f.type)
+                                        and pa.types.is_null(f.type.value_type)):
+            table = table.set_column(i, f.with_type(ids), table.column(i).cast(ids))
+    return table
+
+
 class ParquetWriter:
     """One Parquet file, a row group per chunk, every dtype kept (pandas metadata).
 
@@ -98,7 +114,7 @@ class ParquetWriter:
         import pyarrow as pa
         import pyarrow.parquet as pq
 
-        table = pa.Table.from_pandas(df, preserve_index=False)
+        table = arrow_table(df)
         first = self._schema is None
         if first:
             self._schema = pa.schema(
