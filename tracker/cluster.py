@@ -381,8 +381,8 @@ def sigint_ignored() -> Iterator[None]:
         return
     try:
         yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
+    finally:  # None: a handler set outside Python (an embedding program), not restorable
+        signal.signal(signal.SIGINT, signal.SIG_DFL if previous is None else previous)
 
 
 def flows_dask(paths: Sequence[Path], options: FlowOptions | None = None, *,
