@@ -13,6 +13,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -121,6 +122,44 @@ def test_a_killed_worker_changes_nothing(tmp_path: Path) -> None:
                 os.kill(pids[0], signal.SIGKILL)
         assert os.getpid() not in pids
     same_rows(sequential, flows_dataframe(FlowRecords.concat(parts)))
+
+
+def test_a_task_its_workers_die_in_is_one_error(tmp_path: Path) -> None:
+    """A worker SIGKILLed while it reads a file, on a cluster that allows no retry: Dask
+    gives up on the task (KilledWorker); the read raises a ClusterError naming the file,
+    which the CLI prints as one line, not Dask's traceback."""
+    import logging
+
+    import dask
+
+    if not GEN_PCAP.exists():
+        pytest.skip(f"the shared generator is absent: expected it at {GEN_PCAP}")
+    big = tmp_path / "big.pcap"  # a prepare of ~1 s: long enough to be killed in
+    subprocess.run([sys.executable, str(GEN_PCAP), "-o", str(big), "--packets", "400000",
+                    "--seed", "5", "--quiet"], check=True)
+    with dask.config.set({"distributed.scheduler.allowed-failures": 0}):
+        cluster = distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True,
+                                           dashboard_address=":0",
+                                           silence_logs=logging.CRITICAL)
+    with cluster, distributed.Client(cluster) as c:
+        pid = next(iter(c.run(os.getpid).values()))
+        run = ClusterRun([big], FlowOptions(), client=c)
+        flows = run.finished()
+        deadline = time.monotonic() + 60
+
+        def kill_once_running() -> None:
+            while not any(c.processing().values()):
+                assert time.monotonic() < deadline
+                time.sleep(0.01)
+            time.sleep(0.2)
+            os.kill(pid, signal.SIGKILL)
+
+        killer = threading.Thread(target=kill_once_running)
+        killer.start()
+        with pytest.raises(tracker.ClusterError, match=r"big\.pcap: the cluster did not "
+                           r"finish reading it \(KilledWorker"):
+            list(flows)
+        killer.join()
 
 
 def test_a_bad_file_in_the_middle(client: distributed.Client, tmp_path: Path) -> None:

@@ -40,6 +40,7 @@ FUNCTIONS = {
 def test_all_lists_the_reading_functions_options_summaries_and_errors() -> None:
     expected = {*FUNCTIONS, "FlowOptions", "LiveCapture", "TrackerError", "CaptureError", "NotACaptureError",
                 "CorruptCaptureError", "OptionError", "CaptureSourceError", "MissingExtraError",
+                "ClusterError",
                 "TrackerWarning",
                 "TruncatedCaptureWarning", "TimestampWarning", "__version__"}
     assert set(tracker.__all__) == expected

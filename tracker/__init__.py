@@ -37,6 +37,7 @@ from typing import Any
 from tracker.errors import (
     CaptureError,
     CaptureSourceError,
+    ClusterError,
     CorruptCaptureError,
     MissingExtraError,
     NotACaptureError,
@@ -57,6 +58,7 @@ _SUMMARIES = ("by_socket_pair", "by_host", "by_service", "by_port_class", "by_st
 __all__ = [
     "CaptureError",
     "CaptureSourceError",
+    "ClusterError",
     "CorruptCaptureError",
     "FlowOptions",
     "LiveCapture",

@@ -39,7 +39,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tracker.decode.bpf import BpfFilter
-from tracker.errors import CaptureError, MissingExtraError, OptionError
+from tracker.errors import CaptureError, ClusterError, MissingExtraError, OptionError
 from tracker.flows import FlowOptions, FlowRecords, FlowTable
 from tracker.flows import layout as L
 from tracker.flows.stitch import Alone, can_stitch, first_part, stitch, walk_alone
@@ -282,7 +282,7 @@ class ClusterRun:
             if i + 1 < n:  # queued before waiting: the chain never waits for this process
                 following = walk(i + 1, part)
             prepare(i + ahead)
-            yield self._take(done, i, n)
+            yield self._take(done, files[i], i, n)
             if self.stopped is not None:
                 if i + 1 < n:  # else the last walk ended the open flows: all was read
                     yield self._open_ended(part, self.stopped)
@@ -290,11 +290,15 @@ class ClusterRun:
                 self.stopped = None
             part, done = following
 
-    def _take(self, future: Any, i: int, n: int) -> FlowRecords:
+    def _take(self, future: Any, path: str, i: int, n: int) -> FlowRecords:
         try:
             part: Part = future.result()
         except (CaptureError, OSError) as err:
             raise CaptureError(f"{err}") from None
+        except Exception as err:  # Dask's own failures (KilledWorker, ...): one line
+            said = str(err).split(". ")[0].strip() or "no reason given"
+            raise ClusterError(f"{path}: the cluster did not finish reading it "
+                               f"({type(err).__name__}: {said})") from err
         if part.error is not None:
             self.skipped.append(part.error)
             print(f"tracker: skipped {part.error}", file=sys.stderr)

@@ -63,6 +63,11 @@ class CaptureSourceError(TrackerError):
     """A live capture source (interface) cannot be opened."""
 
 
+class ClusterError(TrackerError):
+    """The Dask cluster could not finish a task: its workers died running it (Dask's
+    KilledWorker), or the scheduler went away."""
+
+
 class MissingExtraError(TrackerError, ImportError):
     """An optional extra is not installed; the message says how to install it."""
 
