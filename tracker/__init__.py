@@ -23,8 +23,8 @@ Views and summaries of a flows DataFrame:
 
 Errors and warnings (tracker.errors draws the tree):
     TrackerError, CaptureError, NotACaptureError, CorruptCaptureError, OptionError,
-    CaptureSourceError, MissingExtraError, TrackerWarning, TruncatedCaptureWarning,
-    TimestampWarning
+    CaptureSourceError, ClusterError, MissingExtraError, TrackerWarning,
+    TruncatedCaptureWarning, TimestampWarning
 
 Heavy modules (pandas, numba) load on first use, so ``tracker --help`` starts
 fast; ``dir(tracker)`` and ``help(tracker)`` list every public name.

@@ -11,6 +11,7 @@ Exception tree::
     │   └── CorruptCaptureError  a record or block is broken beyond recovery
     ├── OptionError              an option has a bad value (also a ValueError)
     ├── CaptureSourceError       a live interface cannot be opened
+    ├── ClusterError             Dask could not finish a file's task (its workers died)
     └── MissingExtraError        an optional extra (plotting, Dask) is not installed
 
 Warning tree::
