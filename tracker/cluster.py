@@ -48,6 +48,7 @@ from tracker.frames import FrameBatch
 from tracker.packets import PacketBatch
 from tracker.pipeline import made_ready
 from tracker.report.summary import RunSummary
+from tracker.signals import sigint
 from tracker.sources.files import open_capture
 from tracker.sources.rotated import first_timestamp
 
@@ -376,17 +377,9 @@ def sigint_ignored() -> Iterator[None]:
     signal stays ignored across exec and a Python process started so keeps it (asyncio
     replaces only the default handler); a blocked one did not stay blocked. The cost: a
     Ctrl-C while the workers start (a second or two) is lost, and a worker Dask restarts
-    later starts with the default. In a thread other than the main one, where no handler
-    can be set, nothing changes."""
-    try:
-        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
-    except ValueError:
+    later starts with the default."""
+    with sigint(signal.SIG_IGN):
         yield
-        return
-    try:
-        yield
-    finally:  # None: a handler set outside Python (an embedding program), not restorable
-        signal.signal(signal.SIGINT, signal.SIG_DFL if previous is None else previous)
 
 
 def flows_dask(paths: Sequence[Path], options: FlowOptions | None = None, *,

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
 import sys
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -30,6 +29,7 @@ from tracker.report.gather import chunks
 from tracker.report.networks import parse_networks
 from tracker.report.progress import Progress
 from tracker.report.writers import WRITERS, FrameWriter, arrow_table
+from tracker.signals import sigint
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -68,15 +68,8 @@ def ctrl_c_stops(run: Stoppable) -> Iterator[None]:
             raise KeyboardInterrupt
         run.stop("interrupted")
 
-    try:
-        previous = signal.signal(signal.SIGINT, stop)
-    except ValueError:  # not the main thread: leave Ctrl-C alone
+    with sigint(stop):
         yield
-        return
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
 
 
 def _until_error(items: Iterable[T], errors: list[CaptureError]) -> Iterator[T]:

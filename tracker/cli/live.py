@@ -11,7 +11,6 @@ import argparse
 import contextlib
 import ipaddress
 import os
-import signal
 import sys
 import time
 from collections.abc import Iterator
@@ -19,6 +18,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from tracker.errors import OptionError
+from tracker.signals import sigint
 
 
 def _check(args: argparse.Namespace) -> None:
@@ -61,11 +61,8 @@ def _ctrl_c_ends_capture(run: Any, source: Any) -> Iterator[None]:
         run.stop("stopped", drain=True)  # the source ends once the kernel's frames are in
         source.stop()
 
-    previous = signal.signal(signal.SIGINT, stop)
-    try:
+    with sigint(stop):
         yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
 
 
 def _stream(args: argparse.Namespace, live: Any) -> int:
@@ -113,22 +110,21 @@ def _snapshots(args: argparse.Namespace, live: Any, view: bool) -> int:
     cap = LiveCapture(args.interface, args.filter, snaplen=args.snaplen, write=args.write,
                       options=flow_options(args), source=live).start()
     interrupted: list[bool] = []
-    previous = signal.signal(signal.SIGINT, lambda *_: interrupted.append(True))
     try:
-        if view:
-            from tracker.cli.view import LiveView
+        with sigint(lambda *_: interrupted.append(True)):
+            if view:
+                from tracker.cli.view import LiveView
 
-            LiveView(cap, interval=args.interval or 1.0, numeric=args.numeric,
-                     local=args.local).run(lambda: bool(interrupted))
-        else:
-            while cap.running and not interrupted:
-                time.sleep(args.interval)
-                snap = csv_frame(cap.snapshot()).to_json(orient="records", date_format="iso")
-                sys.stdout.write(f'{{"time": "{pd.Timestamp.now(tz="UTC").isoformat()}", '
-                                 f'"flows": {snap}}}\n')
-                sys.stdout.flush()
+                LiveView(cap, interval=args.interval or 1.0, numeric=args.numeric,
+                         local=args.local).run(lambda: bool(interrupted))
+            else:
+                while cap.running and not interrupted:
+                    time.sleep(args.interval)
+                    snap = csv_frame(cap.snapshot()).to_json(orient="records", date_format="iso")
+                    sys.stdout.write(f'{{"time": "{pd.Timestamp.now(tz="UTC").isoformat()}", '
+                                     f'"flows": {snap}}}\n')
+                    sys.stdout.flush()
     finally:
-        signal.signal(signal.SIGINT, previous)
         flows = cap.stop()
     args.processes = socket_owners
     if view or args.output not in (None, "-"):
