@@ -8,13 +8,17 @@ Layers, one module each, one short function per header:
     transport.py  TCP, UDP, ICMP/ICMPv6, other protocols
     payload.py    the few payload bits the flow table needs (the DNS QR bit)
     checksums.py  IPv4, TCP, UDP, ICMP checksums of whole batches (decode(..., checksums=True))
+    plain.py      the common frames (Ethernet, IPv4/IPv6, TCP/UDP/ICMP, all sound) in one
+                  compiled pass, before the layers take the rest
     _bytes.py     header tables as numpy dtypes, safe gathers, row helpers
 
 Whatever the flow table needs from the raw bytes is a PacketBatch column made
 here, so that the table works from the PacketBatch alone.
 
-Every function works on whole arrays of frame positions; the only Python
-loops are over header kinds and encapsulation depth. A frame never raises:
+Every function of the layers works on whole arrays of frame positions; the
+only Python loops are over header kinds and encapsulation depth. Where numba
+compiles, plain.py decodes the plain frames first and the layers run on the
+others only (the same columns either way; the tests compare them). A frame never raises:
 what cannot be decoded gets a ``Status`` (see tracker/packets.py):
 
 - TRUNCATED: the capture ends inside a header (TCP options and IPv4 options
@@ -47,14 +51,16 @@ from __future__ import annotations
 
 import numpy as np
 
-from tracker.decode._bytes import ByteView, Cursor
+from tracker.decode._bytes import ByteView, Cursor, Rows
 from tracker.decode.checksums import verify_parts
 from tracker.decode.encap import resolve
 from tracker.decode.ip import ipv4, ipv6
 from tracker.decode.link import link_header
 from tracker.decode.payload import udp_payload_bits
+from tracker.decode.plain import decode_plain
 from tracker.decode.transport import decode_transport
-from tracker.frames import FrameBatch
+from tracker.frames import LINKTYPE_ETHERNET, FrameBatch
+from tracker.jit import interpreted
 from tracker.packets import (
     CHECKSUM_BAD,
     CHECKSUM_BAD_IP,
@@ -72,14 +78,15 @@ __all__ = ["decode"]
 CHUNK_FRAMES = 32768
 
 
-def decode(batch: FrameBatch, *, checksums: bool = True) -> PacketBatch:
+def decode(batch: FrameBatch, *, checksums: bool = True, plain: bool = True) -> PacketBatch:
     """Decode the headers of every frame of ``batch``; one row per frame, in order.
 
     ``record`` is ``batch.first_record`` + the frame's index; ``ts_ns``,
     ``wire_len`` and ``caplen`` are copied. Never raises on frame contents.
     ``checksums=False`` skips verifying checksums (about as costly as the rest
     of decoding): the ``checksum`` column is then CHECKSUM_UNCHECKED, and a
-    flow table that verifies checksums refuses the batch.
+    flow table that verifies checksums refuses the batch. ``plain=False`` decodes
+    every frame with the vectorized layers, as without numba (for tests).
     """
     n = len(batch)
     out = _new_batch(batch)
@@ -90,9 +97,16 @@ def decode(batch: FrameBatch, *, checksums: bool = True) -> PacketBatch:
     # whatever its start and caplen say.
     start = np.clip(np.asarray(batch.start, dtype=np.int64), 0, batch.data.size)
     end = np.clip(start + np.asarray(batch.caplen, np.int64), start, batch.data.size)
-    for lo in range(0, n, CHUNK_FRAMES):
-        hi = min(lo + CHUNK_FRAMES, n)
-        _decode_chunk(bv, start[lo:hi], end[lo:hi], batch.linktype, _rows(out, lo, hi))
+    rest: np.ndarray | None = None  # the rows left to the layers (None: all)
+    if plain and batch.linktype == LINKTYPE_ETHERNET and not interpreted():
+        rest = np.flatnonzero(~decode_plain(bv.main.buf, start, end, out))
+    for lo in range(0, n if rest is None else rest.size, CHUNK_FRAMES):
+        if rest is None:
+            hi = min(lo + CHUNK_FRAMES, n)
+            _decode_chunk(bv, start[lo:hi], end[lo:hi], batch.linktype, _rows(out, lo, hi))
+        else:
+            rows = rest[lo:lo + CHUNK_FRAMES]
+            _decode_chunk(bv, start[rows], end[rows], batch.linktype, out, rows)
     _from_frame_bytes(batch, end, out, checksums)
     return out
 
@@ -141,9 +155,9 @@ def _rows(out: PacketBatch, lo: int, hi: int) -> PacketBatch:
 
 
 def _decode_chunk(bv: ByteView, start: np.ndarray, end: np.ndarray, linktype: int,
-                  out: PacketBatch) -> None:
-    """Decode one chunk of frames, layer by layer, into ``out`` (its rows)."""
-    frames = Cursor(slice(None), start, end)
+                  out: PacketBatch, rows: Rows = slice(None)) -> None:
+    """Decode one chunk of frames, layer by layer, into ``rows`` of ``out``."""
+    frames = Cursor(rows, start, end)
     pos, code = link_header(bv, frames, linktype)
     at_v4, at_v6 = resolve(bv, Cursor(frames.rows, pos, end), code, out)
     if len(at_v4):
