@@ -1,8 +1,9 @@
 """numba in one place: the decorators of the compiled loops, and when not to compile.
 
 Two loops are sequential by nature and compiled: walking the records of a
-capture file (sources/_walk.py) and the per-packet flow table (flows/); a third
-writes the flows' CSV text byte by byte (report/csv_text.py).
+capture file (sources/_walk.py) and the per-packet flow table (flows/); others
+decode the plain frames' headers (decode/plain.py) and write the flows' CSV
+text byte by byte (report/csv_text.py).
 Below ``SMALL_INPUT`` bytes of capture both run as plain Python: loading
 numba and its cached machine code costs about 0.4 s, more than interpreting
 a few thousand packets. The results are the same either way (the tests run
