@@ -234,6 +234,8 @@ def check_decode(frames: list[bytes], linktype: int, wire: list[int] | None = No
         inside = (col < 0) | (col <= starts + np.array([len(f) for f in frames], np.int64))
         expect(bool(inside.all()), "a header offset lies past its frame")
     same(pb, decode(frame_batch(frames, linktype, wire, filler=0xFF)), "bytes between frames")
+    same(pb, decode(frame_batch(frames, linktype, wire, filler=0x00), plain=False),
+         "the compiled pass over plain frames (decode/plain.py) and the layers alone")
     if len(frames) > 1:
         h = len(frames) // 2
         parts = [decode(frame_batch(frames[:h], linktype, wire[:h], filler=0)),

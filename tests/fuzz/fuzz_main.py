@@ -26,6 +26,7 @@ NUMBA_MODULES = (
     "tracker.flows.history", "tracker.flows.tcp_session", "tracker.flows.tcp_endpoint",
     "tracker.flows.timers", "tracker.flows.fragments", "tracker.flows.store",
     "tracker.flows.packet_loop", "tracker.flows.gaps", "tracker.flows.key", "tracker.jit",
+    "tracker.decode.plain",
 )
 
 
