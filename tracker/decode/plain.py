@@ -78,6 +78,8 @@ def decode_plain(data: np.ndarray, start: np.ndarray, end: np.ndarray,
 @kernel
 def _plain_frames(data: np.ndarray, start: np.ndarray, end: np.ndarray,
                   plain: np.ndarray, out: Any, none: Any) -> None:
+    """decode_plain's loop: ``plain[i]`` for each frame; a frame found not plain part
+    way has its row put back to ``none``, as decode() made it, for the layers."""
     for i in range(start.shape[0]):
         plain[i] = _frame(data, start[i], end[i], i, out)
         if not plain[i]:
