@@ -224,7 +224,8 @@ def check_packets(pb: PacketBatch) -> None:
 
 def check_decode(frames: list[bytes], linktype: int, wire: list[int] | None = None
                  ) -> PacketBatch:
-    """Decode ``frames``; bytes outside the frames and the batch split must change nothing."""
+    """Decode ``frames``; bytes outside the frames and the batch split must change nothing,
+    nor decoding without the compiled pass over plain frames."""
     wire = [len(f) for f in frames] if wire is None else wire
     pb = decode(frame_batch(frames, linktype, wire, filler=0x00))
     check_packets(pb)

@@ -7,8 +7,9 @@ Input layout: one byte for the link type (an index into LINKTYPES, or else the
 byte itself as a link type, mostly unknown ones), then frames, each as a
 big-endian 16-bit captured length, a 16-bit wire length and the bytes (the
 last frame takes what is left). fuzz_contract.check_decode decodes the frames
-with different bytes between them and in two batches: any difference, any
-exception or a broken PacketBatch invariant is a crash.
+with different bytes between them, in two batches and without the compiled pass
+over plain frames (decode/plain.py): any difference, any exception or a broken
+PacketBatch invariant is a crash.
 """
 
 from __future__ import annotations
