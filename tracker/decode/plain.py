@@ -64,14 +64,17 @@ def written(out: PacketBatch) -> Any:
     return Written(*(getattr(out, name) for name in Written._fields))
 
 
+# The NONE value of each written column (one row), made once: what _unwrite puts back.
+_NONE = written(PacketBatch.empty(1))
+
+
 def decode_plain(data: np.ndarray, start: np.ndarray, end: np.ndarray,
                  out: PacketBatch) -> np.ndarray:
     """Decode the plain Ethernet frames (bytes ``start`` to ``end`` of ``data``) into
     ``out``; True for each frame decoded, whose row is then complete but for the
     columns decode() makes from the frame's bytes afterwards."""
     plain = np.zeros(len(start), np.bool_)
-    none = written(PacketBatch.empty(1))
-    _plain_frames(data, start, end, plain, written(out), none)
+    _plain_frames(data, start, end, plain, written(out), _NONE)
     return plain
 
 
