@@ -382,11 +382,13 @@ def test_the_live_view_on_a_terminal_quits_on_q(pair: Pair) -> None:
 
 
 def test_json_snapshots_for_scripts(pair: Pair) -> None:
-    """Not a terminal, --interval with --format json: one JSON snapshot line per interval."""
+    """Not a terminal, --interval with --format json: one JSON snapshot line per interval.
+    10 s for at least 5 lines at 0.5 s: the first snapshots wait while a fresh clone's
+    first live run compiles the decoder (seconds on a loaded machine; 6 s gave 4 lines)."""
     import json
 
     cap = _in(pair.a, sys.executable, "-m", "tracker", "live", "-i", pair.veth_a, "-f", "tcp",
-              "--interval", "0.5", "--format", "json", "--duration", "6", "-q",
+              "--interval", "0.5", "--format", "json", "--duration", "10", "-q",
               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
         _wait_line(cap.stderr, b"listening on")
