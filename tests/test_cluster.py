@@ -58,6 +58,17 @@ def stitching(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(tracker.cluster, "STITCH_FROM_WORKERS", 2)
 
 
+# Both ways two workers can go: files walked alone and stitched (three or more workers'
+# default), or walked from the carried state in blocks of consecutive files, each walk
+# of a block going on with the table its worker kept (two workers' default).
+MODES = pytest.mark.parametrize("mode", ["stitched", "blocks"])
+
+
+def use(mode: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    if mode == "blocks":
+        monkeypatch.setattr(tracker.cluster, "STITCH_FROM_WORKERS", 3)
+
+
 @pytest.fixture(scope="module")
 def client() -> Iterator[distributed.Client]:
     import logging
@@ -68,8 +79,11 @@ def client() -> Iterator[distributed.Client]:
         yield c
 
 
-def test_split_capture_gives_the_sequential_rows(client: distributed.Client,
-                                                 tmp_path: Path) -> None:
+@MODES
+def test_split_capture_gives_the_sequential_rows(client: distributed.Client, tmp_path: Path,
+                                                 mode: str, monkeypatch: pytest.MonkeyPatch
+                                                 ) -> None:
+    use(mode, monkeypatch)
     files = split(CAPTURES / "office.pcap", 6, tmp_path)
     sequential = tracker.read_flows(files)
     on_dask = tracker.read_flows(files, client=client)
@@ -80,7 +94,10 @@ def test_split_capture_gives_the_sequential_rows(client: distributed.Client,
     assert len(alone) != len(sequential)
 
 
-def test_generated_capture_in_20_files(client: distributed.Client, tmp_path: Path) -> None:
+@MODES
+def test_generated_capture_in_20_files(client: distributed.Client, tmp_path: Path, mode: str,
+                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    use(mode, monkeypatch)
     if not GEN_PCAP.exists():
         pytest.skip(f"the shared generator is absent: expected it at {GEN_PCAP}")
     whole = tmp_path / "gen.pcap"
@@ -91,8 +108,11 @@ def test_generated_capture_in_20_files(client: distributed.Client, tmp_path: Pat
 
 
 @pytest.mark.corpus
-def test_split_corpus_traces(client: distributed.Client, tmp_path: Path) -> None:
+@MODES
+def test_split_corpus_traces(client: distributed.Client, tmp_path: Path, mode: str,
+                             monkeypatch: pytest.MonkeyPatch) -> None:
     """Real traces with fragments, tunnels and long connections, each cut into 4."""
+    use(mode, monkeypatch)
     traces = [t for t in corpus_traces() if t.suffix == ".pcap" and t.stat().st_size > 20_000
               and t.read_bytes()[:4] in (b"\xd4\xc3\xb2\xa1", b"\xa1\xb2\xc3\xd4")]
     if not traces:
@@ -104,9 +124,14 @@ def test_split_corpus_traces(client: distributed.Client, tmp_path: Path) -> None
         same_rows(tracker.read_flows(trace), tracker.read_flows(files, client=client))
 
 
-def test_a_killed_worker_changes_nothing(tmp_path: Path) -> None:
-    """SIGKILL to a worker process while the chain runs: Dask recomputes what it held."""
+@MODES
+def test_a_killed_worker_changes_nothing(tmp_path: Path, mode: str,
+                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """SIGKILL to a worker process while the chain runs: Dask recomputes what it held
+    (with blocks, the killed worker's kept table too)."""
     import logging
+
+    use(mode, monkeypatch)
 
     files = split(CAPTURES / "office.pcap", 12, tmp_path)
     sequential = tracker.read_flows(files)

@@ -19,10 +19,13 @@ tasks finish in, and a task retried by Dask (a lost worker) computes the same re
 from the same inputs.
 
 The ``walk_part`` tasks follow each other (each needs its predecessor's state); they run
-where their file was prepared, so only the state crosses the network at a file
-boundary, to the next file's worker; this process takes each file's flows and counts
-(``without_state``), never the state. Memory per worker is that of two prepared files
-at most: the one it walks and its next (ClusterRun._chain). ``benchmarks/RESULTS.md``
+where their file was prepared, in blocks of BLOCK consecutive files per worker (walked
+from the carried state), so only the state crosses the network, once per block, to the
+next block's worker; within a block a walk goes on with the table the one before kept in
+its process (``_KEPT``), with the state's bytes kept as the truth for a walk anywhere
+else. This process takes each file's flows and counts (``without_state``), never the
+state. Memory per worker is that of a block's prepared files
+and the next block's at most (ClusterRun._chain). ``benchmarks/RESULTS.md``
 measures the speed-up and says where this stops scaling.
 """
 
@@ -33,6 +36,7 @@ import os
 import pickle
 import signal
 import sys
+import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -54,6 +58,12 @@ from tracker.sources.rotated import first_timestamp
 
 Path = str | os.PathLike[str]
 AHEAD = 1  # files prepared ahead of the chain per worker
+# Consecutive files walked by one worker, when walked from the carried state: within a
+# block the walk goes on with the table the last one left (no state handed over or
+# loaded); the next block's worker prepares its files meanwhile. Two files made reads of
+# 2 workers 13 % faster than one (best of 9 interleaved runs each), three slower (the
+# first walk of a block waits for more prepares); benchmarks/RESULTS.md.
+BLOCK = 2
 # Files are walked alone and stitched from this many workers on. With fewer, the whole
 # walks from the carried state keep up with the prepares (on the 5M benchmark a walk
 # takes 61 ms and a prepare 60), and walking alone costs a third more work; from three,
@@ -72,6 +82,15 @@ class Part:
     state: bytes
     summary: RunSummary
     error: str | None = None
+    token: str | None = None  # names the table kept in the worker (_KEPT), if kept
+
+
+# The table the last walk in this worker process left, by its Part's token: the next
+# file's walk, when it runs in the same process, goes on with it instead of loading the
+# Part's state (15-35 ms for 5 MB: new arrays, page faults, the hash rebuilt). One at
+# most: each walk takes it out or drops it. The Part's state bytes stay the truth: a walk
+# elsewhere, or a retried one (the table it took is changed), loads them.
+_KEPT: dict[str, FlowTable] = {}
 
 
 @dataclass
@@ -124,13 +143,17 @@ def prepare_part(path: str, options: FlowOptions, skip_bad: bool,
 
 
 def walk_part(prepared: Prepared, previous: Part | bytes | None, options: FlowOptions,
-              last: bool) -> Part:
+              last: bool, keep: str | None = None) -> Part:
     """A file's flows from the state the ``previous`` file left (or that
     state's bytes; None: the first file), and the state it leaves; flushed at the last.
     Stitched from the file walked alone when it can be (flows/stitch.py), else the flow
     table walks it from that state. The table loads from bytes, so a retried task starts
-    from the same state."""
+    from the same state, unless this process kept it from the previous walk: ``keep``
+    names the table this walk leaves for the next file's, when it runs here too."""
     state = previous.state if isinstance(previous, Part) else previous
+    token = previous.token if isinstance(previous, Part) else None
+    kept = _KEPT.pop(token, None) if token is not None else None
+    _KEPT.clear()
     ended: FlowRecords | None = None
     table: FlowTable | None = None
     if state is None:
@@ -139,7 +162,7 @@ def walk_part(prepared: Prepared, previous: Part | bytes | None, options: FlowOp
         else:
             ended, carried = first_part(prepared.alone)
     else:
-        table = FlowTable.from_state(pickle.loads(state))
+        table = kept if kept is not None else FlowTable.from_state(pickle.loads(state))
         if can_stitch(table, prepared.alone):
             assert prepared.alone is not None
             ready = [b.unpacked() for b in prepared.batches if isinstance(b, PackedBatch)]
@@ -160,7 +183,11 @@ def walk_part(prepared: Prepared, previous: Part | bytes | None, options: FlowOp
     else:
         summary.evicted = int(carried["g"][L.G_EVICTED])
     summary.flows = len(ended)
-    return Part(ended, pickle.dumps(narrowed(carried)), summary, prepared.error)
+    if keep is not None and table is not None and not last:
+        _KEPT[keep] = table
+    else:
+        keep = None
+    return Part(ended, pickle.dumps(narrowed(carried)), summary, prepared.error, keep)
 
 
 def without_state(part: Part) -> Part:
@@ -232,27 +259,30 @@ class ClusterRun:
         self.stopped = reason
 
     def _chain(self, client: Any) -> Iterator[FlowRecords]:
-        """Prepare tasks run ahead, at most AHEAD per worker; the walk of file i runs
-        where file i was prepared, after the walk of file i - 1.
+        """Prepare tasks run ahead, at most AHEAD blocks per worker; the walk of file i
+        runs where file i was prepared, after the walk of file i - 1.
 
-        The prepare of file i waits for the walk of file i - ahead, on the same worker:
-        a worker prepares its next file once it has walked its last one, never in the
-        gap while the state for its next walk is on its way to it (a prepare that started
-        there held the chain up by a whole prepare, ~75 ms), and never more files than
-        AHEAD per worker are prepared and not yet walked (without it, prepares that ran
-        early held 490 MB per worker on some runs, against 380; benchmarks/RESULTS.md)."""
+        The prepare of file i waits for the walk of file i - ahead, on the same worker
+        (the same place in its previous block): a worker prepares its next file once it
+        has walked one, never in the gap while the state for its next walk is on its way
+        to it (a prepare that started there held the chain up by a whole prepare, ~75 ms),
+        and never more than AHEAD blocks of files per worker are prepared and not yet
+        walked (without it, prepares that ran early held 490 MB per worker on some runs,
+        against 380; benchmarks/RESULTS.md). Unique keys: two clients of one scheduler
+        must not share a task."""
         files = ordered(self.paths)
-        n, tag = len(files), id(self)
+        n, tag = len(files), uuid.uuid4().hex[:12]  # keys unique across clients
         workers = sorted(client.scheduler_info().get("workers", {})) or [None]
-        ahead = AHEAD * len(workers)
+        block = BLOCK if len(workers) < STITCH_FROM_WORKERS else 1
+        ahead = AHEAD * block * len(workers)
         prepared: dict[int, Any] = {}
         started: set[int] = set()
         walked: dict[int, Any] = {}  # file -> its walk's flows without the state (done)
 
         def home(i: int) -> dict[str, Any]:
-            """File i's prepare and walk prefer one worker (round robin): the prepared
+            """File i's prepare and walk prefer one worker (blocks in turn): the prepared
             file stays where it is and only the state moves; any worker may step in."""
-            where = workers[i % len(workers)]
+            where = workers[(i // block) % len(workers)]
             return {} if where is None else {"workers": [where], "allow_other_workers": True}
 
         def prepare(i: int) -> None:
@@ -268,9 +298,10 @@ class ClusterRun:
             process takes the flows, only the next walk needs the state."""
             prepare(i)
             # The chain goes first: a worker takes its walk before any queued prepare.
+            key = f"tracker-walk-{i}-{tag}"
+            keep = key if i + 1 < n and home(i + 1) == home(i) else None
             part = client.submit(walk_part, prepared.pop(i), previous, self.options,
-                                 i == n - 1, pure=False, key=f"tracker-walk-{i}-{tag}",
-                                 priority=1, **home(i))
+                                 i == n - 1, keep, pure=False, key=key, priority=1, **home(i))
             walked[i] = client.submit(without_state, part, pure=False,
                                       key=f"tracker-done-{i}-{tag}", priority=1, **home(i))
             return part, walked[i]

@@ -107,3 +107,41 @@ def test_split_corpus_traces(tmp_path: Path) -> None:
         check(files)
         done += 1
     assert done >= 10
+
+
+def test_a_kept_table_walks_on_as_the_loaded_state(tmp_path: Path) -> None:
+    """A walk that goes on with the table its worker kept (cluster.py's blocks) gives
+    what loading the previous file's state gives; a retried walk, whose kept table the
+    first try took, loads the state and gives the same again; and the state each leaves
+    goes on to the sequential read's flows."""
+    from tracker import cluster
+
+    files = split(CAPTURES / "office.pcap", 4, tmp_path)
+    options = FlowOptions()
+    sequential = tracker.read_flows(files)
+    prepared = [prepare_part(str(f), options, False) for f in files]
+
+    def rest(first: list[FlowRecords], state: bytes) -> pd.DataFrame:
+        parts = list(first)
+        for i in (2, 3):
+            part = walk_part(prepared[i], state, options, i == 3)
+            parts.append(part.flows)
+            state = part.state
+        return flows_dataframe(FlowRecords.concat(parts))
+
+    first = walk_part(prepared[0], None, options, False, keep="walk-0")
+    assert first.token == "walk-0" and set(cluster._KEPT) == {"walk-0"}
+    kept = walk_part(prepared[1], first, options, False)
+    assert not cluster._KEPT  # taken, and this walk kept none
+    loaded = walk_part(prepared[1], first.state, options, False)  # from the bytes
+    again = walk_part(prepared[1], first, options, False)  # retried: nothing kept now
+    for part in (kept, loaded, again):
+        pd.testing.assert_frame_equal(rest([first.flows, part.flows], part.state), sequential)
+
+    # The state's bytes left empty: only the kept tables can go on from file to file.
+    rows = [walk_part(prepared[0], None, options, False, keep="k0").flows]
+    for i in (1, 2, 3):
+        previous = cluster.Part(rows[-1], b"", first.summary, None, f"k{i - 1}")
+        rows.append(walk_part(prepared[i], previous, options, i == 3, keep=f"k{i}").flows)
+    assert not cluster._KEPT  # the last walk flushes and keeps nothing
+    pd.testing.assert_frame_equal(flows_dataframe(FlowRecords.concat(rows)), sequential)
