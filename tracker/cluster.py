@@ -273,7 +273,8 @@ class ClusterRun:
         files = ordered(self.paths)
         n, tag = len(files), uuid.uuid4().hex[:12]  # keys unique across clients
         workers = sorted(client.scheduler_info().get("workers", {})) or [None]
-        block = BLOCK if len(workers) < STITCH_FROM_WORKERS else 1
+        # one worker keeps its table from file to file anyway: no block to prepare ahead
+        block = BLOCK if 1 < len(workers) < STITCH_FROM_WORKERS else 1
         ahead = AHEAD * block * len(workers)
         prepared: dict[int, Any] = {}
         started: set[int] = set()
