@@ -7,8 +7,9 @@ peak RSS per worker, and the size of the state carried across each file boundary
 CAPTURE (a classic pcap, e.g. gen_pcap --packets 5000000 --seed 3) is split at record
 boundaries into FILES parts next to it. Then, each best of 2, interleaved: the cluster
 read (tracker/cluster.py) on a LocalCluster of 1 worker process, of 2 walking each file
-from the carried state, and of 2 walking files alone and stitching them
-(flows/stitch.py); each cluster is warmed by a read of 2 files per worker (a worker loads
+from the carried state (one file at a time, the default, and in blocks of 2, each second
+walk going on with the table its worker kept: cluster.BLOCK), and of 2 walking files
+alone and stitching them (flows/stitch.py); each cluster is warmed by a read of 2 files per worker (a worker loads
 the compiled code once; a long job pays it once per worker). The flow counts are
 checked equal to the sequential read's (tests/test_cluster.py checks the rows). The
 chain task is walk_part, which each file waits for in turn; the chain's waits are the
@@ -62,7 +63,7 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def on_cluster(files: list[Path], workers: int, stitch: bool
+def on_cluster(files: list[Path], workers: int, mode: str
                ) -> tuple[float, list[float], int, float, float, list[float]]:
     """(wall s, peak RSS per worker, flows, mean ms of the chain's per-file tasks, s the
     chain stood between two of them, s each worker computed)."""
@@ -71,7 +72,8 @@ def on_cluster(files: list[Path], workers: int, stitch: bool
     import tracker.cluster
     from tracker.cluster import local_cluster
 
-    tracker.cluster.STITCH_FROM_WORKERS = workers if stitch else workers + 1
+    tracker.cluster.STITCH_FROM_WORKERS = workers if mode == "stitch" else workers + 1
+    tracker.cluster.BLOCK = 2 if mode == "blocks" else 1
     with local_cluster(workers) as cluster, distributed.Client(cluster) as client:
         # Warm workers, as in a long job: compiled code loaded in every worker process.
         list(ClusterRun(files[:2 * workers], FlowOptions(), client=client).finished())
@@ -112,10 +114,11 @@ def main() -> int:
     # starts with its parent's high-water mark).
     with ProcessPoolExecutor(1) as pool:
         files = pool.submit(split, capture, parts).result()
-    cases = {(1, False): [], (2, False): [], (2, True): []}
+    cases: dict[tuple[int, str], list] = {(1, "state"): [], (2, "state"): [],
+                                          (2, "blocks"): [], (2, "stitch"): []}
     for _ in range(2):  # interleaved: the machine's noise hits every case alike
-        for (workers, stitch), runs in cases.items():
-            runs.append(on_cluster(files, workers, stitch))
+        for (workers, mode), runs in cases.items():
+            runs.append(on_cluster(files, workers, mode))
     start = time.perf_counter()
     sequential = tracker.read_flows(files)
     seq_wall = time.perf_counter() - start
@@ -133,11 +136,12 @@ def main() -> int:
           "peak RSS per worker MB |")
     print("|---|---|---|---|---|---|---|---|")
     first = None
-    for (workers, stitch), runs in cases.items():
+    for (workers, mode), runs in cases.items():
         wall, rss, n, chain, waits, busy = min(runs)
         assert n == len(sequential)
         first = first or wall
-        how = "walked alone, stitched" if stitch else "walked from the carried state"
+        how = {"state": "walked from the carried state", "stitch": "walked alone, stitched",
+               "blocks": "walked from the carried state, blocks of 2"}[mode]
         print(f"| {workers} | {how} | {wall:.2f} | {first / wall:.2f} | {chain:.0f} | "
               f"{waits:.2f} | {', '.join(f'{b:.2f}' for b in busy)} | "
               f"{', '.join(f'{r:.0f}' for r in rss)} |")

@@ -58,15 +58,17 @@ def stitching(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(tracker.cluster, "STITCH_FROM_WORKERS", 2)
 
 
-# Both ways two workers can go: files walked alone and stitched (three or more workers'
-# default), or walked from the carried state in blocks of consecutive files, each walk
-# of a block going on with the table its worker kept (two workers' default).
+# The ways two workers can go: files walked alone and stitched (three or more workers'
+# default), or walked from the carried state (two workers' default), here in blocks of
+# two consecutive files, the second walk of a block going on with the table its worker
+# kept (cluster.BLOCK).
 MODES = pytest.mark.parametrize("mode", ["stitched", "blocks"])
 
 
 def use(mode: str, monkeypatch: pytest.MonkeyPatch) -> None:
     if mode == "blocks":
         monkeypatch.setattr(tracker.cluster, "STITCH_FROM_WORKERS", 3)
+        monkeypatch.setattr(tracker.cluster, "BLOCK", 2)
 
 
 @pytest.fixture(scope="module")

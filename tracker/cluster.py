@@ -60,10 +60,11 @@ Path = str | os.PathLike[str]
 AHEAD = 1  # files prepared ahead of the chain per worker
 # Consecutive files walked by one worker, when walked from the carried state: within a
 # block the walk goes on with the table the last one left (no state handed over or
-# loaded); the next block's worker prepares its files meanwhile. Two files made reads of
-# 2 workers 13 % faster than one (best of 9 interleaved runs each), three slower (the
-# first walk of a block waits for more prepares); benchmarks/RESULTS.md.
-BLOCK = 2
+# loaded), while the next block's worker prepares its files. Blocks of 2 made reads of
+# 2 workers 7-20 % faster (three interleaved pairs), but a worker then holds two prepared
+# files ahead, not one: 381-412 MB peak per worker on the benchmark against 345-369, over
+# the 400 MB goal (benchmarks/RESULTS.md). A lone worker keeps its table whatever this is.
+BLOCK = 1
 # Files are walked alone and stitched from this many workers on. With fewer, the whole
 # walks from the carried state keep up with the prepares (on the 5M benchmark a walk
 # takes 61 ms and a prepare 60), and walking alone costs a third more work; from three,
@@ -273,7 +274,7 @@ class ClusterRun:
         files = ordered(self.paths)
         n, tag = len(files), uuid.uuid4().hex[:12]  # keys unique across clients
         workers = sorted(client.scheduler_info().get("workers", {})) or [None]
-        # one worker keeps its table from file to file anyway: no block to prepare ahead
+        # a lone worker keeps its table from file to file anyway: no block to prepare ahead
         block = BLOCK if 1 < len(workers) < STITCH_FROM_WORKERS else 1
         ahead = AHEAD * block * len(workers)
         prepared: dict[int, Any] = {}
