@@ -7,10 +7,10 @@ peak RSS per worker, and the size of the state carried across each file boundary
 CAPTURE (a classic pcap, e.g. gen_pcap --packets 5000000 --seed 3) is split at record
 boundaries into FILES parts next to it. Then, each best of 2, interleaved: the cluster
 read (tracker/cluster.py) on a LocalCluster of 1 worker process, of 2 walking each file
-from the carried state (one file at a time, the default, and in blocks of 2, each second
+from the carried state (one file at a time, and in blocks of 2, the default, each second
 walk going on with the table its worker kept: cluster.BLOCK), and of 2 walking files
-alone and stitching them (flows/stitch.py); each cluster is warmed by a read of 2 files per worker (a worker loads
-the compiled code once; a long job pays it once per worker). The flow counts are
+alone and stitching them (flows/stitch.py); each cluster is warmed by a read of 2 files
+per worker (a worker loads the compiled code once; a long job pays it once per worker). The flow counts are
 checked equal to the sequential read's (tests/test_cluster.py checks the rows). The
 chain task is walk_part, which each file waits for in turn; the chain's waits are the
 time between one walk_part's end and the next one's start (the state handed over, or the
@@ -35,7 +35,6 @@ sys.path.insert(0, str(HERE.parent))
 import tracker
 from tracker.cluster import ClusterRun, read_part
 from tracker.flows import FlowOptions, FlowRecords
-from tracker.report.flows import flows_dataframe
 
 
 def split(path: Path, parts: int, folder: Path | None = None) -> list[Path]:
@@ -128,6 +127,11 @@ def main() -> int:
         table = part.state
         parts.append(part.flows)
         sizes.append(len(table))
+    # Imported here, not above: each local worker process starts by importing this script
+    # again (multiprocessing's spawn), and pandas at the top made every worker 60 MB
+    # larger than the CLI's (benchmarks/RESULTS.md).
+    from tracker.report.flows import flows_dataframe
+
     assert len(flows_dataframe(FlowRecords.concat(parts))) == len(sequential)
     print(f"{capture.name} in {len(files)} files: {len(sequential):,} flows; sequential "
           f"read_flows {seq_wall:.1f} s\n")
@@ -141,7 +145,7 @@ def main() -> int:
         assert n == len(sequential)
         first = first or wall
         how = {"state": "walked from the carried state", "stitch": "walked alone, stitched",
-               "blocks": "walked from the carried state, blocks of 2"}[mode]
+               "blocks": "walked from the carried state, blocks of 2 (the default)"}[mode]
         print(f"| {workers} | {how} | {wall:.2f} | {first / wall:.2f} | {chain:.0f} | "
               f"{waits:.2f} | {', '.join(f'{b:.2f}' for b in busy)} | "
               f"{', '.join(f'{r:.0f}' for r in rss)} |")

@@ -59,9 +59,9 @@ def stitching(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 # The ways two workers can go: files walked alone and stitched (three or more workers'
-# default), or walked from the carried state (two workers' default), here in blocks of
-# two consecutive files, the second walk of a block going on with the table its worker
-# kept (cluster.BLOCK).
+# default), or walked from the carried state (two workers' default) in blocks of two
+# consecutive files, the second walk of a block going on with the table its worker kept
+# (cluster.BLOCK).
 MODES = pytest.mark.parametrize("mode", ["stitched", "blocks"])
 
 

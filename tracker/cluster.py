@@ -61,10 +61,11 @@ AHEAD = 1  # files prepared ahead of the chain per worker
 # Consecutive files walked by one worker, when walked from the carried state: within a
 # block the walk goes on with the table the last one left (no state handed over or
 # loaded), while the next block's worker prepares its files. Blocks of 2 made reads of
-# 2 workers 7-20 % faster (three interleaved pairs), but a worker then holds two prepared
-# files ahead, not one: 381-412 MB peak per worker on the benchmark against 345-369, over
-# the 400 MB goal (benchmarks/RESULTS.md). A lone worker keeps its table whatever this is.
-BLOCK = 1
+# 2 workers 7-20 % faster than single files (interleaved runs), for ~20 MB more per worker
+# (it holds the two prepared files of its next block); blocks of 3 were slower (the first
+# walk of a block waits for more prepares): benchmarks/RESULTS.md. A lone worker keeps its
+# table from file to file whatever this is.
+BLOCK = 2
 # Files are walked alone and stitched from this many workers on. With fewer, the whole
 # walks from the carried state keep up with the prepares (on the 5M benchmark a walk
 # takes 61 ms and a prepare 60), and walking alone costs a third more work; from three,
