@@ -46,6 +46,7 @@ from tracker.decode.bpf import BpfFilter
 from tracker.errors import CaptureError, ClusterError, MissingExtraError, OptionError
 from tracker.flows import FlowOptions, FlowRecords, FlowTable
 from tracker.flows import layout as L
+from tracker.flows.records import EndedRows
 from tracker.flows.stitch import Alone, can_stitch, first_part, stitch, walk_alone
 from tracker.flows.table import KernelBatch, PackedBatch, narrowed
 from tracker.frames import FrameBatch
@@ -85,6 +86,7 @@ class Part:
     summary: RunSummary
     error: str | None = None
     token: str | None = None  # names the table kept in the worker (_KEPT), if kept
+    rows: EndedRows | None = None  # flows ended before ``flows``, as rows (without_state)
 
 
 # The table the last walk in this worker process left, by its Part's token: the next
@@ -145,13 +147,15 @@ def prepare_part(path: str, options: FlowOptions, skip_bad: bool,
 
 
 def walk_part(prepared: Prepared, previous: Part | bytes | None, options: FlowOptions,
-              last: bool, keep: str | None = None) -> Part:
+              last: bool, keep: str | None = None, rows: bool = False) -> Part:
     """A file's flows from the state the ``previous`` file left (or that
     state's bytes; None: the first file), and the state it leaves; flushed at the last.
     Stitched from the file walked alone when it can be (flows/stitch.py), else the flow
     table walks it from that state. The table loads from bytes, so a retried task starts
     from the same state, unless this process kept it from the previous walk: ``keep``
-    names the table this walk leaves for the next file's, when it runs here too."""
+    names the table this walk leaves for the next file's, when it runs here too. With
+    ``rows``, the flows the table walk ends come as their rows (Part.rows, records made
+    by without_state, after the walk)."""
     state = previous.state if isinstance(previous, Part) else previous
     token = previous.token if isinstance(previous, Part) else None
     kept = _KEPT.pop(token, None) if token is not None else None
@@ -170,11 +174,17 @@ def walk_part(prepared: Prepared, previous: Part | bytes | None, options: FlowOp
             ready = [b.unpacked() for b in prepared.batches if isinstance(b, PackedBatch)]
             ended, carried = stitch(table, ready, prepared.alone)
             table = None
+    gathered = None
     if table is not None:  # walked from the carried state
+        if rows:
+            table.collect_rows()
         ended = FlowRecords.concat([
             table.update_prepared(b.unpacked()) if isinstance(b, PackedBatch)
             else table.update(b[1], b[0])
             for b in prepared.batches])
+        if table.ended_rows:  # else no flow ended, or not asked for
+            gathered = EndedRows.concat(table.ended_rows)
+        table.ended_rows = None
         carried = table.open_state()
     assert ended is not None
     summary = prepared.summary
@@ -184,18 +194,22 @@ def walk_part(prepared: Prepared, previous: Part | bytes | None, options: FlowOp
         summary.evicted = final.evicted
     else:
         summary.evicted = int(carried["g"][L.G_EVICTED])
-    summary.flows = len(ended)
+    summary.flows = len(ended) + (len(gathered) if gathered is not None else 0)
     if keep is not None and table is not None and not last:
         _KEPT[keep] = table
     else:
         keep = None
-    return Part(ended, pickle.dumps(narrowed(carried)), summary, prepared.error, keep)
+    return Part(ended, pickle.dumps(narrowed(carried)), summary, prepared.error, keep,
+                gathered)
 
 
 def without_state(part: Part) -> Part:
     """The Part this process takes of a file: its flows and counts, not the open state
-    (5 MB a file on the benchmark), which only the next file's walk needs."""
-    return Part(part.flows, b"", part.summary, part.error)
+    (5 MB a file on the benchmark), which only the next file's walk needs; the records
+    of the flows the walk left as rows made here, off the chain of walks."""
+    flows = part.flows if part.rows is None else FlowRecords.concat([part.rows.records(),
+                                                                     part.flows])
+    return Part(flows, b"", part.summary, part.error)
 
 
 def read_part(path: str, state: bytes | None, options: FlowOptions, last: bool,
@@ -300,11 +314,13 @@ class ClusterRun:
             """File i's walk after ``previous``, and its Part without the state: this
             process takes the flows, only the next walk needs the state."""
             prepare(i)
-            # The chain goes first: a worker takes its walk before any queued prepare.
+            # The chain goes first: a worker takes its walk (priority 2) before making the
+            # records of its last one (1) and before any queued prepare (0).
             key = f"tracker-walk-{i}-{tag}"
             keep = key if i + 1 < n and home(i + 1) == home(i) else None
             part = client.submit(walk_part, prepared.pop(i), previous, self.options,
-                                 i == n - 1, keep, pure=False, key=key, priority=1, **home(i))
+                                 i == n - 1, keep, True, pure=False, key=key, priority=2,
+                                 **home(i))
             walked[i] = client.submit(without_state, part, pure=False,
                                       key=f"tracker-done-{i}-{tag}", priority=1, **home(i))
             return part, walked[i]

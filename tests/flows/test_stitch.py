@@ -145,3 +145,25 @@ def test_a_kept_table_walks_on_as_the_loaded_state(tmp_path: Path) -> None:
         rows.append(walk_part(prepared[i], previous, options, i == 3, keep=f"k{i}").flows)
     assert not cluster._KEPT  # the last walk flushes and keeps nothing
     pd.testing.assert_frame_equal(flows_dataframe(FlowRecords.concat(rows)), sequential)
+
+
+def test_ended_flows_as_rows_make_the_same_records(tmp_path: Path) -> None:
+    """A cluster's walk leaves its ended flows as table rows (Part.rows) and the task
+    after it makes their records: the same flows, in the same order, as records made in
+    the walk; the last file's flushed flows come after them."""
+    from tracker.cluster import without_state
+
+    files = split(CAPTURES / "office.pcap", 3, tmp_path)
+    options = FlowOptions()
+    prepared = [prepare_part(str(f), options, False) for f in files]
+    state: bytes | None = None
+    got = []
+    for i, p in enumerate(prepared):
+        part = walk_part(p, state, options, i == 2, rows=True)
+        assert part.rows is not None and len(part.rows) > 0
+        assert part.summary.flows == len(part.rows) + len(part.flows)
+        got.append(without_state(part).flows)
+        state = part.state
+    assert len(part.flows) > 0  # the last file's flushed flows, as records
+    pd.testing.assert_frame_equal(flows_dataframe(FlowRecords.concat(got)),
+                                  tracker.read_flows(files))

@@ -205,6 +205,38 @@ def extract(conn: np.ndarray, ep: np.ndarray, keys: np.ndarray, hist: np.ndarray
     )
 
 
+@dataclass
+class EndedRows:
+    """The table rows of ended flows, copied out as they are (a flow row, its two
+    endpoint rows one after the other, its key and history): what ``extract`` makes
+    FlowRecords of, later and elsewhere. A cluster's walk, which each file waits for,
+    only copies them; the task after it makes the records (cluster.py)."""
+
+    conn: np.ndarray
+    ep: np.ndarray
+    keys: np.ndarray
+    hist: np.ndarray
+
+    @classmethod
+    def of(cls, conn: np.ndarray, ep: np.ndarray, keys: np.ndarray, hist: np.ndarray,
+           slots: np.ndarray) -> EndedRows:
+        """The rows of the flows in ``slots``, in that order."""
+        return cls(conn[slots], ep[np.stack([2 * slots, 2 * slots + 1], axis=1).ravel()],
+                   keys[slots], hist[slots])
+
+    @classmethod
+    def concat(cls, parts: list[EndedRows]) -> EndedRows:
+        return cls(*(np.concatenate([getattr(p, f.name) for p in parts])
+                     for f in fields(cls)))
+
+    def __len__(self) -> int:
+        return len(self.conn)
+
+    def records(self) -> FlowRecords:
+        return extract(self.conn, self.ep, self.keys, self.hist,
+                       np.arange(len(self.conn), dtype=np.int64))
+
+
 def _parents(c: np.ndarray) -> np.ndarray:
     """The tunnel parent ids of each flow, -1 after the last."""
     ids = c[:, C_PARENTS:C_PARENTS + MAX_PARENTS].copy()
@@ -212,4 +244,4 @@ def _parents(c: np.ndarray) -> np.ndarray:
     return ids
 
 
-__all__ = ["END_REASONS", "ORIG_REASONS", "FlowRecords", "extract"]
+__all__ = ["END_REASONS", "ORIG_REASONS", "EndedRows", "FlowRecords", "extract"]

@@ -26,7 +26,7 @@ from tracker.flows.fragments import Reassembler, fragments
 from tracker.flows.key import flow_keys
 from tracker.flows.options import FlowOptions
 from tracker.flows.packet_loop import run_batch, run_timers
-from tracker.flows.records import END_REASONS, FlowRecords, extract
+from tracker.flows.records import END_REASONS, EndedRows, FlowRecords, extract
 from tracker.flows.store import HEAP_ORDER, ht_contains, ht_rebuild
 from tracker.flows.timers import live_entries
 from tracker.frames import FrameBatch
@@ -304,6 +304,8 @@ class FlowTable:
         self.flow_ids = np.zeros(0, dtype=np.int64)
         self.earlier_flow_ids = (np.zeros(0, np.int64), np.zeros(0, np.int64))
         self.ends: list[np.ndarray] = []
+        # With a list here, flows that end leave as their rows (collect_rows).
+        self.ended_rows: list[EndedRows] | None = None
 
     def _alloc(self, n: int) -> None:
         self._conn = np.zeros((n, L.C_N), dtype=np.int64)
@@ -378,6 +380,13 @@ class FlowTable:
         self._g[L.G_ROW_IDS] = 1
         self._g[L.G_ROW_BASE] = 0
         self.ends = []
+
+    def collect_rows(self) -> None:
+        """From now on each flow that ends leaves its rows in ``ended_rows``
+        (EndedRows, in the order update would return them) and update returns none of
+        it: a cluster's walk, which the next file waits for, copies the rows and the task
+        after it makes the records (cluster.py). ``flush`` still returns records."""
+        self.ended_rows = []
 
     def key_set(self) -> KeySet:
         """The 5-tuples of the flows open now, to test rows against later."""
@@ -541,7 +550,12 @@ class FlowTable:
         """Records of the ended flows; their slots become free."""
         n = int(self._g[L.G_ENDED_N])
         slots = self._ended[:n].copy()
-        records = extract(self._conn, self._ep, self._keys, self._hist, slots)
+        if self.ended_rows is None:
+            records = extract(self._conn, self._ep, self._keys, self._hist, slots)
+        else:
+            self.ended_rows.append(EndedRows.of(self._conn, self._ep, self._keys, self._hist,
+                                                slots))
+            records = FlowRecords.empty()
         if self._g[L.G_ROW_IDS]:
             self.ends.append(np.column_stack([self._conn[slots, L.C_END_ROW],
                                               self._conn[slots, L.C_FIRED_T],
