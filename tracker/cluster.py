@@ -385,11 +385,30 @@ class ClusterRun:
             return self.client, False
         if self.scheduler is not None:
             try:
+                refused(self.scheduler)
                 return Client(self.scheduler, timeout="10s"), True
             except OSError as err:
                 raise OptionError(f"--scheduler {self.scheduler}: cannot connect ({err}); "
                                   "expected a running dask scheduler, tcp://HOST:PORT") from None
         return Client(local_cluster(self.jobs or 1)), True
+
+
+def refused(address: str) -> None:
+    """Raise ConnectionRefusedError at once when nothing listens at a tcp:// address:
+    Dask's Client retries a refused connection until its timeout (10 s here) before it
+    says so. Other schemes, and any other outcome, are left to the Client."""
+    import socket
+    from urllib.parse import urlsplit
+
+    url = urlsplit(address)
+    if url.scheme != "tcp" or url.hostname is None or url.port is None:
+        return
+    try:
+        socket.create_connection((url.hostname, url.port), timeout=2).close()
+    except ConnectionRefusedError:
+        raise
+    except OSError:
+        return  # unreachable or slow: the Client's own timeout decides
 
 
 def local_cluster(workers: int) -> Any:

@@ -1,9 +1,9 @@
 """CI: every atheris fuzz target runs for a bounded time, seeded from the captures.
 
 The three targets (fuzz_readers.py, fuzz_decode.py, fuzz_flows.py) run at the
-same time, each as its own process for ``TRACKER_FUZZ_SECONDS`` seconds (40 by
-default: about two minutes of fuzzing in all, under a minute of wall time on
-two cores), from seeds that tests/fuzz/seeds.py makes out of ``captures/`` and
+same time, each as its own process for ``TRACKER_FUZZ_SECONDS`` seconds (20 by
+default: a minute of fuzzing in all, ~30 s of wall time on two cores, for CI's
+15 minutes), from seeds that tests/fuzz/seeds.py makes out of ``captures/`` and
 ``../shared/corpus`` when present. Any crash, hang (over 10 s for one input) or
 memory blow-up (over 2 GB) fails the test with the input that did it.
 ``TRACKER_FUZZ_SECONDS=0`` skips the test; tests/fuzz/README.md tells how to
@@ -26,7 +26,7 @@ pytest.importorskip("atheris", reason="atheris is not installed (pip install -e 
 
 HERE = Path(__file__).resolve().parent
 TARGETS = ("readers", "decode", "flows")
-SECONDS = int(os.environ.get("TRACKER_FUZZ_SECONDS", "40"))
+SECONDS = int(os.environ.get("TRACKER_FUZZ_SECONDS", "20"))
 SEED = int(os.environ.get("TRACKER_FUZZ_SEED", "1"))  # libFuzzer's -seed: same run each time
 PER_INPUT_TIMEOUT_S = 10
 RSS_LIMIT_MB = 2048
