@@ -205,6 +205,11 @@ def extract(conn: np.ndarray, ep: np.ndarray, keys: np.ndarray, hist: np.ndarray
     )
 
 
+def endpoint_rows(slots: np.ndarray) -> np.ndarray:
+    """The rows of ``ep`` of the flows in ``slots``: each flow's two, one after the other."""
+    return np.stack([2 * slots, 2 * slots + 1], axis=1).ravel()
+
+
 @dataclass
 class EndedRows:
     """The table rows of ended flows, copied out as they are (a flow row, its two
@@ -221,7 +226,7 @@ class EndedRows:
     def of(cls, conn: np.ndarray, ep: np.ndarray, keys: np.ndarray, hist: np.ndarray,
            slots: np.ndarray) -> EndedRows:
         """The rows of the flows in ``slots``, in that order."""
-        return cls(conn[slots], ep[np.stack([2 * slots, 2 * slots + 1], axis=1).ravel()],
+        return cls(conn[slots], ep[endpoint_rows(slots)],
                    keys[slots], hist[slots])
 
     @classmethod
@@ -244,4 +249,5 @@ def _parents(c: np.ndarray) -> np.ndarray:
     return ids
 
 
-__all__ = ["END_REASONS", "ORIG_REASONS", "EndedRows", "FlowRecords", "extract"]
+__all__ = ["END_REASONS", "ORIG_REASONS", "EndedRows", "FlowRecords", "endpoint_rows",
+           "extract"]

@@ -26,7 +26,7 @@ from tracker.flows.fragments import Reassembler, fragments
 from tracker.flows.key import flow_keys
 from tracker.flows.options import FlowOptions
 from tracker.flows.packet_loop import run_batch, run_timers
-from tracker.flows.records import END_REASONS, EndedRows, FlowRecords, extract
+from tracker.flows.records import END_REASONS, EndedRows, FlowRecords, endpoint_rows, extract
 from tracker.flows.store import HEAP_ORDER, ht_contains, ht_rebuild
 from tracker.flows.timers import live_entries
 from tracker.frames import FrameBatch
@@ -335,7 +335,7 @@ class FlowTable:
         heap = self._heap[:int(self._g[L.G_HEAP_N])]
         heap = heap[live_entries(self._conn, heap)]
         return {"options": self.options, "slots": slots, "conn": self._conn[slots],
-                "ep": self._ep[np.stack([2 * slots, 2 * slots + 1], axis=1).ravel()],
+                "ep": self._ep[endpoint_rows(slots)],
                 "keys": self._keys[slots], "hist": self._hist[slots], "heap": heap,
                 "g": self._g.copy(), "reasm": self._reasm, "ip_tunnels": self._ip_tunnels,
                 "tunnels": self.tunnels.memory()}
