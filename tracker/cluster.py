@@ -10,8 +10,9 @@ needs no state (no fragment, no tunnel), and, from three workers on, walks it al
 an empty table (flows/stitch.py): these run in parallel on every worker, one file ahead
 of its walks.
 ``walk_part`` then completes the file from the open state the previous file left (its
-open flows, timers, pending fragments and tunnel memory: FlowTable.open_state, pickled
-narrowed, about 450 bytes per open flow): it stitches, replaying only the flows of the
+open flows, timers, pending fragments and tunnel memory: FlowTable.open_state, a copy
+that no later walk changes, narrowed to about 450 bytes per open flow when it crosses the
+network): it stitches, replaying only the flows of the
 5-tuples open at the boundary (a quarter of a file's packets here), or, where the stitch's
 conditions fail (and on fewer workers), walks the whole file from that state. Either way
 the rows are the sequential read's, flow ids included, in its order, whatever the order
@@ -31,6 +32,7 @@ measures the speed-up and says where this stops scaling.
 
 from __future__ import annotations
 
+import copy
 import logging
 import os
 import pickle
@@ -77,16 +79,30 @@ STITCH_FROM_WORKERS = 3
 @dataclass
 class Part:
     """What one file's task returns: its finished flows and counts, the open state to go
-    on with (FlowTable.open_state, narrowed and pickled: immutable bytes, so a retried
-    task starts from the same state, and a worker holds its open flows only, not a
-    table's preallocated arrays), or the one-line reason the file was not read."""
+    on with, or the one-line reason the file was not read.
+
+    The state is FlowTable.open_state's dict, copied: a retried task starts from the same
+    state, whatever the table it came from did since. When it is to cross the network to
+    the next file's walk it is pickled here, its flow rows narrowed (3x smaller:
+    flows/table.py narrow): one buffer, which the worker sends at once even while its
+    next task holds the GIL (a dict of ~100 narrowed columns took up to 160 ms to go
+    across then). When that walk goes on here with the kept table, which never reads the
+    state, the dict is left as it is.
+    """
 
     flows: FlowRecords
-    state: bytes
+    state: dict[str, Any] | bytes | None
     summary: RunSummary
     error: str | None = None
     token: str | None = None  # names the table kept in the worker (_KEPT), if kept
     rows: EndedRows | None = None  # flows ended before ``flows``, as rows (without_state)
+
+
+def carried_copy(state: dict[str, Any]) -> dict[str, Any]:
+    """An open state that no table shares: open_state copies the flows' rows, not the
+    fragment reassembler and the IP tunnel ids, which the table (kept, or loaded from
+    this state) goes on changing."""
+    return {**state, **copy.deepcopy({k: state[k] for k in ("reasm", "ip_tunnels")})}
 
 
 # The table the last walk in this worker process left, by its Part's token: the next
@@ -146,13 +162,14 @@ def prepare_part(path: str, options: FlowOptions, skip_bad: bool,
     return prepared
 
 
-def walk_part(prepared: Prepared, previous: Part | bytes | None, options: FlowOptions,
-              last: bool, keep: str | None = None, rows: bool = False) -> Part:
-    """A file's flows from the state the ``previous`` file left (or that
-    state's bytes; None: the first file), and the state it leaves; flushed at the last.
+def walk_part(prepared: Prepared, previous: Part | dict[str, Any] | bytes | None,
+              options: FlowOptions, last: bool, keep: str | None = None,
+              rows: bool = False) -> Part:
+    """A file's flows from the state the ``previous`` file left (or that state; None:
+    the first file), and the state it leaves; flushed at the last.
     Stitched from the file walked alone when it can be (flows/stitch.py), else the flow
-    table walks it from that state. The table loads from bytes, so a retried task starts
-    from the same state, unless this process kept it from the previous walk: ``keep``
+    table walks it from that state. The table loads a copy of the state, so a retried
+    task starts from the same state, unless this process kept it from the previous walk: ``keep``
     names the table this walk leaves for the next file's, when it runs here too. With
     ``rows``, the flows the table walk ends come as their rows (Part.rows, records made
     by without_state, after the walk)."""
@@ -162,13 +179,15 @@ def walk_part(prepared: Prepared, previous: Part | bytes | None, options: FlowOp
     _KEPT.clear()
     ended: FlowRecords | None = None
     table: FlowTable | None = None
-    if state is None:
+    if state is None and kept is None:  # the first file
         if prepared.alone is None:
             table = FlowTable(options)
         else:
             ended, carried = first_part(prepared.alone)
     else:
-        table = kept if kept is not None else FlowTable.from_state(pickle.loads(state))
+        assert kept is not None or state is not None
+        table = kept if kept is not None else FlowTable.from_state(
+            pickle.loads(state) if isinstance(state, bytes) else carried_copy(state))
         if can_stitch(table, prepared.alone):
             assert prepared.alone is not None
             ready = [b.unpacked() for b in prepared.batches if isinstance(b, PackedBatch)]
@@ -199,8 +218,8 @@ def walk_part(prepared: Prepared, previous: Part | bytes | None, options: FlowOp
         _KEPT[keep] = table
     else:
         keep = None
-    return Part(ended, pickle.dumps(narrowed(carried)), summary, prepared.error, keep,
-                gathered)
+    state = carried_copy(carried) if keep is not None else pickle.dumps(narrowed(carried))
+    return Part(ended, state, summary, prepared.error, keep, gathered)
 
 
 def without_state(part: Part) -> Part:
@@ -209,7 +228,7 @@ def without_state(part: Part) -> Part:
     of the flows the walk left as rows made here, off the chain of walks."""
     flows = part.flows if part.rows is None else FlowRecords.concat([part.rows.records(),
                                                                      part.flows])
-    return Part(flows, b"", part.summary, part.error)
+    return Part(flows, None, part.summary, part.error)
 
 
 def read_part(path: str, state: bytes | None, options: FlowOptions, last: bool,
@@ -294,7 +313,9 @@ class ClusterRun:
         ahead = AHEAD * block * len(workers)
         prepared: dict[int, Any] = {}
         started: set[int] = set()
-        walked: dict[int, Any] = {}  # file -> its walk's flows without the state (done)
+        walked: dict[int, Any] = {}  # file -> its done, until a prepare waits for it
+        parts: dict[int, Any] = {}  # file -> its walk's Part, while a later walk may need it
+        done: dict[int, Any] = {}  # file -> its walk's flows without the state
 
         def home(i: int) -> dict[str, Any]:
             """File i's prepare and walk prefer one worker (blocks in turn): the prepared
@@ -310,36 +331,39 @@ class ClusterRun:
                                             walked.pop(i - ahead, None), pure=False,
                                             key=f"tracker-prep-{i}-{tag}", **home(i))
 
-        def walk(i: int, previous: Any) -> tuple[Any, Any]:
-            """File i's walk after ``previous``, and its Part without the state: this
-            process takes the flows, only the next walk needs the state."""
+        def walk(i: int) -> None:
+            """File i's walk after file i - 1's, and its Part without the state (done):
+            this process takes the flows, only the next walk needs the state."""
             prepare(i)
             # The chain goes first: a worker takes its walk (priority 2) before making the
             # records of its last one (1) and before any queued prepare (0).
             key = f"tracker-walk-{i}-{tag}"
             keep = key if i + 1 < n and home(i + 1) == home(i) else None
-            part = client.submit(walk_part, prepared.pop(i), previous, self.options,
-                                 i == n - 1, keep, True, pure=False, key=key, priority=2,
-                                 **home(i))
-            walked[i] = client.submit(without_state, part, pure=False,
-                                      key=f"tracker-done-{i}-{tag}", priority=1, **home(i))
-            return part, walked[i]
+            parts[i] = client.submit(walk_part, prepared.pop(i), parts.get(i - 1),
+                                     self.options, i == n - 1, keep, True, pure=False,
+                                     key=key, priority=2, **home(i))
+            walked[i] = done[i] = client.submit(without_state, parts[i], pure=False,
+                                                key=f"tracker-done-{i}-{tag}", priority=1,
+                                                **home(i))
 
         for i in range(ahead):
             prepare(i)
-        part, done = walk(0, None) if n else (None, None)
         for i in range(n):
-            following = (None, None)
-            if i + 1 < n:  # queued before waiting: the chain never waits for this process
-                following = walk(i + 1, part)
+            # Walks are queued ``ahead`` files before this process takes their flows: a
+            # walk waits on the scheduler for its predecessor, never for this process
+            # (queued only once file i - 1 was taken, the next block's first walk began
+            # 20-40 ms after the last block's end, when the worker had made its records).
+            for j in range(i, min(n, i + max(ahead, 2))):
+                if j not in parts:
+                    walk(j)
             prepare(i + ahead)
-            yield self._take(done, files[i], i, n)
+            yield self._take(done.pop(i), files[i], i, n)
             if self.stopped is not None:
                 if i + 1 < n:  # else the last walk ended the open flows: all was read
-                    yield self._open_ended(part, self.stopped)
+                    yield self._open_ended(parts[i], self.stopped)
                     return
                 self.stopped = None
-            part, done = following
+            parts.pop(i - 1, None)
 
     def _take(self, future: Any, path: str, i: int, n: int) -> FlowRecords:
         try:
@@ -362,7 +386,8 @@ class ClusterRun:
     def _open_ended(self, part: Any, reason: str) -> FlowRecords:
         """The flows open after a file's walk (its Part's state), ended with ``reason``
         here, in the order the sequential read's flush gives them (FlowTable.flush)."""
-        table = FlowTable.from_state(pickle.loads(part.result().state))
+        state = part.result().state
+        table = FlowTable.from_state(pickle.loads(state) if isinstance(state, bytes) else state)
         rest = table.flush(reason)
         self.summary.flows += len(rest)
         self.summary.evicted = table.evicted

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import pickle
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -31,7 +32,7 @@ def stitched(files: list[Path], options: FlowOptions) -> tuple[pd.DataFrame, int
     state, parts, stitches = None, [], 0
     for i, path in enumerate(files):
         prepared = prepare_part(str(path), options, False, None, True)
-        if state is not None:
+        if state is not None:  # pickled: no table is kept for the next walk
             stitches += can_stitch(FlowTable.from_state(pickle.loads(state)), prepared.alone)
         part = walk_part(prepared, state, options, i == len(files) - 1)
         state = part.state
@@ -87,6 +88,24 @@ def test_pending_fragments_are_walked_from_the_carried_state(tmp_path: Path) -> 
     assert flows["orig_ip_bytes"].sum() + flows["resp_ip_bytes"].sum() >= 3000
 
 
+def test_a_retried_walk_finds_the_pending_fragments_it_started_from(tmp_path: Path) -> None:
+    """A Part's state is the table's as the walk left it: the walk after it, on the
+    kept table or a table loaded from the state, reassembles the cut datagram, and a
+    retried walk from the same Part finds the first fragment still pending (the
+    reassembler is the table's own object: the Part holds a copy)."""
+    files = split(CAPTURES / "ipv4-fragments.pcap", 2, tmp_path)
+    options = FlowOptions()
+    prepared = [prepare_part(str(f), options, False) for f in files]
+    sequential = tracker.read_flows(files)
+    first = walk_part(prepared[0], None, options, False, keep="w0")
+    assert first.state is not None and first.state["reasm"].pending().fragments
+    for _ in range(3):  # the kept table, then loaded twice from the state
+        second = walk_part(prepared[1], first, options, True)
+        got = flows_dataframe(FlowRecords.concat([first.flows, second.flows]))
+        pd.testing.assert_frame_equal(got, sequential)
+    assert first.state["reasm"].pending().fragments
+
+
 @pytest.mark.corpus
 def test_split_corpus_traces(tmp_path: Path) -> None:
     """Every corpus trace with enough frames, cut in 3 parts: tunnels, fragments and
@@ -121,7 +140,7 @@ def test_a_kept_table_walks_on_as_the_loaded_state(tmp_path: Path) -> None:
     sequential = tracker.read_flows(files)
     prepared = [prepare_part(str(f), options, False) for f in files]
 
-    def rest(first: list[FlowRecords], state: bytes) -> pd.DataFrame:
+    def rest(first: list[FlowRecords], state: dict[str, Any] | bytes | None) -> pd.DataFrame:
         parts = list(first)
         for i in (2, 3):
             part = walk_part(prepared[i], state, options, i == 3)
@@ -133,15 +152,15 @@ def test_a_kept_table_walks_on_as_the_loaded_state(tmp_path: Path) -> None:
     assert first.token == "walk-0" and set(cluster._KEPT) == {"walk-0"}
     kept = walk_part(prepared[1], first, options, False)
     assert not cluster._KEPT  # taken, and this walk kept none
-    loaded = walk_part(prepared[1], first.state, options, False)  # from the bytes
+    loaded = walk_part(prepared[1], first.state, options, False)  # from the state
     again = walk_part(prepared[1], first, options, False)  # retried: nothing kept now
     for part in (kept, loaded, again):
         pd.testing.assert_frame_equal(rest([first.flows, part.flows], part.state), sequential)
 
-    # The state's bytes left empty: only the kept tables can go on from file to file.
+    # No state left in the Parts: only the kept tables can go on from file to file.
     rows = [walk_part(prepared[0], None, options, False, keep="k0").flows]
     for i in (1, 2, 3):
-        previous = cluster.Part(rows[-1], b"", first.summary, None, f"k{i - 1}")
+        previous = cluster.Part(rows[-1], None, first.summary, None, f"k{i - 1}")
         rows.append(walk_part(prepared[i], previous, options, i == 3, keep=f"k{i}").flows)
     assert not cluster._KEPT  # the last walk flushes and keeps nothing
     pd.testing.assert_frame_equal(flows_dataframe(FlowRecords.concat(rows)), sequential)
@@ -156,7 +175,7 @@ def test_ended_flows_as_rows_make_the_same_records(tmp_path: Path) -> None:
     files = split(CAPTURES / "office.pcap", 3, tmp_path)
     options = FlowOptions()
     prepared = [prepare_part(str(f), options, False) for f in files]
-    state: bytes | None = None
+    state: dict[str, Any] | bytes | None = None
     got = []
     for i, p in enumerate(prepared):
         part = walk_part(p, state, options, i == 2, rows=True)
