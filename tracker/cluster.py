@@ -98,6 +98,14 @@ class Part:
     rows: EndedRows | None = None  # flows ended before ``flows``, as rows (without_state)
 
 
+def loaded(state: dict[str, Any] | bytes | None) -> FlowTable:
+    """A table from a Part's state (pickled, or a dict it leaves unchanged)."""
+    if isinstance(state, bytes):
+        return FlowTable.from_state(pickle.loads(state))
+    assert state is not None, "a walk after the first needs a state or a kept table"
+    return FlowTable.from_state(carried_copy(state))
+
+
 def carried_copy(state: dict[str, Any]) -> dict[str, Any]:
     """An open state that no table shares: open_state copies the flows' rows, not the
     fragment reassembler and the IP tunnel ids, which the table (kept, or loaded from
@@ -185,9 +193,7 @@ def walk_part(prepared: Prepared, previous: Part | dict[str, Any] | bytes | None
         else:
             ended, carried = first_part(prepared.alone)
     else:
-        assert kept is not None or state is not None
-        table = kept if kept is not None else FlowTable.from_state(
-            pickle.loads(state) if isinstance(state, bytes) else carried_copy(state))
+        table = kept if kept is not None else loaded(state)
         if can_stitch(table, prepared.alone):
             assert prepared.alone is not None
             ready = [b.unpacked() for b in prepared.batches if isinstance(b, PackedBatch)]
@@ -386,8 +392,7 @@ class ClusterRun:
     def _open_ended(self, part: Any, reason: str) -> FlowRecords:
         """The flows open after a file's walk (its Part's state), ended with ``reason``
         here, in the order the sequential read's flush gives them (FlowTable.flush)."""
-        state = part.result().state
-        table = FlowTable.from_state(pickle.loads(state) if isinstance(state, bytes) else state)
+        table = loaded(part.result().state)
         rest = table.flush(reason)
         self.summary.flows += len(rest)
         self.summary.evicted = table.evicted
