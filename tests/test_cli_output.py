@@ -262,6 +262,26 @@ def test_a_connection_spanning_files_is_one_flow(tmp_path: Path) -> None:
     assert len(split) == 1 and split["orig_pkts"].tolist() == [6]
 
 
+def test_files_are_ordered_by_a_first_frame_longer_than_the_peek(tmp_path: Path) -> None:
+    """The order of rotated files comes from their first frames, read a few KB at a time
+    (rotated.PEEK_BYTES): a first record of 9,000 bytes (a jumbo frame) is read whole."""
+    from tracker.sources.rotated import PEEK_BYTES, first_timestamp, open_captures
+
+    header = struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1)  # Ethernet
+
+    def capture(name: str, seconds: int, size: int) -> Path:
+        record = struct.pack("<IIII", seconds, 250, size, size) + bytes(size)
+        path = tmp_path / name
+        path.write_bytes(header + record + record)
+        return path
+
+    assert 9000 > PEEK_BYTES
+    late = capture("a.pcap", 1_700_000_100, 60)
+    early = capture("b.pcap", 1_700_000_000, 9000)
+    assert first_timestamp(early) == 1_700_000_000_000_250_000
+    assert open_captures([late, early]).names == [str(early), str(late)]
+
+
 @pytest.mark.corpus
 def test_a_corpus_trace_split_in_three_gives_the_flows_of_the_whole(tmp_path: Path) -> None:
     need_corpus()

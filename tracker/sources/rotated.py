@@ -22,7 +22,10 @@ from tracker.frames import FrameBatch
 from tracker.sources.files import CaptureReader, open_capture
 
 Path = str | os.PathLike[str]
-PEEK_BYTES = 64 << 10  # enough for the first record of any real capture
+# What first_timestamp reads at a time: the reader reads on when the first record is
+# longer. A first batch of 64 KB (~250 frames) took 2 ms a file to decode, 20 s before a
+# cluster read of 10,000 files could start; 4 KB take 0.15 ms.
+PEEK_BYTES = 4 << 10
 
 
 def first_timestamp(path: Path) -> int | None:
