@@ -22,7 +22,6 @@ each part.
 from __future__ import annotations
 
 import argparse
-import pickle
 import resource
 import struct
 import sys
@@ -36,7 +35,6 @@ sys.path.insert(0, str(HERE.parent))
 import tracker
 from tracker.cluster import ClusterRun, read_part
 from tracker.flows import FlowOptions, FlowRecords
-from tracker.flows.table import narrowed
 
 
 def split(path: Path, parts: int, folder: Path | None = None) -> list[Path]:
@@ -128,7 +126,8 @@ def main() -> int:
         part = read_part(str(f), table, FlowOptions(), i == len(files) - 1, False)
         table = part.state
         parts.append(part.flows)
-        sizes.append(len(pickle.dumps(narrowed(table))) if table is not None else 0)
+        assert isinstance(table, bytes)  # read_part keeps no table: the state pickled
+        sizes.append(len(table))
     # Imported here, not above: each local worker process starts by importing this script
     # again (multiprocessing's spawn), and pandas at the top made every worker 60 MB
     # larger than the CLI's (benchmarks/RESULTS.md).

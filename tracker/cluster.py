@@ -177,8 +177,9 @@ def walk_part(prepared: Prepared, previous: Part | dict[str, Any] | bytes | None
     the first file), and the state it leaves; flushed at the last.
     Stitched from the file walked alone when it can be (flows/stitch.py), else the flow
     table walks it from that state. The table loads a copy of the state, so a retried
-    task starts from the same state, unless this process kept it from the previous walk: ``keep``
-    names the table this walk leaves for the next file's, when it runs here too. With
+    task starts from the same state, unless this process kept it from the previous
+    walk: ``keep`` names the table this walk leaves for the next file's, when it runs
+    here too. With
     ``rows``, the flows the table walk ends come as their rows (Part.rows, records made
     by without_state, after the walk)."""
     state = previous.state if isinstance(previous, Part) else previous
