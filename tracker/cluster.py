@@ -23,8 +23,8 @@ The ``walk_part`` tasks follow each other (each needs its predecessor's state); 
 where their file was prepared, in blocks of BLOCK consecutive files per worker (walked
 from the carried state), so only the state crosses the network, once per block, to the
 next block's worker; within a block a walk goes on with the table the one before kept in
-its process (``_KEPT``), with the state's bytes kept as the truth for a walk anywhere
-else. This process takes each file's flows and counts (``without_state``), never the
+its process (``_KEPT``), with a copy of the state kept in the Part as the truth for a
+walk anywhere else. Walks are queued ahead; this process takes each file's flows and counts (``without_state``), never the
 state. Memory per worker is that of a block's prepared files
 and the next block's at most (ClusterRun._chain). ``benchmarks/RESULTS.md``
 measures the speed-up and says where this stops scaling.
@@ -116,8 +116,8 @@ def carried_copy(state: dict[str, Any]) -> dict[str, Any]:
 # The table the last walk in this worker process left, by its Part's token: the next
 # file's walk, when it runs in the same process, goes on with it instead of loading the
 # Part's state (15-35 ms for 5 MB: new arrays, page faults, the hash rebuilt). One at
-# most: each walk takes it out or drops it. The Part's state bytes stay the truth: a walk
-# elsewhere, or a retried one (the table it took is changed), loads them.
+# most: each walk takes it out or drops it. The Part's copy of the state stays the truth:
+# a walk elsewhere, or a retried one (the table it took is changed), loads it.
 _KEPT: dict[str, FlowTable] = {}
 
 
