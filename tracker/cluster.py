@@ -24,10 +24,10 @@ where their file was prepared, in blocks of BLOCK consecutive files per worker (
 from the carried state), so only the state crosses the network, once per block, to the
 next block's worker; within a block a walk goes on with the table the one before kept in
 its process (``_KEPT``), with a copy of the state kept in the Part as the truth for a
-walk anywhere else. Walks are queued ahead; this process takes each file's flows and counts (``without_state``), never the
-state. Memory per worker is that of a block's prepared files
-and the next block's at most (ClusterRun._chain). ``benchmarks/RESULTS.md``
-measures the speed-up and says where this stops scaling.
+walk anywhere else. Walks are queued ahead; this process takes each file's flows and
+counts (``without_state``), never the state. Memory per worker is that of a block's
+prepared files and the next block's at most (ClusterRun._chain).
+``benchmarks/RESULTS.md`` measures the speed-up and says where this stops scaling.
 """
 
 from __future__ import annotations
