@@ -179,9 +179,8 @@ def walk_part(prepared: Prepared, previous: Part | dict[str, Any] | bytes | None
     table walks it from that state. The table loads a copy of the state, so a retried
     task starts from the same state, unless this process kept it from the previous
     walk: ``keep`` names the table this walk leaves for the next file's, when it runs
-    here too. With
-    ``rows``, the flows the table walk ends come as their rows (Part.rows, records made
-    by without_state, after the walk)."""
+    here too. With ``rows``, the flows the table walk ends come as their rows
+    (Part.rows, records made by without_state, after the walk)."""
     state = previous.state if isinstance(previous, Part) else previous
     token = previous.token if isinstance(previous, Part) else None
     kept = _KEPT.pop(token, None) if token is not None else None
@@ -320,9 +319,8 @@ class ClusterRun:
         ahead = AHEAD * block * len(workers)
         prepared: dict[int, Any] = {}
         started: set[int] = set()
-        walked: dict[int, Any] = {}  # file -> its done, until a prepare waits for it
         parts: dict[int, Any] = {}  # file -> its walk's Part, while a later walk may need it
-        done: dict[int, Any] = {}  # file -> its walk's flows without the state
+        done: dict[int, Any] = {}  # file -> its walk's flows without the state, until taken
 
         def home(i: int) -> dict[str, Any]:
             """File i's prepare and walk prefer one worker (blocks in turn): the prepared
@@ -335,7 +333,7 @@ class ClusterRun:
                 started.add(i)
                 prepared[i] = client.submit(prepare_part, files[i], self.options, self.skip_bad,
                                             self.filter, len(workers) >= STITCH_FROM_WORKERS,
-                                            walked.pop(i - ahead, None), pure=False,
+                                            done.get(i - ahead), pure=False,
                                             key=f"tracker-prep-{i}-{tag}", **home(i))
 
         def walk(i: int) -> None:
@@ -349,17 +347,15 @@ class ClusterRun:
             parts[i] = client.submit(walk_part, prepared.pop(i), parts.get(i - 1),
                                      self.options, i == n - 1, keep, True, pure=False,
                                      key=key, priority=2, **home(i))
-            walked[i] = done[i] = client.submit(without_state, parts[i], pure=False,
-                                                key=f"tracker-done-{i}-{tag}", priority=1,
-                                                **home(i))
+            done[i] = client.submit(without_state, parts[i], pure=False,
+                                    key=f"tracker-done-{i}-{tag}", priority=1, **home(i))
 
         for i in range(ahead):
             prepare(i)
         for i in range(n):
-            # Walks are queued ``ahead`` files before this process takes their flows: a
-            # walk waits on the scheduler for its predecessor, never for this process
-            # (queued only once file i - 1 was taken, the next block's first walk began
-            # 20-40 ms after the last block's end, when the worker had made its records).
+            # Walks are queued ahead of the files this process takes: each waits on the
+            # scheduler for its predecessor only. (Queued once file i - 1 was taken, the
+            # next block's first walk started 20-40 ms after the last block ended.)
             for j in range(i, min(n, i + max(ahead, 2))):
                 if j not in parts:
                     walk(j)
