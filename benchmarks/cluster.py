@@ -9,8 +9,10 @@ boundaries into FILES parts next to it. Then, each best of 2, interleaved: the c
 read (tracker/cluster.py) on a LocalCluster of 1 worker process, of 2 walking each file
 from the carried state (one file at a time, and in blocks of 2, the default, each second
 walk going on with the table its worker kept: cluster.BLOCK), and of 2 walking files
-alone and stitching them (flows/stitch.py); each cluster is warmed by a read of 2 files
-per worker (a worker loads the compiled code once; a long job pays it once per worker). The flow counts are
+alone and stitching them (flows/stitch.py); and flows_dask's DataFrame on 1 and 2
+workers, its partitions counted where they are (``map_partitions(len)``; its speed-up is
+over its own 1 worker). Each cluster is warmed by a read of 2 files per worker (a worker
+loads the compiled code once; a long job pays it once per worker). The flow counts are
 checked equal to the sequential read's (tests/test_cluster.py checks the rows). The
 chain task is walk_part, which each file waits for in turn; the chain's waits are the
 time between one walk_part's end and the next one's start (the state handed over, or the
@@ -33,7 +35,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
 import tracker
-from tracker.cluster import ClusterRun, read_part
+from tracker.cluster import ClusterRun, flows_dask, read_part
 from tracker.flows import FlowOptions, FlowRecords
 
 
@@ -76,10 +78,15 @@ def on_cluster(files: list[Path], workers: int, mode: str
     with local_cluster(workers) as cluster, distributed.Client(cluster) as client:
         # Warm workers, as in a long job: compiled code loaded in every worker process.
         list(ClusterRun(files[:2 * workers], FlowOptions(), client=client).finished())
+        if mode == "dataframe":
+            flows_dask(files[:2 * workers], client=client).map_partitions(len).compute()
         with distributed.get_task_stream(client) as stream:
             start = time.perf_counter()
-            run = ClusterRun(files, FlowOptions(), client=client)
-            flows = FlowRecords.concat(list(run.finished()))
+            if mode == "dataframe":  # the partitions made and counted where they are
+                count = int(flows_dask(files, client=client).map_partitions(len).compute().sum())
+            else:
+                count = len(FlowRecords.concat(list(
+                    ClusterRun(files, FlowOptions(), client=client).finished())))
             wall = time.perf_counter() - start
         rss = sorted(client.run(peak_rss_mb).values())
     computed = [(s["start"], s["stop"], str(task["key"]), task["worker"])
@@ -91,7 +98,7 @@ def on_cluster(files: list[Path], workers: int, mode: str
     busy: dict[str, float] = {}
     for a, b, _, worker in computed:
         busy[worker] = busy.get(worker, 0.0) + b - a
-    return (wall, rss, len(flows), 1000 * sum(chain) / max(1, len(chain)), waits,
+    return (wall, rss, count, 1000 * sum(chain) / max(1, len(chain)), waits,
             sorted(busy.values()))
 
 
@@ -114,7 +121,8 @@ def main() -> int:
     with ProcessPoolExecutor(1) as pool:
         files = pool.submit(split, capture, parts).result()
     cases: dict[tuple[int, str], list] = {(1, "state"): [], (2, "state"): [],
-                                          (2, "blocks"): [], (2, "stitch"): []}
+                                          (2, "blocks"): [], (2, "stitch"): [],
+                                          (1, "dataframe"): [], (2, "dataframe"): []}
     for _ in range(2):  # interleaved: the machine's noise hits every case alike
         for (workers, mode), runs in cases.items():
             runs.append(on_cluster(files, workers, mode))
@@ -140,14 +148,14 @@ def main() -> int:
           "chain task per file ms | chain waits s | busy per worker s | "
           "peak RSS per worker MB |")
     print("|---|---|---|---|---|---|---|---|")
-    first = None
     for (workers, mode), runs in cases.items():
         wall, rss, n, chain, waits, busy = min(runs)
         assert n == len(sequential)
-        first = first or wall
+        one = min(cases[(1, "dataframe" if mode == "dataframe" else "state")])[0]
         how = {"state": "walked from the carried state", "stitch": "walked alone, stitched",
-               "blocks": "walked from the carried state, blocks of 2 (the default)"}[mode]
-        print(f"| {workers} | {how} | {wall:.2f} | {first / wall:.2f} | {chain:.0f} | "
+               "blocks": "walked from the carried state, blocks of 2 (the default)",
+               "dataframe": "flows_dask, partitions counted"}[mode]
+        print(f"| {workers} | {how} | {wall:.2f} | {one / wall:.2f} | {chain:.0f} | "
               f"{waits:.2f} | {', '.join(f'{b:.2f}' for b in busy)} | "
               f"{', '.join(f'{r:.0f}' for r in rss)} |")
     print(f"\nboundary state per file (pickled open flows, timers, fragments): "

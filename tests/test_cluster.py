@@ -276,6 +276,26 @@ def test_flows_as_a_dask_dataframe(client: distributed.Client, tmp_path: Path) -
     same_rows(tracker.read_flows(files), ddf.compute(), text_categories=True)
 
 
+@pytest.mark.parametrize("stitched", [True, False])
+def test_a_dask_dataframe_of_20_files(client: distributed.Client, tmp_path: Path,
+                                      stitched: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    """flows_dask's graph (prepares in parallel, gated; a chain of walks, walked from the
+    carried state or stitched) gives the sequential rows, partition by partition."""
+    if not stitched:
+        monkeypatch.setattr(tracker.cluster, "STITCH_FROM_WORKERS", 3)
+    if not GEN_PCAP.exists():
+        pytest.skip(f"the shared generator is absent: expected it at {GEN_PCAP}")
+    whole = tmp_path / "gen.pcap"
+    subprocess.run([sys.executable, str(GEN_PCAP), "-o", str(whole), "--packets", "60000",
+                    "--seed", "5", "--quiet"], check=True)
+    files = split(whole, 20, tmp_path)
+    ddf = flows_dask(files, client=client)
+    sizes = ddf.map_partitions(len).compute().tolist()
+    sequential = tracker.read_flows(whole)
+    assert len(sizes) == 20 and sum(sizes) == len(sequential)
+    same_rows(sequential, ddf.compute(), text_categories=True)
+
+
 def _dask(*args: str) -> subprocess.Popen[bytes]:
     exe = Path(sys.executable).with_name("dask")
     return subprocess.Popen([str(exe), *args], stdout=subprocess.DEVNULL,

@@ -42,6 +42,7 @@ import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from tracker.decode.bpf import BpfFilter
@@ -239,7 +240,7 @@ def without_state(part: Part) -> Part:
 
 def read_part(path: str, state: bytes | None, options: FlowOptions, last: bool,
               skip_bad: bool, filter: str | None = None) -> Part:
-    """prepare_part and walk_part in one task (flows_dask's partitions)."""
+    """prepare_part and walk_part in one call (benchmarks/cluster.py's boundary states)."""
     return walk_part(prepare_part(path, options, skip_bad, filter), state, options, last)
 
 
@@ -481,7 +482,16 @@ def sigint_ignored() -> Iterator[None]:
 def flows_dask(paths: Sequence[Path], options: FlowOptions | None = None, *,
                client: Any = None, skip_bad: bool = False) -> Any:
     """The flows of ``paths`` as a ``dask.dataframe``, one partition per file (in the
-    sequential read's order), computed on ``client`` (default: the current one)."""
+    sequential read's order), computed on ``client`` (default: the current one).
+
+    ClusterRun's tasks, as one graph: each file's prepare (in parallel), its walk from
+    the state the file before left (a chain), and its partition (the records made off
+    the chain, as a DataFrame). A prepare also waits for the walk ``ahead`` files before
+    it (through a task that returns nothing, so that it fetches nothing): at most that
+    many prepared files wait for the chain, however many files there are; without it
+    Dask runs every prepare as soon as a worker is free. Dask places these tasks itself
+    (worker annotations do not survive into a DataFrame's graph), so no walk counts on
+    finding its table kept in its worker."""
     import dask
     import dask.dataframe as dd
 
@@ -489,13 +499,47 @@ def flows_dask(paths: Sequence[Path], options: FlowOptions | None = None, *,
 
     options = options or FlowOptions()
     files = ordered(paths)
-    parts, state = [], None
+    workers = _workers(client)
+    # Two files per worker when there are several (ClusterRun's blocks of 2): with one,
+    # the 20 files of benchmarks/cluster.py took 3.3-4.1 s on 2 workers, with two
+    # 2.6-3.6 s (and 4.0-5.5 s in one task per file before).
+    ahead = AHEAD * workers * (1 if workers == 1 else 2)
+    task = partial(dask.delayed, pure=False)
+    walks: list[Any] = []
+    frames: list[Any] = []
     for i, path in enumerate(files):
-        part = dask.delayed(read_part, pure=True)(path, state, options, i == len(files) - 1,
-                                                  skip_bad)
-        state = part.state
-        parts.append(dask.delayed(flows_dataframe, pure=True)(part.flows))
+        last = i == len(files) - 1
+        after = task(_ticket)(walks[i - ahead]) if i >= ahead else None
+        prepared = task(prepare_part)(path, options, skip_bad, None,
+                                      workers >= STITCH_FROM_WORKERS, after)
+        walks.append(task(walk_part)(prepared, walks[-1] if walks else None, options,
+                                     last, None, True))
+        frames.append(task(part_frame)(walks[-1]))
     meta = flows_dataframe(FlowRecords.empty())
     # tunnel_parents holds tuples: Dask must not turn object columns into strings.
     with dask.config.set({"dataframe.convert-string": False}):
-        return dd.from_delayed(parts, meta=meta, verify_meta=False)
+        return dd.from_delayed(frames, meta=meta, verify_meta=False)
+
+
+def part_frame(part: Part) -> Any:
+    """A file's partition of flows_dask: its flows as a DataFrame (records made here)."""
+    from tracker.report.flows import flows_dataframe
+
+    return flows_dataframe(without_state(part).flows)
+
+
+def _ticket(part: Part) -> None:
+    """Nothing: a prepare waits on this, not on the walk's Part, which it would fetch."""
+    return
+
+
+def _workers(client: Any) -> int:
+    """The workers of ``client``, or of the current client; 2 when there is no client
+    yet (the graph may be computed later, on a cluster not started yet)."""
+    try:
+        from distributed import default_client
+
+        client = client if client is not None else default_client()
+    except (ImportError, ValueError):
+        return 2
+    return max(1, len(client.scheduler_info().get("workers", {})))
