@@ -109,6 +109,23 @@ def test_generated_capture_in_20_files(client: distributed.Client, tmp_path: Pat
     same_rows(tracker.read_flows(whole), tracker.read_flows(files, client=client))
 
 
+@MODES
+def test_an_open_flow_cap_evicts_as_the_sequential_read(client: distributed.Client,
+                                                        tmp_path: Path, mode: str,
+                                                        monkeypatch: pytest.MonkeyPatch
+                                                        ) -> None:
+    """--max-open-flows on a cluster: the one table carried from file to file holds the
+    cap, so the same flows are evicted at the same packets (stitching is off under a
+    cap: flows/stitch.py)."""
+    use(mode, monkeypatch)
+    files = split(CAPTURES / "office.pcap", 6, tmp_path)
+    sequential = tracker.read_flows(files, max_open_flows=20)
+    assert (sequential["end_reason"] == "evicted").sum() > 100
+    on_dask = tracker.read_flows(files, client=client, max_open_flows=20)
+    same_rows(sequential, on_dask)
+    assert on_dask.attrs["summary"]["evicted"] == (sequential["end_reason"] == "evicted").sum()
+
+
 @pytest.mark.corpus
 @MODES
 def test_split_corpus_traces(client: distributed.Client, tmp_path: Path, mode: str,
