@@ -538,8 +538,11 @@ def _workers(client: Any) -> int:
     yet (the graph may be computed later, on a cluster not started yet)."""
     try:
         from distributed import default_client
-
-        client = client if client is not None else default_client()
-    except (ImportError, ValueError):
-        return 2
+    except ImportError as missing:
+        raise MissingExtraError("dask", "dask.distributed") from missing
+    if client is None:
+        try:
+            client = default_client()
+        except ValueError:  # no client yet
+            return 2
     return max(1, len(client.scheduler_info().get("workers", {})))
