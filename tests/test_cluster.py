@@ -41,6 +41,15 @@ def split(path: Path, parts: int, folder: Path) -> list[Path]:
     return files[1::2] + files[::2]
 
 
+def generated(path: Path, packets: int, seed: int) -> Path:
+    """A capture of ``packets`` made by the shared generator at ``path`` (skip without it)."""
+    if not GEN_PCAP.exists():
+        pytest.skip(f"the shared generator is absent: expected it at {GEN_PCAP}")
+    subprocess.run([sys.executable, str(GEN_PCAP), "-o", str(path), "--packets", str(packets),
+                    "--seed", str(seed), "--quiet"], check=True)
+    return path
+
+
 def same_rows(a: pd.DataFrame, b: pd.DataFrame, *, text_categories: bool = False) -> None:
     """Equal rows in the same order, every column (flow ids too). ``text_categories``:
     the categories' own dtype may differ (Dask builds them as pyarrow strings)."""
@@ -100,11 +109,7 @@ def test_split_capture_gives_the_sequential_rows(client: distributed.Client, tmp
 def test_generated_capture_in_20_files(client: distributed.Client, tmp_path: Path, mode: str,
                                        monkeypatch: pytest.MonkeyPatch) -> None:
     use(mode, monkeypatch)
-    if not GEN_PCAP.exists():
-        pytest.skip(f"the shared generator is absent: expected it at {GEN_PCAP}")
-    whole = tmp_path / "gen.pcap"
-    subprocess.run([sys.executable, str(GEN_PCAP), "-o", str(whole), "--packets", "60000",
-                    "--seed", "3", "--quiet"], check=True)
+    whole = generated(tmp_path / "gen.pcap", 60_000, seed=3)
     files = split(whole, 20, tmp_path)
     same_rows(tracker.read_flows(whole), tracker.read_flows(files, client=client))
 
@@ -176,11 +181,8 @@ def test_a_task_its_workers_die_in_is_one_error(tmp_path: Path) -> None:
 
     import dask
 
-    if not GEN_PCAP.exists():
-        pytest.skip(f"the shared generator is absent: expected it at {GEN_PCAP}")
-    big = tmp_path / "big.pcap"  # a prepare of ~1 s: long enough to be killed in
-    subprocess.run([sys.executable, str(GEN_PCAP), "-o", str(big), "--packets", "400000",
-                    "--seed", "5", "--quiet"], check=True)
+    # a prepare of ~1 s: long enough to be killed in
+    big = generated(tmp_path / "big.pcap", 400_000, seed=5)
     with dask.config.set({"distributed.scheduler.allowed-failures": 0}):
         cluster = distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True,
                                            dashboard_address=":0",
@@ -300,11 +302,7 @@ def test_a_dask_dataframe_of_20_files(client: distributed.Client, tmp_path: Path
     carried state or stitched) gives the sequential rows, partition by partition."""
     if not stitched:
         monkeypatch.setattr(tracker.cluster, "STITCH_FROM_WORKERS", 3)
-    if not GEN_PCAP.exists():
-        pytest.skip(f"the shared generator is absent: expected it at {GEN_PCAP}")
-    whole = tmp_path / "gen.pcap"
-    subprocess.run([sys.executable, str(GEN_PCAP), "-o", str(whole), "--packets", "60000",
-                    "--seed", "5", "--quiet"], check=True)
+    whole = generated(tmp_path / "gen.pcap", 60_000, seed=5)
     files = split(whole, 20, tmp_path)
     ddf = flows_dask(files, client=client)
     sizes = ddf.map_partitions(len).compute().tolist()
