@@ -35,7 +35,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
 import tracker
-from tracker.cluster import ClusterRun, flows_dask, read_part
+from tracker.cluster import ClusterRun, flows_dask, prepare_part, walk_part
 from tracker.flows import FlowOptions, FlowRecords
 
 
@@ -131,10 +131,11 @@ def main() -> int:
     seq_wall = time.perf_counter() - start
     sizes, table, parts = [], None, []
     for i, f in enumerate(files):
-        part = read_part(str(f), table, FlowOptions(), i == len(files) - 1, False)
+        prepared = prepare_part(str(f), FlowOptions(), False)
+        part = walk_part(prepared, table, FlowOptions(), i == len(files) - 1)
         table = part.state
         parts.append(part.flows)
-        assert isinstance(table, bytes)  # read_part keeps no table: the state pickled
+        assert isinstance(table, bytes)  # no table kept: the state pickled
         sizes.append(len(table))
     # Imported here, not above: each local worker process starts by importing this script
     # again (multiprocessing's spawn), and pandas at the top made every worker 60 MB

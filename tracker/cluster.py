@@ -238,12 +238,6 @@ def without_state(part: Part) -> Part:
     return Part(flows, None, part.summary, part.error)
 
 
-def read_part(path: str, state: bytes | None, options: FlowOptions, last: bool,
-              skip_bad: bool, filter: str | None = None) -> Part:
-    """prepare_part and walk_part in one call (benchmarks/cluster.py's boundary states)."""
-    return walk_part(prepare_part(path, options, skip_bad, filter), state, options, last)
-
-
 def ordered(paths: Sequence[Path]) -> list[str]:
     """The files in the order of their first timestamps (files without frames last)."""
     names = [os.fspath(p) for p in paths]
@@ -530,7 +524,6 @@ def part_frame(part: Part) -> Any:
 
 def _ticket(part: Part) -> None:
     """Nothing: a prepare waits on this, not on the walk's Part, which it would fetch."""
-    return
 
 
 def _workers(client: Any) -> int:
