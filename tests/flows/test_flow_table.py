@@ -124,6 +124,38 @@ def test_udp_idle_timeout_is_inclusive(gap: float, n: int) -> None:
                       udp(gap, "10.0.0.1:5000 > 10.0.0.2:6000")])) == n
 
 
+# DNS_Analyzer::ExpireTimer (DNS.cc L2356, L2386-2397; dns_session_timeout 10 s): a check
+# at creation + 10 s, run at the first packet at or after it (t = that packet's time),
+# ends the flow when t - last_time >= 9 s, else the next check is at t + 10 s.
+DNS_Q = "10.0.0.1:40000 > 10.0.0.2:53"
+
+
+@pytest.mark.parametrize(("times", "starts"), [
+    ((0, 0.2, 9.9), [0.0]),  # the check at 10 s is not due yet
+    ((0, 0.2, 10.0), [0.0, 10.0]),  # due: 10.0 - 0.2 >= 9, the third packet starts anew
+    ((0, 9.5, 18.4), [0.0]),  # the check runs at 18.4: 8.9 s quiet < 9, next at 28.4
+    ((0, 9.5, 18.6), [0.0, 18.6]),  # ... at 18.6: 9.1 s quiet, ended
+    ((0, 9.5, 18.4, 27.5, 28.4), [0.0]),  # checks at 18.4 and 28.4 each find < 9 s
+])
+def test_dns_flow_ends_by_the_dns_analyzers_expire_check(times: tuple[float, ...],
+                                                         starts: list[float]) -> None:
+    df = flows([udp(t, DNS_Q) for t in times])
+    assert df["first_ts"].map(lambda ts: ts.value / 1e9).tolist() == starts
+    assert df["end_reason"].tolist() == ["idle"] * (len(starts) - 1) + ["eof"]
+
+
+def test_dns_expire_needs_the_dns_analyzer() -> None:
+    """Not on a responder port without it (nor in bare mode without base/protocols/dns):
+    the flow lives on to the 60 s UDP inactivity."""
+    late = (0, 0.2, 30.0)
+    assert len(flows([udp(t, "10.0.0.1:40000 > 10.0.0.2:6000") for t in late])) == 1
+    assert len(flows([udp(t, DNS_Q) for t in late], FlowOptions.zeek_bare())) == 1
+    assert len(flows([udp(t, DNS_Q) for t in late], FlowOptions.zeek_bare(["dns"]))) == 2
+    assert len(flows([udp(t, DNS_Q) for t in late], FlowOptions(dns_ports=frozenset()))) == 1
+    assert len(flows([udp(t, DNS_Q) for t in late],
+                     FlowOptions(dns_session_timeout=60.0))) == 1
+
+
 @pytest.mark.parametrize(("gap", "n"), [(299.9, 1), (300.0, 2)])
 def test_tcp_idle_timeout_after_the_handshake(gap: float, n: int) -> None:
     segs = [seg(0, C, "S", seq=ISN_C), seg(0.1, S, "SA", seq=ISN_S, ack=c0),

@@ -45,7 +45,9 @@ C_WIRE = 24  # + side
 C_PAYLOAD = 26  # + side
 C_DSIZE = 28  # + side: UDP length - 8 / ICMP bytes after the header, summed
 C_DACTIVE = 30  # + side: UDP/ICMP side sent a good packet (Zeek UDP_ACTIVE)
-C_EXPIRE = 32  # + 0..N_EXPIRE-1: due times of pending TCP expire checks, -1 if none
+# + 0..N_EXPIRE-1: due times of pending expire checks, -1 if none: TCP's
+# (TCPSessionAdapter::ExpireTimer), or a UDP flow's DNS analyzer's (DNS_Analyzer::ExpireTimer)
+C_EXPIRE = 32
 N_EXPIRE = 4  # at most three chains can run at once (creation + one per side's close)
 C_ENCAP = 36  # the tunnel stack (PacketBatch.encap, as int64) of the flow's last packet
 C_TCHANGES = 37  # tunnel changes counted (Conn.cc CheckEncapsulation)
@@ -151,7 +153,8 @@ O_LINGER = 8
 O_LONG_INACT = 9
 O_CAP = 10  # -1: no cap
 O_ACTIVE = 11  # -1: no active timeout
-O_N = 12
+O_DNS_SESSION = 12
+O_N = 13
 
 # --- per-packet input columns (int64) ----------------------------------------
 P_TS = 0

@@ -139,7 +139,13 @@ class FlowOptions:
         likely_server_tcp / likely_server_udp: ports that decide the originator of a
             flow that does not start with a bare SYN (Zeek's likely_server_ports).
         dns_ports: UDP responder ports where Zeek's DNS analyzer runs: a first message
-            that is a response from the originator flips the roles (DNS.cc L86-92).
+            that is a response from the originator flips the roles (DNS.cc L86-92), and
+            the flow ends sooner than its inactivity timeout (``dns_session_timeout``).
+        dns_session_timeout: period of the DNS analyzer's expire check on a UDP flow
+            with a ``dns_ports`` responder (Zeek's dns_session_timeout, 10 s; DNS.cc
+            L2356, L2386-2397): the first check comes this long after the flow starts,
+            and a check ends the flow when its last packet is at least this long minus
+            1 s before, else the next check comes this long after it.
         ntp_ports: UDP responder ports where Zeek's NTP analyzer runs: a server-mode
             message from the originator, or a client-mode one from the responder,
             flips the roles once (ntp-analyzer.pac L141-150).
@@ -167,6 +173,7 @@ class FlowOptions:
     likely_server_udp: frozenset[int] = ZEEK_DEFAULT_UDP_PORTS
     dns_ports: frozenset[int] = ZEEK_SCRIPT_PORTS["dns"][1]
     ntp_ports: frozenset[int] = ZEEK_SCRIPT_PORTS["ntp"][1]
+    dns_session_timeout: float = 10.0
     vlan_in_key: bool = False
     decapsulate: bool = True
     verify_checksums: bool = False
@@ -177,7 +184,8 @@ class FlowOptions:
     def __post_init__(self) -> None:
         for name in ("tcp_inactivity", "udp_inactivity", "icmp_inactivity", "other_inactivity",
                      "tcp_attempt_delay", "tcp_close_delay", "tcp_syn_timeout",
-                     "tcp_session_timer", "tcp_connection_linger", "long_inactivity"):
+                     "tcp_session_timer", "tcp_connection_linger", "long_inactivity",
+                     "dns_session_timeout"):
             self._ns[name] = _seconds(name, getattr(self, name)) or 0
         if self._ns["tcp_session_timer"] == 0:  # Zeek re-arms its expire check this far ahead
             raise OptionError("tcp_session_timer must be > 0 seconds, got 0")

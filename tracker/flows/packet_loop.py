@@ -83,6 +83,7 @@ from tracker.flows.layout import (
     NEED_SLOTS,
     O_ACTIVE,
     O_CAP,
+    O_DNS_SESSION,
     O_ICMP_INACT,
     O_OTHER_INACT,
     O_SYN_TO,
@@ -228,6 +229,8 @@ def _new_flow(conn: np.ndarray, ep: np.ndarray, keys: np.ndarray, hist: np.ndarr
         add_timer(conn, heap, g, slot, g[G_NT] + opt[O_SYN_TO], T_EXPIRE)
     elif proto == PROTO_UDP:
         set_inactivity(conn, heap, g, slot, opt[O_UDP_INACT])
+        if lsp[2, _resp_port(conn, keys, slot)]:  # the DNS analyzer attaches (by port)
+            add_timer(conn, heap, g, slot, g[G_NT] + opt[O_DNS_SESSION], T_EXPIRE)
     elif proto == PROTO_ICMP or proto == PROTO_ICMPV6:
         set_inactivity(conn, heap, g, slot, opt[O_ICMP_INACT])
     else:

@@ -50,7 +50,8 @@ def _options_array(o: FlowOptions) -> np.ndarray:
                       (L.O_ATTEMPT, "tcp_attempt_delay"), (L.O_CLOSE, "tcp_close_delay"),
                       (L.O_SYN_TO, "tcp_syn_timeout"), (L.O_SESSION, "tcp_session_timer"),
                       (L.O_LINGER, "tcp_connection_linger"), (L.O_LONG_INACT, "long_inactivity"),
-                      (L.O_ACTIVE, "active_timeout")):
+                      (L.O_ACTIVE, "active_timeout"),
+                      (L.O_DNS_SESSION, "dns_session_timeout")):
         opt[col] = o.ns(name)
     opt[L.O_CAP] = -1 if o.max_open_flows is None else o.max_open_flows
     return opt

@@ -11,7 +11,10 @@ network time. The four timers that matter by default:
   removes a flow whose originator is SYN_SENT / SYN_ACK_SENT and whose
   responder is INACTIVE;
 - TCP expire (L1099-1145): checks, then re-arms at t + tcp_session_timer;
-- TCP conn-delete (L1256-1261): last_time + close delay; removes.
+- TCP conn-delete (L1256-1261): last_time + close delay; removes;
+- DNS expire (``DNS.cc`` L2356, L2386-2397), on a UDP flow whose responder port has
+  the DNS analyzer: first at creation + dns_session_timeout; removes the flow if
+  ``t - last_time >= dns_session_timeout - 1 s``, else re-arms at t + the timeout.
 
 A flow keeps its pending timers in its own columns and has a single wake-up
 entry in the heap, at (or before) its earliest due time; when that comes out,
@@ -40,6 +43,7 @@ from tracker.flows.layout import (
     C_LRU_NEXT,
     C_LRU_PREV,
     C_ORIG_SIDE,
+    C_PROTO,
     C_WAKE_SEQ,
     C_WAKE_T,
     E_DID_CLOSE,
@@ -60,6 +64,7 @@ from tracker.flows.layout import (
     INACTIVE,
     N_EXPIRE,
     O_CAP,
+    O_DNS_SESSION,
     O_LINGER,
     O_SESSION,
     RESET,
@@ -71,7 +76,9 @@ from tracker.flows.layout import (
     T_INACT,
 )
 from tracker.flows.store import heap_pop, heap_push, ht_delete
+from tracker.frames import NS_PER_S
 from tracker.jit import kernel
+from tracker.packets import PROTO_UDP
 
 NEVER = np.iinfo(np.int64).max
 
@@ -212,6 +219,17 @@ def next_timer(conn: np.ndarray, slot: int) -> tuple[int, int, int]:
 
 
 @kernel
+def _dns_expire(conn: np.ndarray, opt: np.ndarray, slot: int, idx: int, t: int) -> int:
+    """DNS_Analyzer::ExpireTimer: END_IDLE once the flow was quiet for the timeout less
+    the second Zeek allows for a request and its reply, else the next check."""
+    period = opt[O_DNS_SESSION]
+    if t - conn[slot, C_LAST] >= period - NS_PER_S:
+        return END_IDLE
+    conn[slot, C_EXPIRE + idx] = t + period if t <= NEVER - period else NEVER
+    return -1
+
+
+@kernel
 def _run_one(conn: np.ndarray, ep: np.ndarray, opt: np.ndarray, slot: int, kind: int,
              idx: int, t: int) -> int:
     """Run one due timer at network time t: an end reason, or -1 to keep the flow."""
@@ -229,6 +247,8 @@ def _run_one(conn: np.ndarray, ep: np.ndarray, opt: np.ndarray, slot: int, kind:
             return END_IDLE
         return -1
     conn[slot, C_EXPIRE + idx] = -1
+    if conn[slot, C_PROTO] == PROTO_UDP:
+        return _dns_expire(conn, opt, slot, idx, t)
     if conn[slot, C_FLAGS] & F_ACTIVE == 0:
         return -1  # an inactive adapter's expire timer neither acts nor re-arms
     reason = _expire_check(conn, ep, slot, t, opt[O_LINGER])

@@ -247,7 +247,8 @@ VALUES: dict[str, dict[str, str]] = {
     "end_reason": {
         "fin": "both sides closed and the close delay passed",
         "rst": "a RST ended it and the reset delay passed",
-        "idle": "no packet for the inactivity timeout (an unanswered SYN: 5 s)",
+        "idle": "no packet for the inactivity timeout (an unanswered SYN: 5 s; a UDP DNS "
+                "flow: 9-20 s, section 5)",
         "reuse": "a new connection started on the same socket pair (a SYN with a new ISN)",
         "active": "the active timeout cut a long flow (off by default)",
         "evicted": "the open-flow cap was reached and this was the least recently active flow",
