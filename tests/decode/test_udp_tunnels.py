@@ -226,6 +226,21 @@ def test_tunnel_parents_and_the_sixth_change() -> None:
     assert icmp["history"] != "X" and len(icmp["tunnel_parents"]) == 2
 
 
+def test_changes_to_and_from_no_tunnel_count_too() -> None:
+    """Conn.cc CheckEncapsulation: a packet without a tunnel after one with (and back) is
+    a change as well (Zeek's core.tunnels.count-default-tunnel-changes: 'DX'); it adds
+    no parent. Bare, tunnelled, ... : 6 packets are 5 changes, 7 are 6: 'X'."""
+    bare = ETH + IP_TCP
+    tunnelled = ETH + udp(40000, 4789, VXLAN + INNER_ETH + IP_TCP)
+    for frames, history in (([bare, tunnelled] * 3, ""), ([bare, tunnelled] * 3 + [bare], "X")):
+        records, _ = flows(frames)
+        df = flows_dataframe(records)
+        tcp = df[df["proto"] == "tcp"].iloc[0]
+        outer = df.loc[df["proto"] == "udp", "flow_id"].tolist()
+        assert tcp["history"].endswith(history) and ("X" in tcp["history"]) == bool(history)
+        assert list(tcp["tunnel_parents"]) == outer
+
+
 def test_inner_rows_feed_the_same_flow_as_bare_packets() -> None:
     bare = ETH + IP_TCP
     tunnelled = ETH + udp(40000, 4789, VXLAN + INNER_ETH + IP_TCP)

@@ -386,21 +386,23 @@ def _tunnel(conn: np.ndarray, hist: np.ndarray, slot: int, new: bool, pi: np.nda
             out_fid: np.ndarray) -> None:
     """tunnel_parents (ZEEK-FACTS 6.4): the immediate parent of the first packet
     (conn/main.zeek L254-259), then that of each new tunnel stack (Connection::
-    CheckEncapsulation, Conn.cc L101-135; tunnel_changed, main.zeek L303-312). A change
-    between two stacks counts; past MAX_TUNNEL_CHANGES no parent is added and 'X' marks
-    the flow once. The stored stack is replaced in every case."""
+    CheckEncapsulation, Conn.cc L101-135; tunnel_changed, main.zeek L303-312). Every
+    change counts, to or from no tunnel too (which adds no parent); past
+    MAX_TUNNEL_CHANGES no parent is added and 'X' marks the flow once. The stored stack
+    is replaced in every case. Called when the packet's stack differs from the flow's."""
     encap = pi[P_ENCAP, i]
     parent = pi[P_TUNNEL, i]
     if pi[P_CARRIER, i] >= 0:
         parent = out_fid[pi[P_CARRIER, i]]
     old = conn[slot, C_ENCAP]
     conn[slot, C_ENCAP] = encap
-    if new or (old == 0 and encap != 0):
+    if new:
         _add_parent(conn, slot, parent)
-    elif old != encap and encap != 0:
+    elif old != encap:
         if conn[slot, C_TCHANGES] < MAX_TUNNEL_CHANGES:
             conn[slot, C_TCHANGES] += 1
-            _add_parent(conn, slot, parent)
+            if encap != 0:
+                _add_parent(conn, slot, parent)
         else:
             check_history(conn, hist, slot, HIST_LIMIT, X_)
 
