@@ -28,6 +28,7 @@ import numpy as np
 
 from tracker.decode import decode
 from tracker.decode.bpf import BpfFilter
+from tracker.decode.tunnel_fragments import candidates
 from tracker.errors import CaptureError, OptionError
 from tracker.flows import FlowOptions, FlowRecords, FlowTable
 from tracker.flows.table import ROW_DEPTHS, KernelBatch, prepare_batch, row_positions
@@ -101,11 +102,12 @@ def made_ready(frames: FrameBatch, bpf: BpfFilter | None, options: FlowOptions
     """(frames, packets, ready): ``frames`` decoded (with the tcpdump filter) and made the
     flow table's input as far as no state is needed (FlowTable.prepare_batch; None for a
     batch with fragments or tunnels, which ``update`` takes); the frames are kept only
-    where a tunnel may be opened (decode/payload.py's hint), the one use ``update`` has
-    for them."""
+    where a tunnel may be opened (decode/payload.py's hint, or fragments of UDP datagrams,
+    which decode/tunnel_fragments.py puts back together), the one use ``update`` has for
+    them."""
     packets = filtered(frames, bpf, options.verify_checksums)
     ready = prepare_batch(packets, options)
-    tunnel = ready is None and bool(packets.tunnel_hint.any())
+    tunnel = ready is None and bool(packets.tunnel_hint.any() or candidates(packets).any())
     return (frames if tunnel else None), packets, ready
 
 

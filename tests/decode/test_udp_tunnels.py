@@ -241,6 +241,69 @@ def test_changes_to_and_from_no_tunnel_count_too() -> None:
         assert list(tcp["tunnel_parents"]) == outer
 
 
+def _fragments(datagram: bytes, cut: int, ident: int = 0x1234) -> list[bytes]:
+    """The IPv4 ``datagram`` (20-byte header) as two fragments, the first with ``cut``
+    data bytes (a multiple of 8), MF set; header checksums computed (RFC 791)."""
+    def header(length: int, flags_offset: int) -> bytes:
+        h = bytearray(datagram[:20])
+        h[2:4] = (20 + length).to_bytes(2, "big")
+        h[4:6] = ident.to_bytes(2, "big")
+        h[6:8] = flags_offset.to_bytes(2, "big")
+        h[10:12] = bytes(2)
+        total = sum(int.from_bytes(h[i:i + 2], "big") for i in range(0, 20, 2))
+        total = (total & 0xFFFF) + (total >> 16)
+        h[10:12] = (~total & 0xFFFF).to_bytes(2, "big")
+        return bytes(h)
+    data = datagram[20:]
+    return [header(cut, 0x2000) + data[:cut], header(len(data) - cut, cut // 8) + data[cut:]]
+
+
+def test_a_tunnel_in_outer_fragments_is_opened_at_the_completing_fragment() -> None:
+    """Zeek reassembles, then decapsulates (ZEEK-FACTS 4.2, 6.2): the VXLAN packet inside
+    a datagram in two fragments, the second arriving first and in an earlier batch, is
+    one inner packet at the first fragment's time, carried by the outer UDP flow's one
+    packet; a table pickled between the two batches (a cluster's carried state) gives
+    the same flows."""
+    import pickle
+
+    first, second = _fragments(udp(40000, 4789, VXLAN + INNER_ETH + IP_TCP), 24)
+    for carried in (False, True):
+        table = FlowTable(FlowOptions())
+        ended = []
+        for k, frame in ((0, second), (1, first)):
+            fb = FrameBatch.from_frames([ETH + frame], ts_ns=[k * 10**9], first_record=k)
+            ended.append(table.update(decode(fb), fb))
+            if carried:
+                table = pickle.loads(pickle.dumps(table))
+        df = flows_dataframe(FlowRecords.concat([*ended, table.flush()])).set_index("proto")
+        assert (df.loc["udp", "orig_pkts"], df.loc["udp", "orig_ip_bytes"]) == \
+            (1, 20 + 8 + len(VXLAN + INNER_ETH + IP_TCP))
+        tcp = df.loc["tcp"]
+        assert (tcp["orig_pkts"], tcp["orig_port"], tcp["history"]) == (1, 50000, "S")
+        assert tcp["first_ts"].value == 10**9
+        assert list(tcp["tunnel_parents"]) == [df.loc["udp", "flow_id"]]
+
+
+def test_the_read_pipeline_keeps_the_frames_of_fragments_for_the_tunnels() -> None:
+    """FlowRun (the CLI's and read_flows' path) keeps a batch's frames only where a tunnel
+    may be: a batch holding nothing but the fragments of a VXLAN datagram has no tunnel
+    hint, yet must keep them (pipeline.made_ready)."""
+    from tracker.pipeline import FlowRun
+    from tracker.sources.memory import MemorySource
+
+    first, second = _fragments(udp(40000, 4789, VXLAN + INNER_ETH + IP_TCP), 24)
+    batches = [FrameBatch.from_frames([ETH + f], ts_ns=[k], first_record=k)
+               for k, f in enumerate((first, second))]
+    records = FlowRecords.concat(list(FlowRun(MemorySource(batches), FlowOptions()).finished()))
+    assert sorted(flows_dataframe(records)["proto"].astype(str)) == ["tcp", "udp"]
+
+
+def test_an_incomplete_outer_datagram_opens_nothing() -> None:
+    first, _ = _fragments(udp(40000, 4789, VXLAN + INNER_ETH + IP_TCP), 24)
+    _, rows = run([ETH + first])
+    assert len(rows) == 1 and rows.depth.tolist() == [0]
+
+
 def test_inner_rows_feed_the_same_flow_as_bare_packets() -> None:
     bare = ETH + IP_TCP
     tunnelled = ETH + udp(40000, 4789, VXLAN + INNER_ETH + IP_TCP)

@@ -28,14 +28,18 @@ no inner row (an IP tunnel's row gets status NOT_IP: it is in no flow):
   a header that does not parse), that connection's later packets are not opened;
 - an outer UDP packet with a bad checksum (when checksums are verified).
 
-Not opened yet: a tunnel packet that came in IP fragments (the table reassembles after
-this step, Zeek before).
+An outer IPv4 UDP datagram that came in fragments is put back together here first
+(tunnel_fragments.py), and the packet inside it follows the fragment that completed it.
+Not opened yet: IPv6 outer datagrams and IP tunnels (IP-in-IP, GRE) in fragments.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
+from tracker.decode.tunnel_fragments import TunnelFragments
 from tracker.decode.udp_tunnels import (
     AYIYA,
     GENEVE,
@@ -120,15 +124,43 @@ class Decapsulator:
             self._analyzer[port] = code
         self._responder: dict[int, int] = {}  # outer key -> responder port, when needed
         self._violated: set[int] = set()  # outer key and tunnel of violated connections
+        self._fragments = TunnelFragments()
 
-    def memory(self) -> tuple[dict[int, int], set[int]]:
-        """What it remembers of outer connections, to carry into the next part of a capture."""
-        return dict(self._responder), set(self._violated)
+    def memory(self) -> tuple[dict[int, int], set[int], Any]:
+        """What it remembers of outer connections, to carry into the next part of a capture:
+        responders, violations and the fragments of outer datagrams still incomplete."""
+        return dict(self._responder), set(self._violated), self._fragments.memory()
 
-    def restore(self, memory: tuple[dict[int, int], set[int]]) -> None:
+    def restore(self, memory: tuple[dict[int, int], set[int], Any]) -> None:
         self._responder, self._violated = dict(memory[0]), set(memory[1])
+        self._fragments.restore(memory[2])
 
     def rows(self, fb: FrameBatch, pb: PacketBatch) -> PacketBatch:
+        done, datagrams = self._fragments.completed(fb, pb)
+        out = self._opened(fb, pb)
+        if done.size:
+            out = self._in_datagrams(out, pb, done, datagrams)
+        return out
+
+    def _in_datagrams(self, out: PacketBatch, pb: PacketBatch, done: np.ndarray,
+                      datagrams: FrameBatch) -> PacketBatch:
+        """``out`` with the packets inside the reassembled ``datagrams`` (datagram i
+        completed by row ``done[i]`` of ``pb``) right after their completing fragment,
+        which carries them (its record, time and lengths)."""
+        from tracker.decode import decode
+
+        opened = self._opened(datagrams, decode(datagrams, checksums=self._verify))
+        inner = opened.take(np.flatnonzero(opened.depth > 0))
+        if len(inner) == 0:
+            return out
+        which = done[inner.record - datagrams.first_record]
+        for name in ("record", "ts_ns", "wire_len", "caplen"):
+            getattr(inner, name)[:] = getattr(pb, name)[which]
+        # The completing fragment's row: the first of its record (rows it carries follow).
+        at = np.searchsorted(out.record, inner.record, side="left")
+        return _insert(out, at, inner)
+
+    def _opened(self, fb: FrameBatch, pb: PacketBatch) -> PacketBatch:
         out = pb
         for level in range(MAX_DEPTH + 1):
             # The decoder marked the few rows that may carry a tunnel (decode/payload.py).

@@ -1,0 +1,162 @@
+"""Outer IPv4 UDP datagrams that came in fragments, put back together as bytes, so that
+the UDP tunnel inside them (GTP, VXLAN, ...) is opened: Zeek reassembles before it
+decapsulates (ZEEK-FACTS 4.2 and 6.2; baselines ``core.tunnels.gtp.outer_ip_frag`` and
+``core.tunnels.gtp.different_dl_and_ul``, whose downlink GTP packets are all fragmented).
+
+The flow table goes on counting the fragments themselves (flows/fragments.py): the
+outer UDP flow gets one packet per datagram, at the fragment that completes it. The same
+rule names that fragment here: a datagram is complete once its data covers ``[0, end)``
+without a hole, ``end`` being set by the last fragment (MF=0) and raised by any fragment
+reaching beyond it; a fragment that comes after that starts a new datagram; a datagram
+still incomplete 5 minutes of packet time after its first fragment is dropped, and so is
+the oldest when more than MAX_PENDING wait. Overlapping bytes keep the first copy seen. A
+fragment not captured whole, or with a bad IPv4 header checksum, is left out, as the
+flow table leaves it out.
+
+Each fragment of a UDP datagram costs a Python step, ~8 us (fragmented datagrams are a
+small share of traffic; a capture of nothing else, 400,000 fragments, read in 4.8 s
+against 1.4 s without this step). Not opened yet: IPv6 outer datagrams and IP tunnels (IP-in-IP, GRE)
+that came in fragments.
+"""
+
+from __future__ import annotations
+
+import copy
+import struct
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from tracker.frames import LINKTYPE_RAW, FrameBatch
+from tracker.packets import CHECKSUM_BAD_IP, PROTO_UDP, PacketBatch, Status
+
+FRAG_TIMEOUT_NS = 300 * 10**9  # Zeek's frag_timeout, as flows/fragments.py
+MAX_PENDING = 65_536  # datagrams waiting, as flows/fragments.py's cap
+
+
+@dataclass
+class _Datagram:
+    """The fragments of one datagram seen so far."""
+
+    start_ns: int  # packet time of its first fragment (the timeout counts from it)
+    header: bytes = b""  # the IPv4 header of the offset-0 fragment
+    pieces: list[tuple[int, bytes]] = field(default_factory=list)  # (offset, data), arrival order
+    end: int = -1  # the end the last fragment (MF=0) set, -1 until it came
+
+    def complete(self) -> int:
+        """The datagram's data length once nothing is missing, else -1."""
+        if self.end < 0 or not self.header:
+            return -1
+        end = max(self.end, max(o + len(d) for o, d in self.pieces))
+        covered = 0
+        for offset, data in sorted(self.pieces, key=lambda p: p[0]):
+            if offset > covered:
+                return -1
+            covered = max(covered, offset + len(data))
+        return end if covered >= end else -1
+
+    def datagram(self, length: int) -> bytes:
+        """The whole IPv4 datagram: the first fragment's header, made that of an
+        unfragmented datagram of ``length`` data bytes, then the data."""
+        data = bytearray(length)
+        for offset, piece in reversed(self.pieces):  # the first copy seen is written last
+            data[offset:offset + len(piece)] = piece
+        head = bytearray(self.header)
+        head[2:4] = (len(head) + length).to_bytes(2, "big")
+        head[6:8] = b"\x00\x00"  # no flags, offset 0
+        head[10:12] = b"\x00\x00"
+        head[10:12] = _ipv4_checksum(bytes(head)).to_bytes(2, "big")
+        return bytes(head) + bytes(data)
+
+
+def _ipv4_checksum(header: bytes) -> int:
+    """RFC 791 header checksum (the one's complement sum of 16-bit words)."""
+    total = sum(struct.unpack(f">{len(header) // 2}H", header))
+    while total >> 16:
+        total = (total & 0xFFFF) + (total >> 16)
+    return ~total & 0xFFFF
+
+
+def candidates(pb: PacketBatch) -> np.ndarray:
+    """The rows taken here: fragments of outer IPv4 UDP datagrams (bool per row). A batch
+    with any needs its frames kept for the tunnels (pipeline.made_ready)."""
+    frag = (pb.status == Status.FRAGMENT) | pb.more_fragments | (pb.frag_offset != 0)
+    return frag & (pb.depth == 0) & (pb.ip_version == 4) & (pb.proto == PROTO_UDP) \
+        & (pb.checksum != CHECKSUM_BAD_IP)
+
+
+class TunnelFragments:
+    """Reassembles the bytes of fragmented IPv4 UDP datagrams, batch after batch."""
+
+    def __init__(self) -> None:
+        self._pending: dict[tuple[int, int, int, int, int], _Datagram] = {}
+        self._clock = 0
+
+    def memory(self) -> dict[tuple[int, int, int, int, int], _Datagram]:
+        """The datagrams still waiting, to carry into the next part of a capture."""
+        return copy.deepcopy(self._pending)
+
+    def restore(self, memory: dict[tuple[int, int, int, int, int], _Datagram]) -> None:
+        self._pending = copy.deepcopy(memory)
+
+    def completed(self, fb: FrameBatch, pb: PacketBatch) -> tuple[np.ndarray, FrameBatch]:
+        """(rows of ``pb`` that complete a datagram, in order; the datagrams as raw-IP
+        frames of a FrameBatch, frame i completed by row i, with its time)."""
+        rows = np.flatnonzero(candidates(pb))
+        frame = pb.record[rows] - fb.first_record
+        base = pb.l3_offset[rows]  # offsets are positions in fb.data
+        hdr, ip_len = pb.ip_hdr_len[rows].astype(np.int64), pb.ip_len[rows]
+        # Not captured whole (or nonsense): the flow table leaves it out too.
+        whole = (ip_len >= hdr) & (base + ip_len <= fb.start[frame] + fb.caplen[frame])
+        rows, base, hdr, ip_len = rows[whole], base[whole], hdr[whole], ip_len[whole]
+        data = fb.data
+        done: list[int] = []
+        grams: list[bytes] = []
+        # A Python step per fragment of a UDP datagram, on plain ints.
+        for r, key, ts, offset, more, b, h, n in zip(
+                rows.tolist(), zip(pb.src_hi[rows].tolist(), pb.src_lo[rows].tolist(),
+                                   pb.dst_hi[rows].tolist(), pb.dst_lo[rows].tolist(),
+                                   pb.ip_id[rows].tolist(), strict=True),
+                pb.ts_ns[rows].tolist(), pb.frag_offset[rows].tolist(),
+                pb.more_fragments[rows].tolist(), base.tolist(), hdr.tolist(), ip_len.tolist(),
+                strict=True):
+            gram = self._add(key, ts, offset, more, data[b:b + h], data[b + h:b + n])
+            if gram is not None:
+                done.append(r)
+                grams.append(gram)
+        if len(pb):
+            self._clock = max(self._clock, int(pb.ts_ns.max()))
+            self._expire()
+        at = np.array(done, dtype=np.int64)
+        return at, FrameBatch.from_frames(grams, ts_ns=pb.ts_ns[at].tolist(), linktype=LINKTYPE_RAW)
+
+    def _add(self, key: tuple[int, int, int, int, int], ts: int, offset: int, more: bool,
+             header: np.ndarray, data: np.ndarray) -> bytes | None:
+        """Take one fragment; the datagram's bytes if it completes one."""
+        self._clock = max(self._clock, ts)
+        gram = self._pending.get(key)
+        if gram is not None and self._late(gram):  # its timeout fired before this fragment
+            del self._pending[key]
+            gram = None
+        if gram is None:
+            if len(self._pending) >= MAX_PENDING:  # the oldest goes (dicts keep order)
+                del self._pending[next(iter(self._pending))]
+            gram = self._pending[key] = _Datagram(ts)
+        gram.pieces.append((offset, data.tobytes()))
+        if offset == 0 and not gram.header:
+            gram.header = header.tobytes()
+        if not more:
+            gram.end = offset + len(data)
+        length = gram.complete()
+        if length < 0:
+            return None
+        del self._pending[key]
+        return gram.datagram(length)
+
+    def _late(self, gram: _Datagram) -> bool:
+        return self._clock >= gram.start_ns + FRAG_TIMEOUT_NS
+
+    def _expire(self) -> None:
+        old = [k for k, g in self._pending.items() if self._late(g)]
+        for k in old:
+            del self._pending[k]
