@@ -144,3 +144,29 @@ def test_aruba_gre_carries_80211() -> None:
     assert_inner_syn(rows, 0)
     assert_inner_syn(rows, 1)
     assert rows.status[2] == Status.ENCRYPTED  # in no flow: Zeek cannot read ciphertext either
+
+
+def test_an_amsdu_inside_aruba_gre_gives_each_packet_a_row() -> None:
+    """An A-MSDU (QoS data, QoS Control's 0x80 bit) holds subframes of DA, SA, a length,
+    then LLC/SNAP and a packet, padded by ``length % 4`` bytes (IEEE802_11.cc L86-134,
+    Zeek's rule): every IP packet is a row of its own after the first, in the frame's
+    row order; a truncated subframe ends the frame (Zeek's core.tunnels.gre-aruba-amsdu:
+    one frame, one TCP flow of 2 packets)."""
+    qos_data = bytes([0x88, 0x02]) + bytes(22) + bytes([0x80, 0x00])  # QoS data, A-MSDU
+    snap = bytes.fromhex("aaaa03" "000000" "0800")
+
+    def subframe(packet: bytes, last: bool = False) -> bytes:
+        length = len(snap) + len(packet)
+        pad = b"" if last else bytes(length % 4)
+        return bytes(12) + length.to_bytes(2, "big") + snap + packet + pad
+
+    second = IP_TCP[:2] + (41).to_bytes(2, "big") + IP_TCP[4:] + b"x"  # 41 bytes: padding 1
+    body = subframe(IP_TCP) + subframe(second) + subframe(IP_TCP, last=True)
+    cut = subframe(IP_TCP) + subframe(IP_TCP)[:30]  # the second subframe cut short
+    frames = [MACS + ETH_TYPE_IPV4 + outer4(gre(0x8200) + qos_data + b, 47) for b in (body, cut)]
+    _, rows = run(frames)
+    assert rows.record.tolist() == [0, 0, 0, 1]
+    for i in (0, 1, 2, 3):
+        assert (rows.src_lo[i], rows.dst_port[i], rows.depth[i]) == (V4_SRC_LO, 80, 1)
+    assert rows.ip_len.tolist() == [40, 41, 40, 40]
+

@@ -205,7 +205,8 @@ def ieee802_11(bv: ByteView, cur: Cursor) -> tuple[np.ndarray, np.ndarray]:
 
     Management and control frames and the data subtypes without a body (Null, QoS
     Null, CF-Ack/Poll) are NOT_IP; a protected frame is ENCRYPTED; an A-MSDU (several
-    packets in one frame) is UNSUPPORTED_LINK. Zeek needs more than 24 bytes: a shorter
+    packets in one frame) is UNSUPPORTED_LINK here, where a frame has one row (inside
+    Aruba's GRE, tunnels.py splits it). Zeek needs more than 24 bytes: a shorter
     frame is TRUNCATED. The +HTC field is not skipped (nor by Zeek): LLC/SNAP is not
     found there and the frame is NOT_IP.
     """

@@ -23,7 +23,8 @@ no inner row (an IP tunnel's row gets status NOT_IP: it is in no flow):
   snaplen is dropped by the IP checks (IPTunnel.cc L71-73); VXLAN, Geneve and AYIYA keep
   a cut inner packet, whose wire length is the outer one's less the headers;
 - GRE with the routing bit, unknown flag bits or a version above 1; PPTP without PPP
-  IPv4/IPv6; Aruba's 802.11 payloads that are not IP (A-MSDU subframes are not split);
+  IPv4/IPv6; Aruba's 802.11 payloads that are not IP (an A-MSDU's packets each make a
+  row of their own, after the first);
 - after a protocol violation on an outer UDP connection (VXLAN, Geneve, Teredo, AYIYA:
   a header that does not parse), that connection's later packets are not opened;
 - an outer UDP packet with a bad checksum (when checksums are verified).
@@ -70,6 +71,8 @@ TUNNEL_PROTOS = (PROTO_IPIP, PROTO_IPV6_IN_IP, PROTO_GRE)
 _IS_TUNNEL = np.zeros(256, np.bool_)
 _IS_TUNNEL[list(TUNNEL_PROTOS)] = True
 MAX_DEPTH = 4  # Tunnel::max_depth (init-bare L784)
+IEEE802_11_LEN = 24  # the data frame's fixed header (link.py IEEE802_11)
+SNAP = bytes([0xAA, 0xAA, 0x03, 0, 0, 0])  # LLC/SNAP with a zero OUI: an ethertype follows
 UDP_HEADER = 8
 
 # GRE (RFC 2784, RFC 2890; PPTP's enhanced GRE, RFC 2637 section 4.1).
@@ -176,7 +179,10 @@ class Decapsulator:
                 out.status[ip] = Status.NOT_IP
                 return out
             if ip.size:
-                _open_ip(fb, out, ip, self._verify)
+                extra, after = _open_ip(fb, out, ip, self._verify)
+                if len(extra):
+                    out = _insert(out, after, extra)
+                    udp = (udp[0] + np.searchsorted(after, udp[0], side="left"), *udp[1:])
             if udp[0].size:
                 out = self._open_udp(fb, out, *udp)
         return out
@@ -353,8 +359,11 @@ def _insert(out: PacketBatch, after: np.ndarray, new: PacketBatch) -> PacketBatc
     return merged
 
 
-def _open_ip(fb: FrameBatch, out: PacketBatch, at: np.ndarray, checksums: bool) -> None:
-    """Decode the inside of the IP tunnel rows ``at`` of ``out`` into those rows."""
+def _open_ip(fb: FrameBatch, out: PacketBatch, at: np.ndarray, checksums: bool
+             ) -> tuple[PacketBatch, np.ndarray]:
+    """Decode the inside of the IP tunnel rows ``at`` of ``out`` into those rows; the
+    packets after the first of an A-MSDU (several in one 802.11 frame, inside Aruba's
+    GRE) come back as rows to insert after the row given for each (sorted)."""
     frame = out.record[at] - fb.first_record
     end = fb.start[frame] + fb.caplen[frame]  # captured end of each frame in fb.data
     payload = out.l3_offset[at] + out.ip_hdr_len[at]
@@ -368,11 +377,15 @@ def _open_ip(fb: FrameBatch, out: PacketBatch, at: np.ndarray, checksums: bool) 
         ins.start[gre], ins.kind[gre], ins.exact[gre] = _gre(fb.data, payload[gre], ip_end[gre])
         ins.version[gre] = 0
     ins.start = np.minimum(ins.start, ip_end)
-    inner, usable = _inside(fb, out, at, ins, ip_end, np.zeros(at.size, np.bool_), checksums)
+    end = ip_end.copy()
+    more = _amsdu(fb.data, ins, end)
+    inner, usable = _inside(fb, out, at, ins, end, np.zeros(at.size, np.bool_), checksums)
     usable &= ~ins.exact | (inner.ip_len == ip_end - ins.start)
     pair = _pair_keys(out, at)
     encap = _mix(out.encap[at], pair)
     depth = out.depth[at] + 1
+    levels = (depth, pair, encap)
+    extra = _subframes(fb, out, at, more, levels, checksums)  # before the rows change
     put = at[usable]
     keep = ("record", "ts_ns", "wire_len", "caplen")
     for name in PacketBatch.__dataclass_fields__:
@@ -382,6 +395,69 @@ def _open_ip(fb: FrameBatch, out: PacketBatch, at: np.ndarray, checksums: bool) 
         encap[usable]
     out.carrier_depth[put] = -1
     out.status[at[~usable]] = Status.NOT_IP  # Zeek drops these: no flow
+    return extra
+
+
+def _amsdu(data: np.ndarray, ins: Inside, end: np.ndarray) -> list[tuple[int, int, int]]:
+    """802.11 A-MSDUs among the rows (IEEE802_11.cc L86-134): each row's first subframe
+    packet becomes its inside (``ins`` and ``end`` rewritten), and the others come back
+    as (row, start, end). Subframes are DA, SA, a length, then LLC/SNAP and the packet,
+    each followed by ``length % 4`` bytes of padding (Zeek's rule) where there is room;
+    a truncated one ends the frame, and only IPv4 and IPv6 packets make rows. A Python
+    step per A-MSDU frame (rare: Aruba's GRE)."""
+    more: list[tuple[int, int, int]] = []
+    for k in np.flatnonzero(ins.kind == INNER_80211).tolist():
+        pos, stop = int(ins.start[k]), int(end[k])
+        if stop - pos < IEEE802_11_LEN:
+            continue
+        fc0, fc1 = int(data[pos]), int(data[pos + 1])
+        size = IEEE802_11_LEN + (6 if fc1 & 0x03 == 0x03 else 0) + (2 if fc0 & 0x80 else 0)
+        if not (fc0 & 0x80 and stop - pos >= size and data[pos + size - 2] & 0x80) \
+                or fc1 & 0x40 or not fc0 & 0x08 or fc0 & 0x40:
+            continue  # not an A-MSDU of data: the link decoder says what it is
+        found: list[tuple[int, int]] = []
+        at = pos + size
+        while stop - at >= 14:
+            length = int(data[at + 12]) << 8 | int(data[at + 13])
+            if stop - at < length + 14 or length < 8 or bytes(data[at + 14:at + 20]) != SNAP:
+                break
+            ethertype = int(data[at + 20]) << 8 | int(data[at + 21])
+            if ethertype in (0x0800, 0x86DD):
+                found.append((at + 22, at + 14 + length))
+            at += 14 + length
+            at += length % 4 if stop - at >= length % 4 else 0
+        if not found:
+            ins.kind[k] = INNER_NONE
+            continue
+        ins.start[k], end[k] = found[0]
+        ins.kind[k], ins.version[k] = INNER_IP, 0
+        more += [(k, a, b) for a, b in found[1:]]
+    return more
+
+
+def _subframes(fb: FrameBatch, out: PacketBatch, at: np.ndarray,
+               more: list[tuple[int, int, int]],
+               levels: tuple[np.ndarray, np.ndarray, np.ndarray], checksums: bool
+               ) -> tuple[PacketBatch, np.ndarray]:
+    """The rows of the A-MSDU packets after each frame's first (``more``: row k of
+    ``at``, start, end), with the frame's record, time and lengths and the tunnel level
+    of the packets inside row k (``levels``: depth, IP tunnel, stack), and the rows of
+    ``out`` they follow."""
+    from tracker.decode import decode
+
+    if not more:
+        return PacketBatch.empty(0), np.zeros(0, np.int64)
+    k = np.array([m[0] for m in more], np.int64)
+    start = np.array([m[1] for m in more], np.int64)
+    caplen = np.array([m[2] for m in more], np.int64) - start
+    row = at[k]
+    new = decode(FrameBatch(fb.data, start, caplen, caplen, out.ts_ns[row], LINKTYPE_RAW, 0),
+                 checksums=checksums)
+    for name in ("record", "ts_ns", "wire_len", "caplen"):
+        getattr(new, name)[:] = getattr(out, name)[row]
+    new.depth[:], new.ip_tunnel[:], new.encap[:] = (c[k] for c in levels)
+    new.carrier_depth[:] = -1
+    return new, row
 
 
 def _u16(data: np.ndarray, pos: np.ndarray) -> np.ndarray:
