@@ -171,3 +171,18 @@ class PacketBatch:
 # (name, dtype, NONE value) of every column, in field order, from the declarations above.
 SCHEMA: list[tuple[str, np.dtype, object]] = [
     (f.name, f.metadata["dtype"], f.metadata["none"]) for f in fields(PacketBatch)]
+
+
+# IP fragments, as both the flow table's accounting (flows/fragments.py) and the bytes
+# put back together for tunnels (decode/tunnel_fragments.py) take them, so that both
+# name the same completing fragment.
+# Zeek's frag_timeout (scripts/base/init-bare.zeek L1993): 5 min of packet time.
+FRAG_TIMEOUT_NS = 300 * 10**9
+# A bound on the datagrams waiting for reassembly (Zeek has none; ours keeps memory
+# bounded): the IPv4 identification space (16 bits, RFC 791) of one address pair.
+MAX_PENDING_DATAGRAMS = 65_536
+
+
+def fragments(pb: PacketBatch) -> np.ndarray:
+    """Rows that are IP fragments (a first one included)."""
+    return (pb.status == Status.FRAGMENT) | pb.more_fragments | (pb.frag_offset != 0)

@@ -8,15 +8,15 @@ outer UDP flow gets one packet per datagram, at the fragment that completes it. 
 rule names that fragment here: a datagram is complete once its data covers ``[0, end)``
 without a hole, ``end`` being set by the last fragment (MF=0) and raised by any fragment
 reaching beyond it; a fragment that comes after that starts a new datagram; a datagram
-still incomplete 5 minutes of packet time after its first fragment is dropped, and so is
-the oldest when more than MAX_PENDING wait. Overlapping bytes keep the first copy seen. A
-fragment not captured whole, or with a bad IPv4 header checksum, is left out, as the
-flow table leaves it out.
+still incomplete FRAG_TIMEOUT_NS of packet time after its first fragment is dropped, and
+so is the oldest when more than MAX_PENDING_DATAGRAMS wait (the same constants,
+tracker/packets.py). Overlapping bytes keep the first copy seen. A fragment not captured
+whole, or with a bad IPv4 header checksum, is left out, as the flow table leaves it out.
 
 Each fragment of a UDP datagram costs a Python step, ~8 us (fragmented datagrams are a
 small share of traffic; a capture of nothing else, 400,000 fragments, read in 4.8 s
-against 1.4 s without this step). Not opened yet: IPv6 outer datagrams and IP tunnels (IP-in-IP, GRE)
-that came in fragments.
+against 1.4 s without this step). Not opened yet: IPv6 outer datagrams and IP tunnels
+(IP-in-IP, GRE) that came in fragments.
 """
 
 from __future__ import annotations
@@ -28,10 +28,14 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from tracker.frames import LINKTYPE_RAW, FrameBatch
-from tracker.packets import CHECKSUM_BAD_IP, PROTO_UDP, PacketBatch, Status
-
-FRAG_TIMEOUT_NS = 300 * 10**9  # Zeek's frag_timeout, as flows/fragments.py
-MAX_PENDING = 65_536  # datagrams waiting, as flows/fragments.py's cap
+from tracker.packets import (
+    CHECKSUM_BAD_IP,
+    FRAG_TIMEOUT_NS,
+    MAX_PENDING_DATAGRAMS,
+    PROTO_UDP,
+    PacketBatch,
+    fragments,
+)
 
 
 @dataclass
@@ -69,6 +73,9 @@ class _Datagram:
         return bytes(head) + bytes(data)
 
 
+_NO_DATAGRAMS = FrameBatch.from_frames([], linktype=LINKTYPE_RAW)
+
+
 def _ipv4_checksum(header: bytes) -> int:
     """RFC 791 header checksum (the one's complement sum of 16-bit words)."""
     total = sum(struct.unpack(f">{len(header) // 2}H", header))
@@ -80,8 +87,7 @@ def _ipv4_checksum(header: bytes) -> int:
 def candidates(pb: PacketBatch) -> np.ndarray:
     """The rows taken here: fragments of outer IPv4 UDP datagrams (bool per row). A batch
     with any needs its frames kept for the tunnels (pipeline.made_ready)."""
-    frag = (pb.status == Status.FRAGMENT) | pb.more_fragments | (pb.frag_offset != 0)
-    return frag & (pb.depth == 0) & (pb.ip_version == 4) & (pb.proto == PROTO_UDP) \
+    return fragments(pb) & (pb.depth == 0) & (pb.ip_version == 4) & (pb.proto == PROTO_UDP) \
         & (pb.checksum != CHECKSUM_BAD_IP)
 
 
@@ -103,6 +109,8 @@ class TunnelFragments:
         """(rows of ``pb`` that complete a datagram, in order; the datagrams as raw-IP
         frames of a FrameBatch, frame i completed by row i, with its time)."""
         rows = np.flatnonzero(candidates(pb))
+        if rows.size == 0 and not self._pending:  # a batch of tunnels without fragments
+            return rows, _NO_DATAGRAMS
         frame = pb.record[rows] - fb.first_record
         base = pb.l3_offset[rows]  # offsets are positions in fb.data
         hdr, ip_len = pb.ip_hdr_len[rows].astype(np.int64), pb.ip_len[rows]
@@ -139,7 +147,7 @@ class TunnelFragments:
             del self._pending[key]
             gram = None
         if gram is None:
-            if len(self._pending) >= MAX_PENDING:  # the oldest goes (dicts keep order)
+            if len(self._pending) >= MAX_PENDING_DATAGRAMS:  # the oldest goes (dict order)
                 del self._pending[next(iter(self._pending))]
             gram = self._pending[key] = _Datagram(ts)
         gram.pieces.append((offset, data.tobytes()))

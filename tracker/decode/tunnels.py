@@ -40,6 +40,8 @@ from typing import Any
 
 import numpy as np
 
+from tracker.decode.encap import ETHERTYPE_IPV4, ETHERTYPE_IPV6, LLC_SNAP
+from tracker.decode.link import IEEE802_11, QOS_AMSDU, WLAN_ADDR4, WLAN_QOS
 from tracker.decode.tunnel_fragments import TunnelFragments
 from tracker.decode.udp_tunnels import (
     AYIYA,
@@ -71,8 +73,8 @@ TUNNEL_PROTOS = (PROTO_IPIP, PROTO_IPV6_IN_IP, PROTO_GRE)
 _IS_TUNNEL = np.zeros(256, np.bool_)
 _IS_TUNNEL[list(TUNNEL_PROTOS)] = True
 MAX_DEPTH = 4  # Tunnel::max_depth (init-bare L784)
-IEEE802_11_LEN = 24  # the data frame's fixed header (link.py IEEE802_11)
 SNAP = bytes([0xAA, 0xAA, 0x03, 0, 0, 0])  # LLC/SNAP with a zero OUI: an ethertype follows
+AMSDU_SUBFRAME = 14  # destination, source, length
 UDP_HEADER = 8
 
 # GRE (RFC 2784, RFC 2890; PPTP's enhanced GRE, RFC 2637 section 4.1).
@@ -408,23 +410,26 @@ def _amsdu(data: np.ndarray, ins: Inside, end: np.ndarray) -> list[tuple[int, in
     more: list[tuple[int, int, int]] = []
     for k in np.flatnonzero(ins.kind == INNER_80211).tolist():
         pos, stop = int(ins.start[k]), int(end[k])
-        if stop - pos < IEEE802_11_LEN:
+        if stop - pos < IEEE802_11.itemsize:
             continue
         fc0, fc1 = int(data[pos]), int(data[pos + 1])
-        size = IEEE802_11_LEN + (6 if fc1 & 0x03 == 0x03 else 0) + (2 if fc0 & 0x80 else 0)
-        if not (fc0 & 0x80 and stop - pos >= size and data[pos + size - 2] & 0x80) \
+        size = IEEE802_11.itemsize + (WLAN_ADDR4 if fc1 & 0x03 == 0x03 else 0) \
+            + (WLAN_QOS if fc0 & 0x80 else 0)
+        if not (fc0 & 0x80 and stop - pos >= size and data[pos + size - WLAN_QOS] & QOS_AMSDU) \
                 or fc1 & 0x40 or not fc0 & 0x08 or fc0 & 0x40:
             continue  # not an A-MSDU of data: the link decoder says what it is
         found: list[tuple[int, int]] = []
         at = pos + size
-        while stop - at >= 14:
+        while stop - at >= AMSDU_SUBFRAME:
             length = int(data[at + 12]) << 8 | int(data[at + 13])
-            if stop - at < length + 14 or length < 8 or bytes(data[at + 14:at + 20]) != SNAP:
+            llc = at + AMSDU_SUBFRAME
+            if stop - at < length + AMSDU_SUBFRAME or length < LLC_SNAP.itemsize \
+                    or bytes(data[llc:llc + len(SNAP)]) != SNAP:
                 break
-            ethertype = int(data[at + 20]) << 8 | int(data[at + 21])
-            if ethertype in (0x0800, 0x86DD):
-                found.append((at + 22, at + 14 + length))
-            at += 14 + length
+            ethertype = int(data[llc + 6]) << 8 | int(data[llc + 7])
+            if ethertype in (ETHERTYPE_IPV4, ETHERTYPE_IPV6):
+                found.append((llc + LLC_SNAP.itemsize, llc + length))
+            at = llc + length
             at += length % 4 if stop - at >= length % 4 else 0
         if not found:
             ins.kind[k] = INNER_NONE

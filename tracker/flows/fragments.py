@@ -39,26 +39,26 @@ import numpy as np
 from tracker.errors import OptionError
 from tracker.frames import NAT_NS
 from tracker.jit import compiled
-from tracker.packets import PROTO_ICMP, PROTO_ICMPV6, PROTO_TCP, PROTO_UDP, PacketBatch, Status
+from tracker.packets import (
+    FRAG_TIMEOUT_NS,
+    MAX_PENDING_DATAGRAMS,
+    PROTO_ICMP,
+    PROTO_ICMPV6,
+    PROTO_TCP,
+    PROTO_UDP,
+    PacketBatch,
+    Status,
+    fragments,
+)
 
-# Zeek's frag_timeout (scripts/base/init-bare.zeek L1993): 5 min of packet time.
-FRAG_TIMEOUT_NS = 300 * 10**9
-# Bounds on what waits for reassembly. Zeek has none; ours keep memory bounded.
-# 65536 = the IPv4 identification space (16 bits, RFC 791) of one address pair;
 # 64 MiB is 16 times Linux's ipfrag_high_thresh default (4 MiB, ip-sysctl.rst),
 # generous because one capture holds the fragments of many hosts at once.
-MAX_PENDING_DATAGRAMS = 65_536
 MAX_PENDING_BYTES = 64 * 2**20
 IPV4_MIN_HEADER = 20  # RFC 791: IHL >= 5
 IPV6_FRAGMENT_DATA_MIN = 48  # RFC 8200: 40-byte header + 8-byte Fragment header
 IPV6_FRAGMENT_HEADER_LEN = 8  # RFC 8200 section 4.5
 UDP_HEADER_LEN = 8  # RFC 768
 ICMP_HEADER_LEN = 8  # RFC 792 / RFC 4443: type, code, checksum and 4 more bytes
-
-
-def fragments(pb: PacketBatch) -> np.ndarray:
-    """Rows that are IP fragments (a first one included)."""
-    return (pb.status == Status.FRAGMENT) | pb.more_fragments | (pb.frag_offset != 0)
 
 
 @dataclass(slots=True)
