@@ -9,11 +9,17 @@ it: ZEEK-FACTS 6.6).
 
 from __future__ import annotations
 
+import pytest
 from decode_frames import ETH_IPV4, ETH_IPV6, IP_TCP, V4_DST_LO, V4_SRC_LO, eth_ipv4_tcp, ipv6
 
 from tracker.decode import decode
 from tracker.decode.tunnels import flow_rows
-from tracker.frames import LINKTYPE_ETHERNET, FrameBatch
+from tracker.frames import (
+    LINKTYPE_ETHERNET,
+    LINKTYPE_IEEE802_11,
+    LINKTYPE_IEEE802_11_RADIOTAP,
+    FrameBatch,
+)
 from tracker.packets import PacketBatch, Status
 
 OUTER_SRC, OUTER_DST = bytes([10, 0, 0, 1]), bytes([10, 0, 0, 2])
@@ -170,3 +176,68 @@ def test_an_amsdu_inside_aruba_gre_gives_each_packet_a_row() -> None:
         assert (rows.src_lo[i], rows.dst_port[i], rows.depth[i]) == (V4_SRC_LO, 80, 1)
     assert rows.ip_len.tolist() == [40, 41, 40, 40]
 
+
+
+SNAP_IP = bytes.fromhex("aaaa03" "000000" "0800")
+SNAP_ARP = bytes.fromhex("aaaa03" "000000" "0806")
+QOS_AMSDU_HEAD = bytes([0x88, 0x02]) + bytes(22) + bytes([0x80, 0x00])  # QoS data, A-MSDU
+
+
+def subframe(snap: bytes, packet: bytes, last: bool = False) -> bytes:
+    """An A-MSDU subframe: DA, SA, length, LLC/SNAP and the packet, then ``length % 4``
+    bytes of padding (Zeek's rule, IEEE802_11.cc L120-126) unless it is the last."""
+    length = len(snap) + len(packet)
+    return bytes(12) + length.to_bytes(2, "big") + snap + packet + (
+        b"" if last else bytes(length % 4))
+
+
+def amsdu_frames() -> list[bytes]:
+    """Three 802.11 frames: an A-MSDU of a 40-byte TCP SYN, a 41-byte one (1 byte of
+    padding), an ARP packet and the SYN again; an A-MSDU of ARP only; a QoS data frame
+    that is no A-MSDU."""
+    second = IP_TCP[:2] + (41).to_bytes(2, "big") + IP_TCP[4:] + b"x"
+    body = (subframe(SNAP_IP, IP_TCP) + subframe(SNAP_IP, second)
+            + subframe(SNAP_ARP, bytes(28)) + subframe(SNAP_IP, IP_TCP, last=True))
+    arp_only = subframe(SNAP_ARP, bytes(28), last=True)
+    plain = bytes([0x88, 0x02]) + bytes(22) + bytes(2) + SNAP_IP + IP_TCP
+    return [QOS_AMSDU_HEAD + body, QOS_AMSDU_HEAD + arp_only, plain]
+
+
+@pytest.mark.parametrize(("linktype", "head"), [
+    (LINKTYPE_IEEE802_11, b""),
+    (LINKTYPE_IEEE802_11_RADIOTAP, bytes([0, 0]) + (12).to_bytes(2, "little") + bytes(8)),
+])
+def test_an_amsdu_in_an_80211_capture_gives_each_packet_a_row(linktype: int, head: bytes
+                                                              ) -> None:
+    """An A-MSDU at the link layer splits as inside Aruba's GRE (the same IEEE802_11
+    analyzer in Zeek): its IP packets are rows of the frame, not tunnelled (depth 0),
+    the first in the frame's own row; an A-MSDU without IP is NOT_IP; the decoded
+    batch keeps one row per frame."""
+    fb = FrameBatch.from_frames([head + f for f in amsdu_frames()], linktype=linktype)
+    pb = decode(fb)
+    assert pb.status.tolist()[:2] == [Status.UNSUPPORTED_LINK] * 2
+    rows = flow_rows(fb, pb)
+    assert rows.record.tolist() == [0, 0, 0, 1, 2]
+    assert rows.status.tolist() == [Status.OK] * 3 + [Status.NOT_IP, Status.OK]
+    assert rows.ip_len.tolist()[:3] == [40, 41, 40] and rows.ip_len[4] == 40
+    assert rows.depth.tolist() == [0] * 5 and not rows.encap.any()
+    for i in (0, 1, 2, 4):
+        assert (rows.src_lo[i], rows.dst_lo[i], rows.dst_port[i]) == (V4_SRC_LO, V4_DST_LO, 80)
+
+
+def test_amsdu_packets_make_one_flow_as_in_zeek() -> None:
+    """Read as a capture: the four SYNs of the A-MSDU and the plain frame are one S0
+    flow of 4 packets (40 + 41 + 40 + 40 IP bytes), as Zeek counts every subframe as a
+    packet of the frame's time (ZEEK-FACTS 7.1)."""
+    import io
+
+    import tracker
+    from captures.writers import Record, pcap_bytes
+
+    records = [Record(1_700_000_000_000_000 + 1000 * i, f, len(f))
+               for i, f in enumerate(amsdu_frames())]
+    flows = tracker.read_flows(io.BytesIO(pcap_bytes(records, LINKTYPE_IEEE802_11)))
+    assert len(flows) == 1
+    row = flows.iloc[0]
+    assert (row.orig_pkts, row.orig_ip_bytes, row.resp_pkts, row.conn_state) == (4, 161, 0, "S0")
+    assert flows.attrs["summary"]["frames"] == 3

@@ -39,7 +39,9 @@ what cannot be decoded gets a ``Status`` (see tracker/packets.py):
   simply does not hold whole does not.
 - NOT_IP: ARP, LLDP, plain LLC, PPPoE discovery, PPP control protocols, MPLS
   over anything but IP (pseudowires with a control word included).
-- UNSUPPORTED_LINK: a link type not listed in link.py, or PPI inside PPI.
+- UNSUPPORTED_LINK: a link type not listed in link.py, or PPI inside PPI; an 802.11
+  A-MSDU (several packets in one frame), which the flow table's tunnel step splits
+  (tunnels.py link_amsdu: the decoder marks it with ``tunnel_hint``).
 
 >>> from tracker.frames import FrameBatch
 >>> eth_arp = bytes(12) + b"\\x08\\x06" + bytes(28)
@@ -55,7 +57,7 @@ from tracker.decode._bytes import ByteView, Cursor, Rows
 from tracker.decode.checksums import verify_parts
 from tracker.decode.encap import resolve
 from tracker.decode.ip import ipv4, ipv6
-from tracker.decode.link import link_header
+from tracker.decode.link import WLAN_LINKS, link_header
 from tracker.decode.payload import udp_payload_bits
 from tracker.decode.plain import decode_plain
 from tracker.decode.transport import decode_transport
@@ -117,6 +119,8 @@ def _from_frame_bytes(batch: FrameBatch, end: np.ndarray, out: PacketBatch,
     has_ip = out.l3_offset >= 0
     out.ip_caplen[has_ip] = end[has_ip] - out.l3_offset[has_ip]
     out.dns_qr[:], out.ntp_mode[:], out.tunnel_hint[:] = udp_payload_bits(batch.data, out, end)
+    if batch.linktype in WLAN_LINKS:  # an 802.11 A-MSDU, split later (tunnels.py link_amsdu)
+        out.tunnel_hint |= out.status == Status.UNSUPPORTED_LINK
     if checksums:
         # The IPv4 header is judged on every row, as Zeek drops a packet with a bad one
         # before anything else (fragments too). Transport checksums only on OK rows: a

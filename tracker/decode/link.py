@@ -99,6 +99,9 @@ RADIOTAP = header(  # radiotap.org: the header every radiotap capture starts wit
 WLAN_ADDR4 = 6  # Address 4, present when To DS and From DS are both set
 WLAN_QOS = 2  # QoS Control, present in the QoS data subtypes (subtype bit 0x80 of byte 0)
 QOS_AMSDU = 0x80  # QoS Control byte 0: the body is an A-MSDU (several subframes)
+# Link types of 802.11 frames, where an A-MSDU frame is split into its packets after
+# decoding (tunnels.py link_amsdu): one row per frame here.
+WLAN_LINKS = (LINKTYPE_IEEE802_11, LINKTYPE_IEEE802_11_RADIOTAP)
 FDDI_LEN = 21  # frame control 1, destination 6, source 6, LLC/SNAP 8 (Zeek skips them all)
 
 SLL_PROTO_802_2 = 0x0004  # Linux if_ether.h ETH_P_802_2: an 802.2 LLC frame follows
@@ -205,8 +208,8 @@ def ieee802_11(bv: ByteView, cur: Cursor) -> tuple[np.ndarray, np.ndarray]:
 
     Management and control frames and the data subtypes without a body (Null, QoS
     Null, CF-Ack/Poll) are NOT_IP; a protected frame is ENCRYPTED; an A-MSDU (several
-    packets in one frame) is UNSUPPORTED_LINK here, where a frame has one row (inside
-    Aruba's GRE, tunnels.py splits it). Zeek needs more than 24 bytes: a shorter
+    packets in one frame) is UNSUPPORTED_LINK here, where a frame has one row (the flow
+    table's tunnel step splits it: tunnels.py link_amsdu, _amsdu inside Aruba's GRE). Zeek needs more than 24 bytes: a shorter
     frame is TRUNCATED. The +HTC field is not skipped (nor by Zeek): LLC/SNAP is not
     found there and the frame is NOT_IP.
     """

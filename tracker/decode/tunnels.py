@@ -29,6 +29,10 @@ no inner row (an IP tunnel's row gets status NOT_IP: it is in no flow):
   a header that does not parse), that connection's later packets are not opened;
 - an outer UDP packet with a bad checksum (when checksums are verified).
 
+An 802.11 A-MSDU in an 802.11 or radiotap capture is split here too (``link_amsdu``):
+not a tunnel, but several packets in one frame, which Zeek's IEEE802_11 analyzer forwards
+one by one; they are rows of the frame at depth 0, the first in the frame's own row.
+
 An outer IPv4 UDP datagram that came in fragments is put back together here first
 (tunnel_fragments.py), and the packet inside it follows the fragment that completed it.
 Not opened yet: IPv6 outer datagrams and IP tunnels (IP-in-IP, GRE) in fragments.
@@ -41,7 +45,7 @@ from typing import Any
 import numpy as np
 
 from tracker.decode.encap import ETHERTYPE_IPV4, ETHERTYPE_IPV6, LLC_SNAP
-from tracker.decode.link import IEEE802_11, QOS_AMSDU, WLAN_ADDR4, WLAN_QOS
+from tracker.decode.link import IEEE802_11, QOS_AMSDU, WLAN_ADDR4, WLAN_LINKS, WLAN_QOS
 from tracker.decode.tunnel_fragments import TunnelFragments
 from tracker.decode.udp_tunnels import (
     AYIYA,
@@ -65,7 +69,13 @@ from tracker.decode.udp_tunnels import (
     teredo_detect,
     vxlan,
 )
-from tracker.frames import LINKTYPE_ETHERNET, LINKTYPE_IEEE802_11, LINKTYPE_RAW, FrameBatch
+from tracker.frames import (
+    LINKTYPE_ETHERNET,
+    LINKTYPE_IEEE802_11,
+    LINKTYPE_IEEE802_11_RADIOTAP,
+    LINKTYPE_RAW,
+    FrameBatch,
+)
 from tracker.packets import CHECKSUM_BAD, PROTO_UDP, PacketBatch, Status
 
 PROTO_IPIP, PROTO_IPV6_IN_IP, PROTO_GRE = 4, 41, 47
@@ -142,7 +152,7 @@ class Decapsulator:
 
     def rows(self, fb: FrameBatch, pb: PacketBatch) -> PacketBatch:
         done, datagrams = self._fragments.completed(fb, pb)
-        out = self._opened(fb, pb)
+        out = self._opened(fb, link_amsdu(fb, pb, self._verify))
         if done.size:
             out = self._in_datagrams(out, pb, done, datagrams)
         return out
@@ -400,37 +410,44 @@ def _open_ip(fb: FrameBatch, out: PacketBatch, at: np.ndarray, checksums: bool
     return extra
 
 
+def amsdu_packets(data: np.ndarray, pos: int, stop: int) -> list[tuple[int, int]] | None:
+    """(start, end) of the IPv4 and IPv6 packets of the 802.11 frame at data[pos:stop]
+    when it is an A-MSDU of data (IEEE802_11.cc L86-134), else None. Subframes are DA,
+    SA, a length, then LLC/SNAP and the packet, each followed by ``length % 4`` bytes of
+    padding (Zeek's rule) where there is room; a truncated one ends the frame."""
+    if stop - pos < IEEE802_11.itemsize:
+        return None
+    fc0, fc1 = int(data[pos]), int(data[pos + 1])
+    size = IEEE802_11.itemsize + (WLAN_ADDR4 if fc1 & 0x03 == 0x03 else 0) \
+        + (WLAN_QOS if fc0 & 0x80 else 0)
+    if not (fc0 & 0x80 and stop - pos >= size and data[pos + size - WLAN_QOS] & QOS_AMSDU) \
+            or fc1 & 0x40 or not fc0 & 0x08 or fc0 & 0x40:
+        return None  # not an A-MSDU of data: the link decoder says what it is
+    found: list[tuple[int, int]] = []
+    at = pos + size
+    while stop - at >= AMSDU_SUBFRAME:
+        length = int(data[at + 12]) << 8 | int(data[at + 13])
+        llc = at + AMSDU_SUBFRAME
+        if stop - at < length + AMSDU_SUBFRAME or length < LLC_SNAP.itemsize \
+                or bytes(data[llc:llc + len(SNAP)]) != SNAP:
+            break
+        ethertype = int(data[llc + 6]) << 8 | int(data[llc + 7])
+        if ethertype in (ETHERTYPE_IPV4, ETHERTYPE_IPV6):
+            found.append((llc + LLC_SNAP.itemsize, llc + length))
+        at = llc + length
+        at += length % 4 if stop - at >= length % 4 else 0
+    return found
+
+
 def _amsdu(data: np.ndarray, ins: Inside, end: np.ndarray) -> list[tuple[int, int, int]]:
-    """802.11 A-MSDUs among the rows (IEEE802_11.cc L86-134): each row's first subframe
-    packet becomes its inside (``ins`` and ``end`` rewritten), and the others come back
-    as (row, start, end). Subframes are DA, SA, a length, then LLC/SNAP and the packet,
-    each followed by ``length % 4`` bytes of padding (Zeek's rule) where there is room;
-    a truncated one ends the frame, and only IPv4 and IPv6 packets make rows. A Python
-    step per A-MSDU frame (rare: Aruba's GRE)."""
+    """802.11 A-MSDUs among the rows (amsdu_packets): each row's first packet becomes
+    its inside (``ins`` and ``end`` rewritten), and the others come back as (row, start,
+    end). A Python step per A-MSDU frame (rare: Aruba's GRE)."""
     more: list[tuple[int, int, int]] = []
     for k in np.flatnonzero(ins.kind == INNER_80211).tolist():
-        pos, stop = int(ins.start[k]), int(end[k])
-        if stop - pos < IEEE802_11.itemsize:
+        found = amsdu_packets(data, int(ins.start[k]), int(end[k]))
+        if found is None:
             continue
-        fc0, fc1 = int(data[pos]), int(data[pos + 1])
-        size = IEEE802_11.itemsize + (WLAN_ADDR4 if fc1 & 0x03 == 0x03 else 0) \
-            + (WLAN_QOS if fc0 & 0x80 else 0)
-        if not (fc0 & 0x80 and stop - pos >= size and data[pos + size - WLAN_QOS] & QOS_AMSDU) \
-                or fc1 & 0x40 or not fc0 & 0x08 or fc0 & 0x40:
-            continue  # not an A-MSDU of data: the link decoder says what it is
-        found: list[tuple[int, int]] = []
-        at = pos + size
-        while stop - at >= AMSDU_SUBFRAME:
-            length = int(data[at + 12]) << 8 | int(data[at + 13])
-            llc = at + AMSDU_SUBFRAME
-            if stop - at < length + AMSDU_SUBFRAME or length < LLC_SNAP.itemsize \
-                    or bytes(data[llc:llc + len(SNAP)]) != SNAP:
-                break
-            ethertype = int(data[llc + 6]) << 8 | int(data[llc + 7])
-            if ethertype in (ETHERTYPE_IPV4, ETHERTYPE_IPV6):
-                found.append((llc + LLC_SNAP.itemsize, llc + length))
-            at = llc + length
-            at += length % 4 if stop - at >= length % 4 else 0
         if not found:
             ins.kind[k] = INNER_NONE
             continue
@@ -438,6 +455,51 @@ def _amsdu(data: np.ndarray, ins: Inside, end: np.ndarray) -> list[tuple[int, in
         ins.kind[k], ins.version[k] = INNER_IP, 0
         more += [(k, a, b) for a, b in found[1:]]
     return more
+
+
+def link_amsdu(fb: FrameBatch, pb: PacketBatch, checksums: bool) -> PacketBatch:
+    """``pb`` with the 802.11 A-MSDU frames of an 802.11 or radiotap capture split into
+    their packets (amsdu_packets; Zeek's IEEE802_11 analyzer forwards each as a packet
+    of the frame, with its time): the first takes the frame's row, the others are rows
+    after it; a frame with none is NOT_IP. The link decoder left these frames
+    UNSUPPORTED_LINK with a tunnel hint (decode/__init__.py). A Python step
+    per such frame."""
+    rows = np.flatnonzero(pb.tunnel_hint & (pb.status == Status.UNSUPPORTED_LINK))
+    if not rows.size or fb.linktype not in WLAN_LINKS:
+        return pb
+    frame = pb.record[rows] - fb.first_record
+    start = fb.start[frame].astype(np.int64)
+    end = start + fb.caplen[frame]
+    more: list[tuple[int, int, int]] = []
+    none: list[int] = []
+    for k in range(rows.size):
+        pos = int(start[k]) + wlan_offset(fb.data, fb.linktype, int(start[k]), int(end[k]))
+        found = amsdu_packets(fb.data, pos, int(end[k]))
+        if found is not None and not found:
+            none.append(k)
+        more += [(k, a, b) for a, b in found or []]
+    out = pb.take(np.arange(len(pb)))  # written in place: pb stays as decoded
+    out.tunnel_hint[rows] = False
+    out.status[rows[none]] = Status.NOT_IP
+    zero = np.zeros(rows.size, np.int64)
+    new, after = _subframes(fb, out, rows, more, (zero, zero.astype(np.uint64),
+                                                  zero.astype(np.uint64)), checksums)
+    if not len(new):
+        return out
+    first = np.r_[True, after[1:] != after[:-1]]
+    for name in PacketBatch.__dataclass_fields__:
+        if name not in ("record", "ts_ns", "wire_len", "caplen"):
+            getattr(out, name)[after[first]] = getattr(new, name)[first]
+    rest = ~first
+    return _insert(out, after[rest], new.take(np.flatnonzero(rest)))
+
+
+def wlan_offset(data: np.ndarray, linktype: int, pos: int, stop: int) -> int:
+    """Where the 802.11 header starts in a frame of an 802.11 link type: after the
+    radiotap header (its little-endian length, as Zeek reads it), else at once."""
+    if linktype == LINKTYPE_IEEE802_11_RADIOTAP and stop - pos >= 4:
+        return int(data[pos + 2]) | int(data[pos + 3]) << 8
+    return 0
 
 
 def _subframes(fb: FrameBatch, out: PacketBatch, at: np.ndarray,

@@ -152,7 +152,8 @@ class FlowOptions:
         vlan_in_key: put the outer VLAN id in the flow key (Zeek's vlan_fivetuple).
         decapsulate: the packets inside tunnels make flows, as in Zeek: inside IP-in-IP
             and GRE instead of the tunnel packets, inside VXLAN, Geneve, GTP, Teredo and
-            AYIYA beside their outer UDP flow; False: the tunnel packets' flows only.
+            AYIYA beside their outer UDP flow, and an 802.11 A-MSDU's packets each as a
+            packet of the frame; False: the tunnel packets' flows only, no A-MSDU split.
         verify_checksums: drop and mark ('C') packets with a bad transport checksum.
         max_open_flows: cap on open flows; the least recently active is evicted.
         active_timeout: cut flows longer than this (None: never).
