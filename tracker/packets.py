@@ -38,6 +38,7 @@ PROTO_ICMP = 1
 PROTO_TCP = 6
 PROTO_UDP = 17
 PROTO_ICMPV6 = 58
+IP_TUNNEL_PROTOS = (4, 41, 47)  # IP-in-IP (IPv4 and IPv6 inside) and GRE: Zeek's IP tunnels
 
 # The checksum column (decode(..., checksums=True) verifies; tracker/decode/checksums.py).
 CHECKSUM_UNCHECKED = -1  # decoded without verifying

@@ -11,8 +11,9 @@ which ports and rules Zeek applies: ZEEK-FACTS 6.
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from decode_frames import ETH_IPV4, ETH_IPV6, ICMP_ECHO, IP_TCP, V4_DST_LO, V4_SRC_LO, ipv4, ipv6
-from test_tunnels import MACS, OUTER_DST, OUTER_SRC, assert_inner_syn, gre
+from test_tunnels import MACS, OUTER_DST, OUTER_SRC, assert_inner_syn, gre, outer4
 
 from tracker.decode import decode
 from tracker.decode.tunnels import Decapsulator, flow_rows
@@ -302,6 +303,27 @@ def test_an_incomplete_outer_datagram_opens_nothing() -> None:
     first, _ = _fragments(udp(40000, 4789, VXLAN + INNER_ETH + IP_TCP), 24)
     _, rows = run([ETH + first])
     assert len(rows) == 1 and rows.depth.tolist() == [0]
+
+
+@pytest.mark.parametrize("proto", [4, 47])
+def test_an_ip_tunnel_in_outer_fragments_takes_the_completing_fragments_row(proto: int
+                                                                           ) -> None:
+    """An IP-in-IP or GRE datagram in two fragments: Zeek reassembles, then the packet
+    inside takes the outer one's place (ZEEK-FACTS 4.2, 6.2): one TCP flow of one packet
+    at the completing fragment's time, the IP tunnel its parent, and no flow of protocol
+    4 or 47, neither of the datagram nor of its fragments; an incomplete datagram makes
+    no flow at all."""
+    inside = IP_TCP if proto == 4 else gre(0x0800) + IP_TCP
+    first, second = _fragments(outer4(inside, proto), 24)
+    records, table = flows([ETH + first, ETH + second])
+    df = flows_dataframe(records)
+    assert df["proto"].astype(str).tolist() == ["tcp"]
+    tcp = df.iloc[0]
+    assert (tcp["orig_pkts"], tcp["orig_ip_bytes"], tcp["history"]) == (1, 40, "S")
+    assert tcp["first_ts"].value == 1_000_000 and len(tcp["tunnel_parents"]) == 1
+    assert table.flow_ids.tolist() == [-1, tcp["flow_id"]]
+    records, _ = flows([ETH + first])
+    assert len(records) == 0
 
 
 def test_inner_rows_feed_the_same_flow_as_bare_packets() -> None:

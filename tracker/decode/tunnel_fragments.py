@@ -1,10 +1,13 @@
-"""Outer IPv4 UDP datagrams that came in fragments, put back together as bytes, so that
-the UDP tunnel inside them (GTP, VXLAN, ...) is opened: Zeek reassembles before it
-decapsulates (ZEEK-FACTS 4.2 and 6.2; baselines ``core.tunnels.gtp.outer_ip_frag`` and
-``core.tunnels.gtp.different_dl_and_ul``, whose downlink GTP packets are all fragmented).
+"""Outer IPv4 datagrams that came in fragments, put back together as bytes, so that the
+tunnel inside them is opened: a UDP tunnel (GTP, VXLAN, ...) or an IP tunnel (IP-in-IP,
+GRE). Zeek reassembles before it decapsulates (ZEEK-FACTS 4.2 and 6.2; baselines
+``core.tunnels.gtp.outer_ip_frag`` and ``core.tunnels.gtp.different_dl_and_ul``, whose
+downlink GTP packets are all fragmented).
 
-The flow table goes on counting the fragments themselves (flows/fragments.py): the
-outer UDP flow gets one packet per datagram, at the fragment that completes it. The same
+The flow table goes on counting the fragments of a UDP datagram (flows/fragments.py):
+the outer UDP flow gets one packet per datagram, at the fragment that completes it; an
+IP tunnel's fragments make no flow (Zeek has no connection of an IP tunnel), the packet
+inside takes the completing fragment's row (tunnels.py). The same
 rule names that fragment here: a datagram is complete once its data covers ``[0, end)``
 without a hole, ``end`` being set by the last fragment (MF=0) and raised by any fragment
 reaching beyond it; a fragment that comes after that starts a new datagram; a datagram
@@ -13,10 +16,10 @@ so is the oldest when more than MAX_PENDING_DATAGRAMS wait (the same constants,
 tracker/packets.py). Overlapping bytes keep the first copy seen. A fragment not captured
 whole, or with a bad IPv4 header checksum, is left out, as the flow table leaves it out.
 
-Each fragment of a UDP datagram costs a Python step, ~8 us (fragmented datagrams are a
+Each fragment of such a datagram costs a Python step, ~8 us (fragmented datagrams are a
 small share of traffic; a capture of nothing else, 400,000 fragments, read in 4.8 s
-against 1.4 s without this step). Not opened yet: IPv6 outer datagrams and IP tunnels
-(IP-in-IP, GRE) that came in fragments.
+against 1.4 s without this step). Not opened yet: tunnels in IPv6 outer datagrams that
+came in fragments.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from tracker.frames import LINKTYPE_RAW, FrameBatch
 from tracker.packets import (
     CHECKSUM_BAD_IP,
     FRAG_TIMEOUT_NS,
+    IP_TUNNEL_PROTOS,
     MAX_PENDING_DATAGRAMS,
     PROTO_UDP,
     PacketBatch,
@@ -85,14 +89,21 @@ def _ipv4_checksum(header: bytes) -> int:
 
 
 def candidates(pb: PacketBatch) -> np.ndarray:
-    """The rows taken here: fragments of outer IPv4 UDP datagrams (bool per row). A batch
-    with any needs its frames kept for the tunnels (pipeline.made_ready)."""
-    return fragments(pb) & (pb.depth == 0) & (pb.ip_version == 4) & (pb.proto == PROTO_UDP) \
-        & (pb.checksum != CHECKSUM_BAD_IP)
+    """The rows taken here: fragments of outer IPv4 datagrams that may carry a tunnel,
+    UDP or an IP tunnel (bool per row). A batch with any needs its frames kept for the
+    tunnels (pipeline.made_ready)."""
+    return ip_tunnel_fragments(pb, PROTO_UDP) & (pb.checksum != CHECKSUM_BAD_IP)
+
+
+def ip_tunnel_fragments(pb: PacketBatch, *also: int) -> np.ndarray:
+    """Fragments of outer IPv4 datagrams of an IP tunnel (IP-in-IP, GRE), or of the
+    protocols ``also`` (bool per row)."""
+    protos = IP_TUNNEL_PROTOS + also
+    return fragments(pb) & (pb.depth == 0) & (pb.ip_version == 4) & np.isin(pb.proto, protos)
 
 
 class TunnelFragments:
-    """Reassembles the bytes of fragmented IPv4 UDP datagrams, batch after batch."""
+    """Reassembles the bytes of fragmented IPv4 datagrams of tunnels, batch after batch."""
 
     def __init__(self) -> None:
         self._pending: dict[tuple[int, int, int, int, int], _Datagram] = {}

@@ -33,9 +33,10 @@ An 802.11 A-MSDU in an 802.11 or radiotap capture is split here too (``link_amsd
 not a tunnel, but several packets in one frame, which Zeek's IEEE802_11 analyzer forwards
 one by one; they are rows of the frame at depth 0, the first in the frame's own row.
 
-An outer IPv4 UDP datagram that came in fragments is put back together here first
-(tunnel_fragments.py), and the packet inside it follows the fragment that completed it.
-Not opened yet: IPv6 outer datagrams and IP tunnels (IP-in-IP, GRE) in fragments.
+An outer IPv4 datagram that came in fragments is put back together here first
+(tunnel_fragments.py): the packet inside a UDP tunnel follows the fragment that completed
+it; the packet inside an IP tunnel takes that fragment's row, and the IP tunnel's
+fragments make no flow. Not opened yet: tunnels in IPv6 outer datagrams in fragments.
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ import numpy as np
 
 from tracker.decode.encap import ETHERTYPE_IPV4, ETHERTYPE_IPV6, LLC_SNAP
 from tracker.decode.link import IEEE802_11, QOS_AMSDU, WLAN_ADDR4, WLAN_LINKS, WLAN_QOS
-from tracker.decode.tunnel_fragments import TunnelFragments
+from tracker.decode.tunnel_fragments import TunnelFragments, ip_tunnel_fragments
 from tracker.decode.udp_tunnels import (
     AYIYA,
     GENEVE,
@@ -76,10 +77,9 @@ from tracker.frames import (
     LINKTYPE_RAW,
     FrameBatch,
 )
-from tracker.packets import CHECKSUM_BAD, PROTO_UDP, PacketBatch, Status
+from tracker.packets import CHECKSUM_BAD, IP_TUNNEL_PROTOS, PROTO_UDP, PacketBatch, Status
 
-PROTO_IPIP, PROTO_IPV6_IN_IP, PROTO_GRE = 4, 41, 47
-TUNNEL_PROTOS = (PROTO_IPIP, PROTO_IPV6_IN_IP, PROTO_GRE)
+PROTO_IPIP, PROTO_IPV6_IN_IP, PROTO_GRE = TUNNEL_PROTOS = IP_TUNNEL_PROTOS
 _IS_TUNNEL = np.zeros(256, np.bool_)
 _IS_TUNNEL[list(TUNNEL_PROTOS)] = True
 MAX_DEPTH = 4  # Tunnel::max_depth (init-bare L784)
@@ -153,6 +153,10 @@ class Decapsulator:
     def rows(self, fb: FrameBatch, pb: PacketBatch) -> PacketBatch:
         done, datagrams = self._fragments.completed(fb, pb)
         out = self._opened(fb, link_amsdu(fb, pb, self._verify))
+        held = ip_tunnel_fragments(out)
+        if held.any():  # Zeek opens the reassembled datagram: its fragments make no flow
+            out = out.take(np.arange(len(out))) if out is pb else out
+            out.status[held] = Status.NOT_IP
         if done.size:
             out = self._in_datagrams(out, pb, done, datagrams)
         return out
@@ -160,8 +164,10 @@ class Decapsulator:
     def _in_datagrams(self, out: PacketBatch, pb: PacketBatch, done: np.ndarray,
                       datagrams: FrameBatch) -> PacketBatch:
         """``out`` with the packets inside the reassembled ``datagrams`` (datagram i
-        completed by row ``done[i]`` of ``pb``) right after their completing fragment,
-        which carries them (its record, time and lengths)."""
+        completed by row ``done[i]`` of ``pb``) at their completing fragment, which
+        carries them (its record, time and lengths): right after it when it is a UDP
+        tunnel's, which is a flow of its own; in its row when it is an IP tunnel's, as
+        an unfragmented IP tunnel's packet takes its row (_open_ip), others after it."""
         from tracker.decode import decode
 
         opened = self._opened(datagrams, decode(datagrams, checksums=self._verify))
@@ -173,7 +179,12 @@ class Decapsulator:
             getattr(inner, name)[:] = getattr(pb, name)[which]
         # The completing fragment's row: the first of its record (rows it carries follow).
         at = np.searchsorted(out.record, inner.record, side="left")
-        return _insert(out, at, inner)
+        first = np.r_[True, inner.record[1:] != inner.record[:-1]]
+        put = first & _IS_TUNNEL[pb.proto[which].astype(np.uint8)]
+        for name in PacketBatch.__dataclass_fields__:
+            if name not in ("record", "ts_ns", "wire_len", "caplen"):
+                getattr(out, name)[at[put]] = getattr(inner, name)[put]
+        return _insert(out, at[~put], inner.take(np.flatnonzero(~put)))
 
     def _opened(self, fb: FrameBatch, pb: PacketBatch) -> PacketBatch:
         out = pb
