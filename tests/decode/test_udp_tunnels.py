@@ -23,6 +23,7 @@ from tracker.packets import PacketBatch, Status
 from tracker.report.flows import flows_dataframe
 
 ETH = MACS + bytes.fromhex("0800")
+ETH6 = MACS + bytes.fromhex("86dd")
 INNER_ETH = ETH_IPV4  # an Ethernet frame inside the tunnel, IPv4 after it
 VXLAN = bytes.fromhex("08000000" "00002a00")  # I flag, VNI 42
 IPV6_TCP = ipv6(20, 6) + IP_TCP[20:]  # 2001:db8::1 -> ::2, the same SYN
@@ -115,6 +116,20 @@ def test_gtp_is_chosen_by_the_responder_port_only() -> None:
     # Only one side on a tunnel port: that side is the responder, whichever sent first.
     _, rows = run([ETH + udp(2152, 40000, gtp(IP_TCP))])
     assert len(rows) == 2
+
+
+def test_gtp_inside_gtp_is_plain_udp() -> None:
+    """A G-PDU carrying UDP 2152 -> 2152 with a G-PDU in it: Zeek never opens GTP inside
+    GTP (a violation, "GTP-in-GTP", gtpv1-analyzer.pac L660-665; btest
+    core.tunnels.gtp.non_recursive): the inner UDP packet is a row, nothing inside it.
+    A G-PDU inside VXLAN inside GTP is opened (the immediate carrier is VXLAN)."""
+    inner = udp(2152, 2152, gtp(IP_TCP), src=bytes([10, 1, 0, 1]), dst=bytes([10, 1, 0, 2]))
+    _, rows = run([ETH + udp(2152, 2152, gtp(inner))])
+    assert rows.depth.tolist() == [0, 1] and rows.proto.tolist() == [17, 17]
+    vxlan = udp(40000, 4789, VXLAN + INNER_ETH + inner, src=bytes([10, 3, 0, 1]),
+                dst=bytes([10, 3, 0, 2]))
+    _, rows = run([ETH + udp(2152, 2152, gtp(vxlan))])
+    assert rows.depth.tolist() == [0, 1, 2, 3] and rows.proto.tolist() == [17, 17, 17, 6]
 
 
 TEREDO_V6 = ipv6(20, 6)[:8] + bytes.fromhex("20010000" "00000000" "00000000" "00000001") \
@@ -324,6 +339,34 @@ def test_an_ip_tunnel_in_outer_fragments_takes_the_completing_fragments_row(prot
     assert table.flow_ids.tolist() == [-1, tcp["flow_id"]]
     records, _ = flows([ETH + first])
     assert len(records) == 0
+
+
+def _fragments6(next_header: int, payload: bytes, cut: int) -> list[bytes]:
+    """``payload`` after an IPv6 header as two fragments (Fragment header, id 0x1234),
+    the first with ``cut`` bytes (a multiple of 8), M set."""
+    def fragment(data: bytes, offset: int, more: int) -> bytes:
+        frag = bytes([next_header, 0]) + (offset | more).to_bytes(2, "big") \
+            + (0x1234).to_bytes(4, "big")
+        return ipv6(8 + len(data), 44) + frag + data
+    return [fragment(payload[:cut], 0, 1), fragment(payload[cut:], cut, 0)]
+
+
+def test_tunnels_in_ipv6_fragments_are_opened_too() -> None:
+    """The same for an IPv6 outer datagram (its Fragment header right after the fixed
+    header): VXLAN over UDP, the outer UDP flow one packet at the completing fragment,
+    the TCP packet inside a flow of its own; IPv4 in IPv6 (protocol 4): the TCP packet
+    only."""
+    seg = udp(40000, 4789, VXLAN + INNER_ETH + IP_TCP)[20:]  # the UDP header and payload
+    records, _ = flows([ETH6 + f for f in _fragments6(17, seg, 32)])
+    df = flows_dataframe(records).set_index("proto")
+    assert sorted(df.index.astype(str)) == ["tcp", "udp"]
+    # The datagram put back together has no Fragment header (Zeek's Frag.cc): 40 + UDP.
+    assert (df.loc["udp", "orig_pkts"], df.loc["udp", "orig_ip_bytes"]) == (1, 40 + len(seg))
+    assert (df.loc["tcp", "orig_pkts"], df.loc["tcp", "first_ts"].value) == (1, 1_000_000)
+    assert list(df.loc["tcp", "tunnel_parents"]) == [df.loc["udp", "flow_id"]]
+    records, _ = flows([ETH6 + f for f in _fragments6(4, IP_TCP, 24)])
+    df = flows_dataframe(records)
+    assert df["proto"].astype(str).tolist() == ["tcp"] and df["orig_ip_bytes"].tolist() == [40]
 
 
 def test_inner_rows_feed_the_same_flow_as_bare_packets() -> None:

@@ -1,4 +1,4 @@
-"""Outer IPv4 datagrams that came in fragments, put back together as bytes, so that the
+"""Outer IP datagrams that came in fragments, put back together as bytes, so that the
 tunnel inside them is opened: a UDP tunnel (GTP, VXLAN, ...) or an IP tunnel (IP-in-IP,
 GRE). Zeek reassembles before it decapsulates (ZEEK-FACTS 4.2 and 6.2; baselines
 ``core.tunnels.gtp.outer_ip_frag`` and ``core.tunnels.gtp.different_dl_and_ul``, whose
@@ -18,8 +18,10 @@ whole, or with a bad IPv4 header checksum, is left out, as the flow table leaves
 
 Each fragment of such a datagram costs a Python step, ~8 us (fragmented datagrams are a
 small share of traffic; a capture of nothing else, 400,000 fragments, read in 4.8 s
-against 1.4 s without this step). Not opened yet: tunnels in IPv6 outer datagrams that
-came in fragments.
+against 1.4 s without this step). IPv4 and IPv6 datagrams are taken, an IPv6 one when
+its Fragment header is its only extension header (the datagram is then the fixed
+header, its next header the Fragment header's, and the data; Zeek's Frag.cc drops the
+Fragment header alike); not yet one with other extension headers.
 """
 
 from __future__ import annotations
@@ -47,7 +49,8 @@ class _Datagram:
     """The fragments of one datagram seen so far."""
 
     start_ns: int  # packet time of its first fragment (the timeout counts from it)
-    header: bytes = b""  # the IPv4 header of the offset-0 fragment
+    header: bytes = b""  # the IP header of the offset-0 fragment (IPv6: without the
+    # Fragment header, its next header in the fixed header's place)
     pieces: list[tuple[int, bytes]] = field(default_factory=list)  # (offset, data), arrival order
     end: int = -1  # the end the last fragment (MF=0) set, -1 until it came
 
@@ -64,12 +67,15 @@ class _Datagram:
         return end if covered >= end else -1
 
     def datagram(self, length: int) -> bytes:
-        """The whole IPv4 datagram: the first fragment's header, made that of an
+        """The whole datagram: the first fragment's header, made that of an
         unfragmented datagram of ``length`` data bytes, then the data."""
         data = bytearray(length)
         for offset, piece in reversed(self.pieces):  # the first copy seen is written last
             data[offset:offset + len(piece)] = piece
         head = bytearray(self.header)
+        if head[0] >> 4 == 6:
+            head[4:6] = length.to_bytes(2, "big")  # the payload length
+            return bytes(head) + bytes(data)
         head[2:4] = (len(head) + length).to_bytes(2, "big")
         head[6:8] = b"\x00\x00"  # no flags, offset 0
         head[10:12] = b"\x00\x00"
@@ -89,17 +95,22 @@ def _ipv4_checksum(header: bytes) -> int:
 
 
 def candidates(pb: PacketBatch) -> np.ndarray:
-    """The rows taken here: fragments of outer IPv4 datagrams that may carry a tunnel,
-    UDP or an IP tunnel (bool per row). A batch with any needs its frames kept for the
-    tunnels (pipeline.made_ready)."""
+    """The rows taken here: fragments of outer datagrams that may carry a tunnel, UDP or
+    an IP tunnel (bool per row). A batch with any needs its frames kept for the tunnels
+    (pipeline.made_ready)."""
     return ip_tunnel_fragments(pb, PROTO_UDP) & (pb.checksum != CHECKSUM_BAD_IP)
 
 
 def ip_tunnel_fragments(pb: PacketBatch, *also: int) -> np.ndarray:
-    """Fragments of outer IPv4 datagrams of an IP tunnel (IP-in-IP, GRE), or of the
-    protocols ``also`` (bool per row)."""
+    """Fragments of outer datagrams of an IP tunnel (IP-in-IP, GRE), or of the protocols
+    ``also`` (bool per row): IPv4, and IPv6 whose Fragment header is its only extension
+    header (other chains are not put back together here)."""
     protos = IP_TUNNEL_PROTOS + also
-    return fragments(pb) & (pb.depth == 0) & (pb.ip_version == 4) & np.isin(pb.proto, protos)
+    plain = (pb.ip_version == 4) | ((pb.ip_version == 6) & (pb.ip_hdr_len == IPV6_FRAGMENTED))
+    return fragments(pb) & (pb.depth == 0) & plain & np.isin(pb.proto, protos)
+
+
+IPV6_FRAGMENTED = 48  # the fixed header and a Fragment header
 
 
 class TunnelFragments:
@@ -131,7 +142,7 @@ class TunnelFragments:
         data = fb.data
         done: list[int] = []
         grams: list[bytes] = []
-        # A Python step per fragment of a UDP datagram, on plain ints.
+        # A Python step per fragment, on plain ints.
         for r, key, ts, offset, more, b, h, n in zip(
                 rows.tolist(), zip(pb.src_hi[rows].tolist(), pb.src_lo[rows].tolist(),
                                    pb.dst_hi[rows].tolist(), pb.dst_lo[rows].tolist(),
@@ -139,7 +150,10 @@ class TunnelFragments:
                 pb.ts_ns[rows].tolist(), pb.frag_offset[rows].tolist(),
                 pb.more_fragments[rows].tolist(), base.tolist(), hdr.tolist(), ip_len.tolist(),
                 strict=True):
-            gram = self._add(key, ts, offset, more, data[b:b + h], data[b + h:b + n])
+            head = data[b:b + h].tobytes()
+            if h == IPV6_FRAGMENTED and head[0] >> 4 == 6:  # the Fragment header's next header
+                head = head[:6] + head[40:41] + head[7:40]
+            gram = self._add(key, ts, offset, more, head, data[b + h:b + n])
             if gram is not None:
                 done.append(r)
                 grams.append(gram)
@@ -150,7 +164,7 @@ class TunnelFragments:
         return at, FrameBatch.from_frames(grams, ts_ns=pb.ts_ns[at].tolist(), linktype=LINKTYPE_RAW)
 
     def _add(self, key: tuple[int, int, int, int, int], ts: int, offset: int, more: bool,
-             header: np.ndarray, data: np.ndarray) -> bytes | None:
+             header: bytes, data: np.ndarray) -> bytes | None:
         """Take one fragment; the datagram's bytes if it completes one."""
         self._clock = max(self._clock, ts)
         gram = self._pending.get(key)
@@ -163,7 +177,7 @@ class TunnelFragments:
             gram = self._pending[key] = _Datagram(ts)
         gram.pieces.append((offset, data.tobytes()))
         if offset == 0 and not gram.header:
-            gram.header = header.tobytes()
+            gram.header = header
         if not more:
             gram.end = offset + len(data)
         length = gram.complete()

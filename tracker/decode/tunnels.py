@@ -27,16 +27,18 @@ no inner row (an IP tunnel's row gets status NOT_IP: it is in no flow):
   row of their own, after the first);
 - after a protocol violation on an outer UDP connection (VXLAN, Geneve, Teredo, AYIYA:
   a header that does not parse), that connection's later packets are not opened;
-- an outer UDP packet with a bad checksum (when checksums are verified).
+- an outer UDP packet with a bad checksum (when checksums are verified);
+- GTP right inside GTP (Zeek's "GTP-in-GTP" violation): that packet is plain UDP.
 
 An 802.11 A-MSDU in an 802.11 or radiotap capture is split here too (``link_amsdu``):
 not a tunnel, but several packets in one frame, which Zeek's IEEE802_11 analyzer forwards
 one by one; they are rows of the frame at depth 0, the first in the frame's own row.
 
-An outer IPv4 datagram that came in fragments is put back together here first
+An outer datagram that came in fragments is put back together here first
 (tunnel_fragments.py): the packet inside a UDP tunnel follows the fragment that completed
 it; the packet inside an IP tunnel takes that fragment's row, and the IP tunnel's
-fragments make no flow. Not opened yet: tunnels in IPv6 outer datagrams in fragments.
+fragments make no flow. Not opened yet: an IPv6 outer datagram in fragments with
+extension headers besides its Fragment header.
 """
 
 from __future__ import annotations
@@ -188,12 +190,19 @@ class Decapsulator:
 
     def _opened(self, fb: FrameBatch, pb: PacketBatch) -> PacketBatch:
         out = pb
+        in_gtp = np.zeros(0, np.int64)  # the rows GTP carried at this level (_names)
         for level in range(MAX_DEPTH + 1):
             # The decoder marked the few rows that may carry a tunnel (decode/payload.py).
             maybe = np.flatnonzero(out.tunnel_hint)
             maybe = maybe[out.depth[maybe] == level] if level else maybe
             ip = maybe[_IS_TUNNEL[out.proto[maybe].astype(np.uint8)]]
             udp = self._udp_tunnels(fb, out, maybe[out.proto[maybe] == PROTO_UDP])
+            if in_gtp.size and udp[0].size:
+                # GTP inside GTP is a violation, not a tunnel (gtpv1-analyzer.pac L660-665):
+                # the packet is plain UDP (Zeek's core.tunnels.gtp.non_recursive).
+                plain = (udp[1] == GTP) & np.isin(_names(out, udp[0]), in_gtp)
+                udp = (udp[0][~plain], udp[1][~plain], udp[2][~plain], udp[3][~plain])
+            in_gtp = _names(out, udp[0][udp[1] == GTP], 1)
             if ip.size == 0 and udp[0].size == 0:
                 return out
             if ip.size and out is pb:  # written in place: the outer rows stay as they were
@@ -380,6 +389,11 @@ def _insert(out: PacketBatch, after: np.ndarray, new: PacketBatch) -> PacketBatc
         both[new_at] = getattr(new, name)
         setattr(merged, name, both)
     return merged
+
+
+def _names(out: PacketBatch, rows: np.ndarray, deeper: int = 0) -> np.ndarray:
+    """Names of rows by frame and depth (``deeper`` levels down: the rows inside them)."""
+    return out.record[rows].astype(np.int64) * (MAX_DEPTH + 2) + out.depth[rows] + deeper
 
 
 def _open_ip(fb: FrameBatch, out: PacketBatch, at: np.ndarray, checksums: bool
