@@ -13,12 +13,22 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from decode_frames import ETH_IPV4, ETH_IPV6, ICMP_ECHO, IP_TCP, V4_DST_LO, V4_SRC_LO, ipv4, ipv6
-from test_tunnels import MACS, OUTER_DST, OUTER_SRC, assert_inner_syn, gre, outer4
+from test_tunnels import (
+    MACS,
+    OUTER_DST,
+    OUTER_SRC,
+    QOS_AMSDU_HEAD,
+    SNAP_IP,
+    assert_inner_syn,
+    gre,
+    outer4,
+    subframe,
+)
 
 from tracker.decode import decode
 from tracker.decode.tunnels import Decapsulator, flow_rows
 from tracker.flows import FlowOptions, FlowRecords, FlowTable
-from tracker.frames import LINKTYPE_ETHERNET, FrameBatch
+from tracker.frames import LINKTYPE_ETHERNET, LINKTYPE_IEEE802_11, FrameBatch
 from tracker.packets import PacketBatch, Status
 from tracker.report.flows import flows_dataframe
 
@@ -367,6 +377,42 @@ def test_tunnels_in_ipv6_fragments_are_opened_too() -> None:
     records, _ = flows([ETH6 + f for f in _fragments6(4, IP_TCP, 24)])
     df = flows_dataframe(records)
     assert df["proto"].astype(str).tolist() == ["tcp"] and df["orig_ip_bytes"].tolist() == [40]
+
+
+def test_each_packet_of_an_amsdu_carries_its_own_tunnel() -> None:
+    """Two VXLAN packets in one 802.11 A-MSDU, from two outer UDP flows, each with a
+    TCP SYN of its own (ports 80 and 443) inside: each inner flow's parent is the outer
+    flow of its own subframe, though both subframes are rows of one frame at depth 0
+    (the carrier is the row before at that depth, not the frame's first)."""
+    syn443 = IP_TCP[:22] + (443).to_bytes(2, "big") + IP_TCP[24:]
+    first = udp(40000, 4789, VXLAN + INNER_ETH + IP_TCP)
+    second = udp(40001, 4789, VXLAN + INNER_ETH + syn443, src=bytes([10, 0, 0, 3]),
+                 dst=bytes([10, 0, 0, 4]))
+    frame = QOS_AMSDU_HEAD + subframe(SNAP_IP, first) + subframe(SNAP_IP, second, last=True)
+    table = FlowTable(FlowOptions(verify_checksums=False))
+    fb = FrameBatch.from_frames([frame], linktype=LINKTYPE_IEEE802_11)
+    df = flows_dataframe(FlowRecords.concat([table.update(decode(fb), fb), table.flush()]))
+    outer = df[df["proto"] == "udp"].set_index("orig_port")["flow_id"]
+    tcp = df[df["proto"] == "tcp"].set_index("resp_port")["tunnel_parents"]
+    assert sorted(outer.index) == [40000, 40001] and sorted(tcp.index) == [80, 443]
+    assert list(tcp[80]) == [outer[40000]] and list(tcp[443]) == [outer[40001]]
+
+
+def test_row_flow_ids_with_an_amsdu_and_fragments_in_one_batch() -> None:
+    """An A-MSDU of two SYNs (ports 80 and 443), then a UDP datagram in two fragments, in
+    one batch of an 802.11 capture: each row gets its own flow (the fragments their
+    datagram's), though the frame's two rows share a record and a depth."""
+    syn443 = IP_TCP[:22] + (443).to_bytes(2, "big") + IP_TCP[24:]
+    amsdu = QOS_AMSDU_HEAD + subframe(SNAP_IP, IP_TCP) + subframe(SNAP_IP, syn443, last=True)
+    head = bytes([0x88, 0x02]) + bytes(22) + bytes(2) + SNAP_IP  # QoS data, no A-MSDU
+    pieces = _fragments(udp(40000, 9999, bytes(40)), 24)
+    table = FlowTable(FlowOptions(verify_checksums=False))
+    fb = FrameBatch.from_frames([amsdu] + [head + p for p in pieces],
+                                linktype=LINKTYPE_IEEE802_11)
+    records = FlowRecords.concat([table.update(decode(fb), fb), table.flush()])
+    by_port = dict(zip(records.resp_port.tolist(), records.flow_id.tolist(), strict=True))
+    assert table.row_flow_ids.tolist() == [by_port[80], by_port[443], by_port[9999],
+                                           by_port[9999]]
 
 
 def test_inner_rows_feed_the_same_flow_as_bare_packets() -> None:

@@ -71,6 +71,8 @@ class Reassembled:
             completing fragment), and first fragments cut by the snaplen.
         row: for each row of ``packets``, the record number of the input frame
             it stands for (the completing fragment for a datagram).
+        index: for each row of ``packets``, its position in the batch pushed (a frame
+            may have several rows: its tunnels', an 802.11 A-MSDU's packets).
         member_records: record numbers of every fragment of the datagrams
             completed in this push, including fragments of earlier pushes.
         member_of: for each of ``member_records``, the index into ``packets`` of
@@ -79,6 +81,7 @@ class Reassembled:
 
     packets: PacketBatch
     row: np.ndarray
+    index: np.ndarray
     member_records: np.ndarray
     member_of: np.ndarray
 
@@ -161,7 +164,8 @@ class Reassembler:
         is_frag = fragments(pb)
         if not is_frag.any():  # the common case: no copy, almost no work
             self.tick(int(pb.ts_ns.max()) if len(pb) else None)
-            return Reassembled(pb, pb.record, np.zeros(0, np.int64), np.zeros(0, np.int64))
+            return Reassembled(pb, pb.record, np.arange(len(pb)), np.zeros(0, np.int64),
+                               np.zeros(0, np.int64))
         self._clock = max(self._clock, int(pb.ts_ns.max()))
         return self._push_fragments(pb, _fragment_rows(pb, is_frag), clock_before)
 
@@ -188,12 +192,12 @@ class Reassembler:
             now, start, self.frag_timeout_ns)
         done = np.flatnonzero(done_at >= 0)
         dg = _datagram_rows(work, data_start, upper, set_id, done, done_at[done], size[done])
-        out, dest = _merge(pb, is_frag, fi[passed], pos[done_at[done]], dg)
+        out, index, dest = _merge(pb, is_frag, fi[passed], pos[done_at[done]], dg)
         members = np.isin(set_id, done)
         self._stats.datagrams += len(done)
         self._stats.fragments_completed += int(members.sum())
         self._keep_pending(work, arrival, now, start, set_id, done_at, expired)
-        return Reassembled(out, out.record, work.record[members],
+        return Reassembled(out, out.record, index, work.record[members],
                            dest[np.searchsorted(done, set_id[members])])
 
     def _classify(self, pb: PacketBatch, fi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -346,9 +350,10 @@ def _fix_passed(out: PacketBatch, idx: np.ndarray) -> None:
 
 
 def _merge(pb: PacketBatch, is_frag: np.ndarray, passed: np.ndarray, completing: np.ndarray,
-           dg: PacketBatch) -> tuple[PacketBatch, np.ndarray]:
+           dg: PacketBatch) -> tuple[PacketBatch, np.ndarray, np.ndarray]:
     """The output rows: non-fragments, the ``passed`` first fragments, and the
-    datagrams ``dg`` at their ``completing`` fragments; with the datagrams' indices."""
+    datagrams ``dg`` at their ``completing`` fragments; with each row's position in
+    ``pb`` and the datagrams' indices."""
     keep = ~is_frag
     keep[passed] = True
     keep[completing] = True
@@ -358,7 +363,7 @@ def _merge(pb: PacketBatch, is_frag: np.ndarray, passed: np.ndarray, completing:
     dest = np.searchsorted(sel, completing)
     for f in fields(PacketBatch):
         getattr(out, f.name)[dest] = getattr(dg, f.name)
-    return out, dest
+    return out, sel, dest
 
 
 def _datagram_rows(work: PacketBatch, data_start: np.ndarray, upper: np.ndarray,

@@ -493,10 +493,8 @@ class FlowTable:
         self._g[L.G_TUNNELS] = 1  # from now on the walk compares tunnel stacks
         n = len(rows)
         carrier, tunnel = np.full(n, -1, np.int64), np.full(n, -1, np.int64)
-        name = rows.record * ROW_DEPTHS + rows.depth
         inner = np.flatnonzero(rows.carrier_depth >= 0)
-        carrier[inner] = row_positions(name, rows.record[inner] * ROW_DEPTHS
-                                    + rows.carrier_depth[inner])
+        carrier[inner] = carriers(rows, inner)
         in_ip = np.flatnonzero(rows.ip_tunnel)
         keys, which = np.unique(rows.ip_tunnel[in_ip], return_inverse=True)
         ids = np.empty(len(keys), np.int64)
@@ -517,9 +515,7 @@ class FlowTable:
         r = self._reasm.push(src)
         if r.packets is src:  # no fragments in this batch: rows are the input rows
             return src, np.arange(len(pb), dtype=np.int64) if kept is None else kept, None
-        # Rows are named by record and tunnel depth (a frame has a row per UDP tunnel level).
-        positions = row_positions(pb.record * ROW_DEPTHS + pb.depth,
-                                  np.asarray(r.row) * ROW_DEPTHS + r.packets.depth)
+        positions = r.index if kept is None else kept[r.index]
         records = np.asarray(r.member_records, dtype=np.int64)
         mpos = row_positions(pb.record, records)
         return r.packets, positions, (mpos, np.asarray(r.member_of), records)
@@ -719,6 +715,23 @@ def widen_into(out: np.ndarray, block: np.ndarray | list[np.ndarray]) -> None:
         return
     for i, col in enumerate(block):
         out[:, i] = col
+
+
+def carriers(rows: PacketBatch, inner: np.ndarray) -> np.ndarray:
+    """The row that carries each of the ``inner`` rows in its UDP tunnel: the nearest
+    row before it of its frame at its carrier's depth (the packets inside a tunnel
+    follow the row that carries them: decode/tunnels.py), -1 if none. By position, not
+    by frame and depth alone: one frame may have several rows at a depth (an 802.11
+    A-MSDU's packets)."""
+    out = np.full(inner.size, -1, np.int64)
+    for depth in np.unique(rows.carrier_depth[inner]).tolist():
+        mine = np.flatnonzero(rows.carrier_depth[inner] == depth)
+        at = np.flatnonzero(rows.depth == depth)
+        k = np.searchsorted(at, inner[mine]) - 1
+        found = at[np.maximum(k, 0)] if at.size else np.zeros(mine.size, np.int64)
+        same = (k >= 0) & (rows.record[found] == rows.record[inner[mine]])
+        out[mine] = np.where(same, found, -1)
+    return out
 
 
 def row_positions(record: np.ndarray, wanted: np.ndarray) -> np.ndarray:
