@@ -252,15 +252,24 @@ def test_80211_frames_without_ip() -> None:
         assert_fields(g, status=Status.NOT_IP, **NO_IP)
 
 
-def test_80211_protected_and_amsdu_frames_are_counted_not_decoded() -> None:
+def test_80211_protected_frames_are_counted_not_decoded() -> None:
     ccmp = bytes.fromhex("0100002000000000")  # CCMP header: ciphertext follows
     protected = wlan(QOS_DATA, FROM_DS | PROTECTED, qos=bytes(2)) + ccmp + bytes(60)
     legacy = wlan(DATA, FROM_DS | PROTECTED) + ccmp + bytes(60)
-    amsdu = wlan(QOS_DATA, FROM_DS, qos=bytes.fromhex("8000")) + bytes(60)
-    got = rows([protected, legacy, amsdu], LINKTYPE_IEEE802_11)
-    assert_fields(got[0], status=Status.ENCRYPTED, **NO_IP)
-    assert_fields(got[1], status=Status.ENCRYPTED, **NO_IP)
-    assert_fields(got[2], status=Status.UNSUPPORTED_LINK, **NO_IP)
+    amsdu = wlan(QOS_DATA, FROM_DS | PROTECTED, qos=bytes.fromhex("8000")) + ccmp + bytes(60)
+    for got in rows([protected, legacy, amsdu], LINKTYPE_IEEE802_11):
+        assert_fields(got, status=Status.ENCRYPTED, **NO_IP)
+
+
+def test_an_80211_amsdu_is_decoded_to_its_first_packet() -> None:
+    """QoS Control's 0x80 bit: subframes of DA, SA and a length (14 bytes), each then
+    LLC/SNAP and a packet; the frame's row is its first packet (the flow table's tunnel
+    step adds the others: tests/decode/test_tunnels.py), not IP when that one is not."""
+    qos_amsdu = wlan(QOS_DATA, FROM_DS, qos=bytes.fromhex("8000"))
+    length = (len(SNAP_IPV4) + len(IP_TCP)).to_bytes(2, "big")
+    first = bytes(12) + length + SNAP_IPV4 + IP_TCP
+    assert_ipv4_syn(row(qos_amsdu + first + first, LINKTYPE_IEEE802_11), 26 + 14 + 8)
+    assert_fields(row(qos_amsdu + bytes(60), LINKTYPE_IEEE802_11), status=Status.NOT_IP, **NO_IP)
 
 
 def test_80211_cut() -> None:

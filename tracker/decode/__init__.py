@@ -39,9 +39,11 @@ what cannot be decoded gets a ``Status`` (see tracker/packets.py):
   simply does not hold whole does not.
 - NOT_IP: ARP, LLDP, plain LLC, PPPoE discovery, PPP control protocols, MPLS
   over anything but IP (pseudowires with a control word included).
-- UNSUPPORTED_LINK: a link type not listed in link.py, or PPI inside PPI; an 802.11
-  A-MSDU (several packets in one frame), which the flow table's tunnel step splits
-  (tunnels.py link_amsdu: the decoder marks it with ``tunnel_hint``).
+- UNSUPPORTED_LINK: a link type not listed in link.py, or PPI inside PPI.
+
+An 802.11 A-MSDU (several packets in one frame) is decoded to its first packet and
+marked with ``tunnel_hint``: the flow table's tunnel step adds the others as rows of the
+frame (tunnels.py link_amsdu).
 
 >>> from tracker.frames import FrameBatch
 >>> eth_arp = bytes(12) + b"\\x08\\x06" + bytes(28)
@@ -57,7 +59,7 @@ from tracker.decode._bytes import ByteView, Cursor, Rows
 from tracker.decode.checksums import verify_parts
 from tracker.decode.encap import resolve
 from tracker.decode.ip import ipv4, ipv6
-from tracker.decode.link import WLAN_LINKS, link_header
+from tracker.decode.link import WLAN_LINKS, link_header, wlan_amsdu
 from tracker.decode.payload import udp_payload_bits
 from tracker.decode.plain import decode_plain
 from tracker.decode.transport import decode_transport
@@ -109,18 +111,18 @@ def decode(batch: FrameBatch, *, checksums: bool = True, plain: bool = True) -> 
         else:
             rows = rest[lo:lo + CHUNK_FRAMES]
             _decode_chunk(bv, start[rows], end[rows], batch.linktype, out, rows)
-    _from_frame_bytes(batch, end, out, checksums)
+    _from_frame_bytes(batch, start, end, out, checksums)
     return out
 
 
-def _from_frame_bytes(batch: FrameBatch, end: np.ndarray, out: PacketBatch,
-                      checksums: bool) -> None:
+def _from_frame_bytes(batch: FrameBatch, start: np.ndarray, end: np.ndarray,
+                      out: PacketBatch, checksums: bool) -> None:
     """The columns that need the frame's bytes or its end, for the flow table."""
     has_ip = out.l3_offset >= 0
     out.ip_caplen[has_ip] = end[has_ip] - out.l3_offset[has_ip]
     out.dns_qr[:], out.ntp_mode[:], out.tunnel_hint[:] = udp_payload_bits(batch.data, out, end)
-    if batch.linktype in WLAN_LINKS:  # an 802.11 A-MSDU, split later (tunnels.py link_amsdu)
-        out.tunnel_hint |= out.status == Status.UNSUPPORTED_LINK
+    if batch.linktype in WLAN_LINKS:  # an 802.11 A-MSDU's other packets: tunnels.py link_amsdu
+        out.tunnel_hint |= wlan_amsdu(batch.data, start, end, batch.linktype)
     if checksums:
         # The IPv4 header is judged on every row, as Zeek drops a packet with a bad one
         # before anything else (fragments too). Transport checksums only on OK rows: a

@@ -99,6 +99,7 @@ RADIOTAP = header(  # radiotap.org: the header every radiotap capture starts wit
 WLAN_ADDR4 = 6  # Address 4, present when To DS and From DS are both set
 WLAN_QOS = 2  # QoS Control, present in the QoS data subtypes (subtype bit 0x80 of byte 0)
 QOS_AMSDU = 0x80  # QoS Control byte 0: the body is an A-MSDU (several subframes)
+AMSDU_SUBFRAME = 14  # an A-MSDU subframe's header: destination, source, length
 # Link types of 802.11 frames, where an A-MSDU frame is split into its packets after
 # decoding (tunnels.py link_amsdu): one row per frame here.
 WLAN_LINKS = (LINKTYPE_IEEE802_11, LINKTYPE_IEEE802_11_RADIOTAP)
@@ -207,24 +208,59 @@ def ieee802_11(bv: ByteView, cur: Cursor) -> tuple[np.ndarray, np.ndarray]:
     addresses, QoS Control in the QoS subtypes, then LLC/SNAP.
 
     Management and control frames and the data subtypes without a body (Null, QoS
-    Null, CF-Ack/Poll) are NOT_IP; a protected frame is ENCRYPTED; an A-MSDU (several
-    packets in one frame) is UNSUPPORTED_LINK here, where a frame has one row (the flow
-    table's tunnel step splits it: tunnels.py link_amsdu, _amsdu inside Aruba's GRE). Zeek needs more than 24 bytes: a shorter
-    frame is TRUNCATED. The +HTC field is not skipped (nor by Zeek): LLC/SNAP is not
-    found there and the frame is NOT_IP.
+    Null, CF-Ack/Poll) are NOT_IP; a protected frame is ENCRYPTED. An A-MSDU (several
+    packets in one frame) is read to its first packet, after the first subframe's
+    header; the others are rows the flow table's tunnel step adds (tunnels.py
+    link_amsdu; the decoder hints such frames: wlan_amsdu). Zeek needs more than 24
+    bytes: a shorter frame is TRUNCATED. The +HTC field is not skipped (nor by Zeek):
+    LLC/SNAP is not found there and the frame is NOT_IP.
     """
     head = bv.records(cur.pos, IEEE802_11)
     fc0, fc1 = head["fc0"].astype(np.int64), head["fc1"].astype(np.int64)
-    carries_data = ((fc0 & 0x08) != 0) & ((fc0 & 0x40) == 0)  # type 2 or 3; no "no data" bit
-    qos = (fc0 & 0x80) != 0
-    size = IEEE802_11.itemsize + np.where((fc1 & 0x03) == 0x03, WLAN_ADDR4, 0) \
-        + np.where(qos, WLAN_QOS, 0)
-    amsdu = qos & ((bv.u8(cur.pos + size - WLAN_QOS) & QOS_AMSDU) != 0)
-    code = np.select([~carries_data, (fc1 & 0x40) != 0, amsdu],
-                     [stop(Status.NOT_IP), stop(Status.ENCRYPTED),
-                      stop(Status.UNSUPPORTED_LINK)], NEXT_LLC)
-    code = np.where(carries_data, need(cur.avail(), size, code), code)
+    size = wlan_header_size(fc0, fc1)
+    amsdu = is_amsdu(fc0, fc1, bv.u8(cur.pos + size - WLAN_QOS))
+    code = np.select([~carries_data(fc0), (fc1 & 0x40) != 0], [stop(Status.NOT_IP),
+                                                                stop(Status.ENCRYPTED)], NEXT_LLC)
+    size = size + np.where(amsdu, AMSDU_SUBFRAME, 0)
+    code = np.where(carries_data(fc0), need(cur.avail(), size, code), code)
     return cur.pos + size, need(cur.avail(), IEEE802_11.itemsize + 1, code)
+
+
+def carries_data(fc0: np.ndarray) -> np.ndarray:
+    """802.11 frame types 2 and 3 without the subtype's "no data" bit."""
+    return ((fc0 & 0x08) != 0) & ((fc0 & 0x40) == 0)
+
+
+def wlan_header_size(fc0: np.ndarray, fc1: np.ndarray) -> np.ndarray:
+    """The 802.11 header: 3 addresses, a 4th with To DS and From DS, QoS Control."""
+    return IEEE802_11.itemsize + np.where((fc1 & 0x03) == 0x03, WLAN_ADDR4, 0) \
+        + np.where((fc0 & 0x80) != 0, WLAN_QOS, 0)
+
+
+def is_amsdu(fc0: np.ndarray, fc1: np.ndarray, qos0: np.ndarray) -> np.ndarray:
+    """An unprotected QoS data frame whose QoS Control (first byte ``qos0``) says A-MSDU."""
+    return carries_data(fc0) & ((fc1 & 0x40) == 0) & ((fc0 & 0x80) != 0) \
+        & ((qos0 & QOS_AMSDU) != 0)
+
+
+def wlan_amsdu(data: np.ndarray, start: np.ndarray, end: np.ndarray, linktype: int
+               ) -> np.ndarray:
+    """Which frames of an 802.11 link type (WLAN_LINKS) are A-MSDUs (bool per frame),
+    read as ieee802_11 and radiotap read them; ``start`` and ``end`` bound each frame in
+    ``data``."""
+    if data.size == 0:
+        return np.zeros(start.size, np.bool_)
+
+    def byte(pos: np.ndarray, ok: np.ndarray) -> np.ndarray:
+        return np.where(ok, data[np.clip(pos, 0, data.size - 1)], 0).astype(np.int64)
+
+    at = start
+    if linktype == LINKTYPE_IEEE802_11_RADIOTAP:
+        ok = start + RADIOTAP.itemsize <= end
+        at = np.where(ok, start + (byte(start + 2, ok) | byte(start + 3, ok) << 8), end)
+    fits = at + IEEE802_11.itemsize + WLAN_ADDR4 + WLAN_QOS <= end
+    fc0, fc1 = byte(at, fits), byte(at + 1, fits)
+    return fits & is_amsdu(fc0, fc1, byte(at + wlan_header_size(fc0, fc1) - WLAN_QOS, fits))
 
 
 def radiotap(bv: ByteView, cur: Cursor) -> tuple[np.ndarray, np.ndarray]:

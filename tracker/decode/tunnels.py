@@ -48,7 +48,14 @@ from typing import Any
 import numpy as np
 
 from tracker.decode.encap import ETHERTYPE_IPV4, ETHERTYPE_IPV6, LLC_SNAP
-from tracker.decode.link import IEEE802_11, QOS_AMSDU, WLAN_ADDR4, WLAN_LINKS, WLAN_QOS
+from tracker.decode.link import (
+    AMSDU_SUBFRAME,
+    IEEE802_11,
+    WLAN_LINKS,
+    WLAN_QOS,
+    is_amsdu,
+    wlan_header_size,
+)
 from tracker.decode.tunnel_fragments import TunnelFragments, ip_tunnel_fragments
 from tracker.decode.udp_tunnels import (
     AYIYA,
@@ -86,7 +93,6 @@ _IS_TUNNEL = np.zeros(256, np.bool_)
 _IS_TUNNEL[list(TUNNEL_PROTOS)] = True
 MAX_DEPTH = 4  # Tunnel::max_depth (init-bare L784)
 SNAP = bytes([0xAA, 0xAA, 0x03, 0, 0, 0])  # LLC/SNAP with a zero OUI: an ethertype follows
-AMSDU_SUBFRAME = 14  # destination, source, length
 UDP_HEADER = 8
 
 # GRE (RFC 2784, RFC 2890; PPTP's enhanced GRE, RFC 2637 section 4.1).
@@ -436,17 +442,16 @@ def _open_ip(fb: FrameBatch, out: PacketBatch, at: np.ndarray, checksums: bool
 
 
 def amsdu_packets(data: np.ndarray, pos: int, stop: int) -> list[tuple[int, int]] | None:
-    """(start, end) of the IPv4 and IPv6 packets of the 802.11 frame at data[pos:stop]
-    when it is an A-MSDU of data (IEEE802_11.cc L86-134), else None. Subframes are DA,
-    SA, a length, then LLC/SNAP and the packet, each followed by ``length % 4`` bytes of
-    padding (Zeek's rule) where there is room; a truncated one ends the frame."""
+    """(start, end) of the packets of the 802.11 frame at data[pos:stop] when it is an
+    A-MSDU (IEEE802_11.cc L86-163), else None; (-1, -1) for a packet that is not IP.
+    Subframes are DA, SA, a length, then LLC/SNAP and the packet, each followed by
+    ``length % 4`` bytes of padding (Zeek's rule) where there is room. Zeek stops at a
+    truncated subframe and at one that is neither IP nor ARP (no analyzer takes it)."""
     if stop - pos < IEEE802_11.itemsize:
         return None
-    fc0, fc1 = int(data[pos]), int(data[pos + 1])
-    size = IEEE802_11.itemsize + (WLAN_ADDR4 if fc1 & 0x03 == 0x03 else 0) \
-        + (WLAN_QOS if fc0 & 0x80 else 0)
-    if not (fc0 & 0x80 and stop - pos >= size and data[pos + size - WLAN_QOS] & QOS_AMSDU) \
-            or fc1 & 0x40 or not fc0 & 0x08 or fc0 & 0x40:
+    fc0, fc1 = np.array([data[pos]], np.int64), np.array([data[pos + 1]], np.int64)
+    size = int(wlan_header_size(fc0, fc1)[0])
+    if stop - pos < size or not is_amsdu(fc0, fc1, np.array([data[pos + size - WLAN_QOS]]))[0]:
         return None  # not an A-MSDU of data: the link decoder says what it is
     found: list[tuple[int, int]] = []
     at = pos + size
@@ -459,9 +464,16 @@ def amsdu_packets(data: np.ndarray, pos: int, stop: int) -> list[tuple[int, int]
         ethertype = int(data[llc + 6]) << 8 | int(data[llc + 7])
         if ethertype in (ETHERTYPE_IPV4, ETHERTYPE_IPV6):
             found.append((llc + LLC_SNAP.itemsize, llc + length))
+        elif ethertype in _WLAN_ARP:
+            found.append((-1, -1))
+        else:
+            break
         at = llc + length
         at += length % 4 if stop - at >= length % 4 else 0
     return found
+
+
+_WLAN_ARP = (0x0806, 0x8035)  # ARP and RARP, the other ethertypes Zeek's 802.11 forwards
 
 
 def _amsdu(data: np.ndarray, ins: Inside, end: np.ndarray) -> list[tuple[int, int, int]]:
@@ -470,9 +482,10 @@ def _amsdu(data: np.ndarray, ins: Inside, end: np.ndarray) -> list[tuple[int, in
     end). A Python step per A-MSDU frame (rare: Aruba's GRE)."""
     more: list[tuple[int, int, int]] = []
     for k in np.flatnonzero(ins.kind == INNER_80211).tolist():
-        found = amsdu_packets(data, int(ins.start[k]), int(end[k]))
-        if found is None:
+        packets = amsdu_packets(data, int(ins.start[k]), int(end[k]))
+        if packets is None:
             continue
+        found = [p for p in packets if p[0] >= 0]
         if not found:
             ins.kind[k] = INNER_NONE
             continue
@@ -483,40 +496,26 @@ def _amsdu(data: np.ndarray, ins: Inside, end: np.ndarray) -> list[tuple[int, in
 
 
 def link_amsdu(fb: FrameBatch, pb: PacketBatch, checksums: bool) -> PacketBatch:
-    """``pb`` with the 802.11 A-MSDU frames of an 802.11 or radiotap capture split into
-    their packets (amsdu_packets; Zeek's IEEE802_11 analyzer forwards each as a packet
-    of the frame, with its time): the first takes the frame's row, the others are rows
-    after it; a frame with none is NOT_IP. The link decoder left these frames
-    UNSUPPORTED_LINK with a tunnel hint (decode/__init__.py). A Python step
-    per such frame."""
-    rows = np.flatnonzero(pb.tunnel_hint & (pb.status == Status.UNSUPPORTED_LINK))
-    if not rows.size or fb.linktype not in WLAN_LINKS:
+    """``pb`` with the packets of the 802.11 A-MSDU frames of an 802.11 or radiotap
+    capture after the first (amsdu_packets; Zeek's IEEE802_11 analyzer forwards each as
+    a packet of the frame, with its time) as rows after the frame's, which the decoder
+    made of the first (link.py ieee802_11) and marked with a tunnel hint
+    (decode/__init__.py). A Python step per such frame."""
+    if fb.linktype not in WLAN_LINKS:
         return pb
+    rows = np.flatnonzero(pb.tunnel_hint & (pb.depth == 0))
     frame = pb.record[rows] - fb.first_record
     start = fb.start[frame].astype(np.int64)
     end = start + fb.caplen[frame]
     more: list[tuple[int, int, int]] = []
-    none: list[int] = []
     for k in range(rows.size):
         pos = int(start[k]) + wlan_offset(fb.data, fb.linktype, int(start[k]), int(end[k]))
-        found = amsdu_packets(fb.data, pos, int(end[k]))
-        if found is not None and not found:
-            none.append(k)
-        more += [(k, a, b) for a, b in found or []]
-    out = pb.take(np.arange(len(pb)))  # written in place: pb stays as decoded
-    out.tunnel_hint[rows] = False
-    out.status[rows[none]] = Status.NOT_IP
+        packets = amsdu_packets(fb.data, pos, int(end[k])) or []
+        more += [(k, a, b) for a, b in packets[1:] if a >= 0]
     zero = np.zeros(rows.size, np.int64)
-    new, after = _subframes(fb, out, rows, more, (zero, zero.astype(np.uint64),
-                                                  zero.astype(np.uint64)), checksums)
-    if not len(new):
-        return out
-    first = np.r_[True, after[1:] != after[:-1]]
-    for name in PacketBatch.__dataclass_fields__:
-        if name not in ("record", "ts_ns", "wire_len", "caplen"):
-            getattr(out, name)[after[first]] = getattr(new, name)[first]
-    rest = ~first
-    return _insert(out, after[rest], new.take(np.flatnonzero(rest)))
+    new, after = _subframes(fb, pb, rows, more, (zero, zero.astype(np.uint64),
+                                                 zero.astype(np.uint64)), checksums)
+    return _insert(pb, after, new) if len(new) else pb
 
 
 def wlan_offset(data: np.ndarray, linktype: int, pos: int, stop: int) -> int:
