@@ -31,7 +31,7 @@ from tracker.decode.bpf import BpfFilter
 from tracker.decode.tunnel_fragments import candidates
 from tracker.errors import CaptureError, OptionError
 from tracker.flows import FlowOptions, FlowRecords, FlowTable
-from tracker.flows.table import ROW_DEPTHS, KernelBatch, prepare_batch, row_positions
+from tracker.flows.table import KernelBatch, carriers, prepare_batch
 from tracker.frames import FrameBatch
 from tracker.packets import PacketBatch
 from tracker.report.summary import RunSummary
@@ -297,17 +297,20 @@ def layered_rows(packets: PacketBatch, table: FlowTable
     (``table.rows``). Returns (rows, flow id of each, flow id of each row's carrier): an
     IP-in-IP or GRE frame's own row is in no flow (-1), the packet inside it is."""
     rows, ids = table.rows, table.row_flow_ids
-    deep = np.flatnonzero(rows.depth > 0)
     first = np.flatnonzero(np.r_[True, rows.record[1:] != rows.record[:-1]]) if len(rows) \
         else np.zeros(0, np.int64)
     own = np.where(rows.depth[first] == 0, ids[first], -1)
-    name = np.concatenate([packets.record * ROW_DEPTHS,
-                           rows.record[deep] * ROW_DEPTHS + rows.depth[deep]])
-    order = np.argsort(name, kind="stable")
-    out = PacketBatch.concat([packets, rows.take(deep)]).take(order)
-    flow_ids = np.concatenate([own, ids[deep]])[order]
+    # After each frame's own row, the rest of its rows in order: the packets inside its
+    # tunnels, an 802.11 A-MSDU's packets after the first (the frame's own row).
+    shown = np.ones(len(rows), np.bool_)
+    shown[first[rows.depth[first] == 0]] = False
+    rest = np.flatnonzero(shown)
+    order = np.lexsort((np.concatenate([np.full(len(packets), -1), rest]),
+                        np.concatenate([packets.record, rows.record[rest]])))
+    out = PacketBatch.concat([packets, rows.take(rest)]).take(order)
+    flow_ids = np.concatenate([own, ids[rest]])[order]
     carrier_ids = np.full(len(out), -1, np.int64)
     inner = np.flatnonzero(out.carrier_depth >= 0)
-    at = row_positions(name[order], out.record[inner] * ROW_DEPTHS + out.carrier_depth[inner])
+    at = carriers(out, inner)
     carrier_ids[inner] = np.where(at >= 0, flow_ids[at], -1)
     return out, flow_ids, carrier_ids

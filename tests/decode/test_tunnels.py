@@ -241,3 +241,8 @@ def test_amsdu_packets_make_one_flow_as_in_zeek() -> None:
     row = flows.iloc[0]
     assert (row.orig_pkts, row.orig_ip_bytes, row.resp_pkts, row.conn_state) == (4, 161, 0, "S0")
     assert flows.attrs["summary"]["frames"] == 3
+    rows = tracker.read_packets(io.BytesIO(pcap_bytes(records, LINKTYPE_IEEE802_11)),
+                                tunnels=True)
+    # Each packet of the A-MSDU a row after its frame's first: 40, 41 and 40 bytes.
+    assert rows["ip_len"].fillna(-1).astype(int).tolist() == [40, 41, 40, -1, 40]
+    assert rows["flow_id"].fillna(-1).tolist() == [0, 0, 0, -1, 0]

@@ -96,9 +96,6 @@ def tcp_header_cut(pb: PacketBatch) -> np.ndarray:
     return tcp & fixed & on_wire & whole & (pb.ip_hdr_len > 0)
 
 
-# Rows of one frame are named record * ROW_DEPTHS + depth (tunnels nest to depth 5).
-ROW_DEPTHS = 8
-
 # Packet times past this (2189-06-23) count as this: the kernel adds timeouts of up to
 # MAX_SECONDS (FlowOptions) to packet times, and int64 nanoseconds must not overflow.
 # Real captures are far from it; fuzzed or corrupt ones reach 2262 (a fuzz find).
