@@ -250,17 +250,29 @@ def wlan_amsdu(data: np.ndarray, start: np.ndarray, end: np.ndarray, linktype: i
     ``data``."""
     if data.size == 0:
         return np.zeros(start.size, np.bool_)
-
-    def byte(pos: np.ndarray, ok: np.ndarray) -> np.ndarray:
-        return np.where(ok, data[np.clip(pos, 0, data.size - 1)], 0).astype(np.int64)
-
-    at = start
-    if linktype == LINKTYPE_IEEE802_11_RADIOTAP:
-        ok = start + RADIOTAP.itemsize <= end
-        at = np.where(ok, start + (byte(start + 2, ok) | byte(start + 3, ok) << 8), end)
+    at = wlan_start(data, start, end, linktype)
     fits = at + IEEE802_11.itemsize + WLAN_ADDR4 + WLAN_QOS <= end
-    fc0, fc1 = byte(at, fits), byte(at + 1, fits)
-    return fits & is_amsdu(fc0, fc1, byte(at + wlan_header_size(fc0, fc1) - WLAN_QOS, fits))
+    fc0, fc1 = _bytes_at(data, at, fits), _bytes_at(data, at + 1, fits)
+    qos0 = _bytes_at(data, at + wlan_header_size(fc0, fc1) - WLAN_QOS, fits)
+    return fits & is_amsdu(fc0, fc1, qos0)
+
+
+def wlan_start(data: np.ndarray, start: np.ndarray, end: np.ndarray, linktype: int
+               ) -> np.ndarray:
+    """Where the 802.11 header of each frame starts: after the radiotap header (its
+    little-endian length, as Zeek reads it), else at once; ``end`` past a cut one."""
+    if linktype != LINKTYPE_IEEE802_11_RADIOTAP:
+        return start
+    ok = start + RADIOTAP.itemsize <= end
+    length = _bytes_at(data, start + 2, ok) | _bytes_at(data, start + 3, ok) << 8
+    return np.where(ok, start + length, end)
+
+
+def _bytes_at(data: np.ndarray, pos: np.ndarray, ok: np.ndarray) -> np.ndarray:
+    """data[pos] where ``ok``, else 0 (int64; positions need not be inside data)."""
+    if data.size == 0:
+        return np.zeros(pos.size, np.int64)
+    return np.where(ok, data[np.clip(pos, 0, data.size - 1)], 0).astype(np.int64)
 
 
 def radiotap(bv: ByteView, cur: Cursor) -> tuple[np.ndarray, np.ndarray]:

@@ -54,7 +54,9 @@ from tracker.decode.link import (
     WLAN_LINKS,
     WLAN_QOS,
     is_amsdu,
+    wlan_amsdu,
     wlan_header_size,
+    wlan_start,
 )
 from tracker.decode.tunnel_fragments import TunnelFragments, ip_tunnel_fragments
 from tracker.decode.udp_tunnels import (
@@ -82,7 +84,6 @@ from tracker.decode.udp_tunnels import (
 from tracker.frames import (
     LINKTYPE_ETHERNET,
     LINKTYPE_IEEE802_11,
-    LINKTYPE_IEEE802_11_RADIOTAP,
     LINKTYPE_RAW,
     FrameBatch,
 )
@@ -196,19 +197,18 @@ class Decapsulator:
 
     def _opened(self, fb: FrameBatch, pb: PacketBatch) -> PacketBatch:
         out = pb
-        in_gtp = np.zeros(0, np.int64)  # the rows GTP carried at this level (_names)
+        in_gtp = np.zeros(len(pb), np.bool_)  # per row of out: GTP carried it
         for level in range(MAX_DEPTH + 1):
             # The decoder marked the few rows that may carry a tunnel (decode/payload.py).
             maybe = np.flatnonzero(out.tunnel_hint)
             maybe = maybe[out.depth[maybe] == level] if level else maybe
             ip = maybe[_IS_TUNNEL[out.proto[maybe].astype(np.uint8)]]
             udp = self._udp_tunnels(fb, out, maybe[out.proto[maybe] == PROTO_UDP])
-            if in_gtp.size and udp[0].size:
-                # GTP inside GTP is a violation, not a tunnel (gtpv1-analyzer.pac L660-665):
-                # the packet is plain UDP (Zeek's core.tunnels.gtp.non_recursive).
-                plain = (udp[1] == GTP) & np.isin(_names(out, udp[0]), in_gtp)
+            # GTP inside GTP is a violation, not a tunnel (gtpv1-analyzer.pac L660-665): the
+            # packet is plain UDP (Zeek's core.tunnels.gtp.non_recursive).
+            plain = (udp[1] == GTP) & in_gtp[udp[0]]
+            if plain.any():
                 udp = (udp[0][~plain], udp[1][~plain], udp[2][~plain], udp[3][~plain])
-            in_gtp = _names(out, udp[0][udp[1] == GTP], 1)
             if ip.size == 0 and udp[0].size == 0:
                 return out
             if ip.size and out is pb:  # written in place: the outer rows stay as they were
@@ -221,8 +221,9 @@ class Decapsulator:
                 if len(extra):
                     out = _insert(out, after, extra)
                     udp = (udp[0] + np.searchsorted(after, udp[0], side="left"), *udp[1:])
+            in_gtp = np.zeros(len(out), np.bool_)
             if udp[0].size:
-                out = self._open_udp(fb, out, *udp)
+                out, in_gtp = self._open_udp(fb, out, *udp)
         return out
 
     def _udp_tunnels(self, fb: FrameBatch, out: PacketBatch, udp: np.ndarray
@@ -268,8 +269,9 @@ class Decapsulator:
         return out_src
 
     def _open_udp(self, fb: FrameBatch, out: PacketBatch, rows: np.ndarray, code: np.ndarray,
-                  pos: np.ndarray, limit: np.ndarray) -> PacketBatch:
-        """``out`` with the packet inside each UDP tunnel row in a row after it."""
+                  pos: np.ndarray, limit: np.ndarray) -> tuple[PacketBatch, np.ndarray]:
+        """``out`` with the packet inside each UDP tunnel row in a row after it, and
+        which of its rows a GTP tunnel carries (bool per row)."""
         ins = _headers(fb.data, code, pos, limit)
         cut_kept = np.isin(code, _CUT_KEPT)
         inner, usable = _inside(fb, out, rows, ins, limit, cut_kept, self._verify)
@@ -282,7 +284,7 @@ class Decapsulator:
         usable &= ~ins.violation & ~self._blocked(out, rows, code, ins.violation)
         keep = np.flatnonzero(usable)
         if keep.size == 0:
-            return out
+            return out, np.zeros(len(out), np.bool_)
         at = rows[keep]
         new = inner.take(keep)
         for name in ("record", "ts_ns", "wire_len", "caplen"):
@@ -294,7 +296,9 @@ class Decapsulator:
         new.carrier_depth[:] = np.where(gre, -1, out.depth[at].astype(np.int8))
         new.ip_tunnel[:] = np.where(gre, pair, np.uint64(0))
         new.encap[:] = _mix(out.encap[at], level)
-        return _insert(out, at, new)
+        in_gtp = np.zeros(len(out) + len(new), np.bool_)
+        in_gtp[at + 1 + np.arange(len(new))] = code[keep] == GTP  # where _insert puts them
+        return _insert(out, at, new), in_gtp
 
     def _blocked(self, out: PacketBatch, rows: np.ndarray, code: np.ndarray,
                  violation: np.ndarray) -> np.ndarray:
@@ -395,11 +399,6 @@ def _insert(out: PacketBatch, after: np.ndarray, new: PacketBatch) -> PacketBatc
         both[new_at] = getattr(new, name)
         setattr(merged, name, both)
     return merged
-
-
-def _names(out: PacketBatch, rows: np.ndarray, deeper: int = 0) -> np.ndarray:
-    """Names of rows by frame and depth (``deeper`` levels down: the rows inside them)."""
-    return out.record[rows].astype(np.int64) * (MAX_DEPTH + 2) + out.depth[rows] + deeper
 
 
 def _open_ip(fb: FrameBatch, out: PacketBatch, at: np.ndarray, checksums: bool
@@ -507,23 +506,15 @@ def link_amsdu(fb: FrameBatch, pb: PacketBatch, checksums: bool) -> PacketBatch:
     frame = pb.record[rows] - fb.first_record
     start = fb.start[frame].astype(np.int64)
     end = start + fb.caplen[frame]
+    head = wlan_start(fb.data, start, end, fb.linktype)
     more: list[tuple[int, int, int]] = []
-    for k in range(rows.size):
-        pos = int(start[k]) + wlan_offset(fb.data, fb.linktype, int(start[k]), int(end[k]))
-        packets = amsdu_packets(fb.data, pos, int(end[k])) or []
+    for k in np.flatnonzero(wlan_amsdu(fb.data, start, end, fb.linktype)).tolist():
+        packets = amsdu_packets(fb.data, int(head[k]), int(end[k])) or []
         more += [(k, a, b) for a, b in packets[1:] if a >= 0]
     zero = np.zeros(rows.size, np.int64)
     new, after = _subframes(fb, pb, rows, more, (zero, zero.astype(np.uint64),
                                                  zero.astype(np.uint64)), checksums)
     return _insert(pb, after, new) if len(new) else pb
-
-
-def wlan_offset(data: np.ndarray, linktype: int, pos: int, stop: int) -> int:
-    """Where the 802.11 header starts in a frame of an 802.11 link type: after the
-    radiotap header (its little-endian length, as Zeek reads it), else at once."""
-    if linktype == LINKTYPE_IEEE802_11_RADIOTAP and stop - pos >= 4:
-        return int(data[pos + 2]) | int(data[pos + 3]) << 8
-    return 0
 
 
 def _subframes(fb: FrameBatch, out: PacketBatch, at: np.ndarray,

@@ -72,7 +72,8 @@ class Reassembled:
         row: for each row of ``packets``, the record number of the input frame
             it stands for (the completing fragment for a datagram).
         index: for each row of ``packets``, its position in the batch pushed (a frame
-            may have several rows: its tunnels', an 802.11 A-MSDU's packets).
+            may have several rows: its tunnels', an 802.11 A-MSDU's packets); None when
+            ``packets`` is that batch itself.
         member_records: record numbers of every fragment of the datagrams
             completed in this push, including fragments of earlier pushes.
         member_of: for each of ``member_records``, the index into ``packets`` of
@@ -81,7 +82,7 @@ class Reassembled:
 
     packets: PacketBatch
     row: np.ndarray
-    index: np.ndarray
+    index: np.ndarray | None
     member_records: np.ndarray
     member_of: np.ndarray
 
@@ -164,8 +165,7 @@ class Reassembler:
         is_frag = fragments(pb)
         if not is_frag.any():  # the common case: no copy, almost no work
             self.tick(int(pb.ts_ns.max()) if len(pb) else None)
-            return Reassembled(pb, pb.record, np.arange(len(pb)), np.zeros(0, np.int64),
-                               np.zeros(0, np.int64))
+            return Reassembled(pb, pb.record, None, np.zeros(0, np.int64), np.zeros(0, np.int64))
         self._clock = max(self._clock, int(pb.ts_ns.max()))
         return self._push_fragments(pb, _fragment_rows(pb, is_frag), clock_before)
 

@@ -512,6 +512,7 @@ class FlowTable:
         r = self._reasm.push(src)
         if r.packets is src:  # no fragments in this batch: rows are the input rows
             return src, np.arange(len(pb), dtype=np.int64) if kept is None else kept, None
+        assert r.index is not None  # rows other than the batch's own
         positions = r.index if kept is None else kept[r.index]
         records = np.asarray(r.member_records, dtype=np.int64)
         mpos = row_positions(pb.record, records)
