@@ -280,10 +280,30 @@ def resolve(bv: ByteView, cur: Cursor, code: np.ndarray,
     if todo.size:
         pos, code = _walk(bv, cur, code, todo, out)
         cur, what = Cursor(cur.rows, pos, cur.end), _what(code)
+    code, what = _by_version(bv, cur, code, what)
     odd = what >= _AT_OTHER
     if odd.any():
         put(out.status, cur.rows, np.where(what == _AT_STOP, -code, int(Status.NOT_IP)), odd)
     return cur.select(what == _AT_V4), cur.select(what == _AT_V6)
+
+
+def _by_version(bv: ByteView, cur: Cursor, code: np.ndarray,
+                what: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(code, what) once the version nibble has its say: Zeek's IP analyzer takes a
+    header as IPv4 or IPv6 by its version, whichever type led to it, and drops any other
+    version (weird unknown_ip_version, IP.cc L47-63); tshark too reads an IPv6 header
+    under the IPv4 ethertype. Another version is MALFORMED with no IP columns: its bytes
+    are no IP header. A frame cut before the header keeps its type (TRUNCATED later)."""
+    at = np.flatnonzero(((what == _AT_V4) | (what == _AT_V6)) & (cur.avail() >= 1))
+    if at.size == 0:
+        return code, what
+    version = bv.u8(cur.pos[at]) >> 4
+    if (version == np.where(what[at] == _AT_V4, 4, 6)).all():
+        return code, what  # every type agrees with its header: the usual case
+    code = code.copy()
+    code[at] = np.where(version == 4, ETHERTYPE_IPV4,
+                        np.where(version == 6, ETHERTYPE_IPV6, stop(Status.MALFORMED)))
+    return code, _what(code)
 
 
 def _walk(bv: ByteView, cur: Cursor, code: np.ndarray, todo: np.ndarray,
