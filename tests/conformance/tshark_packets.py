@@ -60,6 +60,11 @@ def expected_frame(tsv: Path) -> pd.DataFrame:
     """tshark's per-frame outer-header view in our column names (IP frames only)."""
     t = pd.read_csv(tsv, sep="\t", dtype=str, keep_default_na=False, quoting=3)
     tokens = t["frame.protocols"].str.split(":")
+    # tshark's IPv4 dissector hands a header of version 6 to IPv6 ("ip:ipv6", no IPv4
+    # address): that header is the outer IPv6 one (an IPv6-in-IPv4 tunnel has addresses).
+    bogus_v4 = (_first(t["ip.src"]) == "").to_numpy()
+    tokens = pd.Series([_without_bogus_ipv4(tok) if bogus else tok
+                        for tok, bogus in zip(tokens, bogus_v4)], index=tokens.index)
     outer = tokens.map(_outer_layer)
     ip = outer.map(lambda o: o[0]).to_numpy()
     keep = ip != ""
@@ -95,6 +100,14 @@ def expected_frame(tsv: Path) -> pd.DataFrame:
     out["vlan"] = np.where(outer_vlan.to_numpy(), vlan, -1)
     out["protocols"] = t["frame.protocols"].to_numpy()
     return out
+
+
+def _without_bogus_ipv4(tokens: list[str]) -> list[str]:
+    """The layers without an "ip" layer that only led on to "ipv6"."""
+    for i, tok in enumerate(tokens[:-1]):
+        if tok == "ip" and tokens[i + 1] == "ipv6":
+            return tokens[:i] + tokens[i + 1:]
+    return tokens
 
 
 def _outer_layer(tokens: list[str]) -> tuple[str, str, bool, bool]:
@@ -160,6 +173,12 @@ def explain(tshark: pd.Series, ours: pd.Series) -> str:
       (SEMANTICS.md section 7).
     - bad-tcp-data-offset: a TCP data offset below 5 words; tshark stops and shows
       no flags, we keep the flags byte and mark the row MALFORMED.
+    - bogus-ipv4-header-length: an IPv4 header length below 20 bytes; tshark stops
+      after the version and the length, we keep the fixed header's fields (addresses,
+      total length) and mark the row MALFORMED, as for a bad TCP data offset.
+    - pcap-fraction-past-a-second: a classic pcap record whose microseconds (or
+      nanoseconds) field holds a second or more; libpcap reads it unsigned and adds it
+      (so does Zeek, and so do we), tshark reads it signed and shows a negative time.
     - tso-total-length-0: an IPv4 total length of 0 (written before TCP segmentation
       offload); tshark shows the length it takes from the frame, we keep the header's 0,
       which is what Zeek adds to ip_bytes (ZEEK-FACTS 9.2).
@@ -170,6 +189,10 @@ def explain(tshark: pd.Series, ours: pd.Series) -> str:
         return "nat-timestamp"
     if ours["status"] == "MALFORMED" and tshark["tcp_flags"] == -1:
         return "bad-tcp-data-offset"
+    if tshark["ts_sec"] < 0 and not pd.isna(ours["ts"]) and ours["ts"].year >= 1970:
+        return "pcap-fraction-past-a-second"
+    if ours["status"] == "MALFORMED" and ours["ip_version"] == 4 and tshark["src_addr"] == "":
+        return "bogus-ipv4-header-length"
     if ours["ip_len"] == 0 and tshark["ip_len"] > 0:
         return "tso-total-length-0"
     return "unexplained"
