@@ -32,6 +32,7 @@ from tracker.frames import (
     LINKTYPE_LINUX_SLL,
     LINKTYPE_LINUX_SLL2,
     LINKTYPE_LOOP,
+    LINKTYPE_NFLOG,
     LINKTYPE_NULL,
     LINKTYPE_PPI,
     LINKTYPE_PPP,
@@ -144,6 +145,49 @@ def test_loop_network_order() -> None:
     assert_fields(little, status=Status.NOT_IP)
     cut = row(b"\x00\x00\x00", LINKTYPE_LOOP)  # 3 of the 4 family bytes
     assert_fields(cut, status=Status.TRUNCATED, **NO_IP)
+
+
+# --- Linux NFLOG (tcpdump.org/linktypes/LINKTYPE_NFLOG.html; Zeek's NFLog.cc) -------
+
+
+def nflog_tlv(kind: int, value: bytes, little: bool = True) -> bytes:
+    """One TLV: length (4 + value) and type in the capturing host's order, then the
+    value padded to 4 bytes (the padding is not in the length)."""
+    order = "little" if little else "big"
+    head = (4 + len(value)).to_bytes(2, order) + kind.to_bytes(2, order)
+    return head + value + bytes(-len(value) % 4)
+
+
+def nflog(packet: bytes, family: int = 2, little: bool = True, version: int = 0) -> bytes:
+    prefix = nflog_tlv(1, bytes.fromhex("0800" "03" "00"), little)  # NFULA_PACKET_HDR
+    prefix += nflog_tlv(10, b"cpu\x00a", little)  # NFULA_PREFIX, 5 bytes: 3 of padding
+    return bytes([family, version]) + b"\x00\x2a" + prefix + nflog_tlv(9, packet, little)
+
+
+@pytest.mark.parametrize("little", [True, False])
+def test_nflog_reads_the_payload_tlv_in_either_byte_order(little: bool) -> None:
+    # The header (4), a packet header TLV (4 + 4) and a prefix TLV (4 + 5 + 3 padding),
+    # then the payload TLV's own 4 bytes: the packet at 4 + 8 + 12 + 4 = 28.
+    v4 = row(nflog(IP_TCP, little=little), LINKTYPE_NFLOG)
+    assert_ipv4_syn(v4, 28)
+    v6 = row(nflog(IP6_TCP, family=10, little=little), LINKTYPE_NFLOG)
+    assert_fields(v6, status=Status.OK, ip_version=6, l3_offset=28, dst_port=80)
+
+
+def test_nflog_frames_that_hold_no_packet() -> None:
+    arp, version1, cut, bad_length, past_end, no_payload = rows([
+        nflog(IP_TCP, family=7),  # not AF_INET / AF_INET6: Zeek has no analyzer for it
+        nflog(IP_TCP, version=1),  # weird unknown_nflog_version
+        b"\x02\x00\x00\x2a",  # the header alone: truncated_nflog_header
+        nflog(IP_TCP)[:4] + b"\x02\x00\x01\x00" + bytes(8),  # TLV length 2 < 4
+        nflog(IP_TCP)[:4] + b"\x00\x01\x01\x00" + bytes(8),  # 256 bytes past the end
+        nflog(IP_TCP)[:4 + 8],  # the TLVs end before the payload one
+    ], LINKTYPE_NFLOG)
+    assert_fields(arp, status=Status.NOT_IP, **NO_IP)
+    for got in (version1, bad_length, past_end):
+        assert_fields(got, status=Status.MALFORMED, **NO_IP)
+    for got in (cut, no_payload):
+        assert_fields(got, status=Status.TRUNCATED, **NO_IP)
 
 
 # --- PPP and HDLC -----------------------------------------------------------------

@@ -35,6 +35,7 @@ from tracker.frames import (
     LINKTYPE_LINUX_SLL,
     LINKTYPE_LINUX_SLL2,
     LINKTYPE_LOOP,
+    LINKTYPE_NFLOG,
     LINKTYPE_NULL,
     LINKTYPE_PPI,
     LINKTYPE_PPP,
@@ -96,6 +97,15 @@ RADIOTAP = header(  # radiotap.org: the header every radiotap capture starts wit
     ("pad", "u1"),  # 1
     ("length", "<u2"),  # 2-3: the whole radiotap header's length, little endian
 )
+NFLOG = header(  # tcpdump.org/linktypes/LINKTYPE_NFLOG.html
+    ("family", "u1"),  # 0: address family of the packet (AF_INET 2, AF_INET6 10)
+    ("version", "u1"),  # 1: 0
+    ("resource_id", ">u2"),  # 2-3: the netlink group
+)
+# Then TLVs: length (2 bytes, counting these 4) and type (2), both in the byte order of
+# the capturing host (libpcap swaps them to the reader's), each padded to 4 bytes.
+NFLOG_TLV = 4
+NFULA_PAYLOAD = 9  # the TLV whose value is the packet
 WLAN_ADDR4 = 6  # Address 4, present when To DS and From DS are both set
 WLAN_QOS = 2  # QoS Control, present in the QoS data subtypes (subtype bit 0x80 of byte 0)
 QOS_AMSDU = 0x80  # QoS Control byte 0: the body is an A-MSDU (several subframes)
@@ -297,6 +307,39 @@ def fddi(bv: ByteView, cur: Cursor) -> tuple[np.ndarray, np.ndarray]:
     return cur.pos + FDDI_LEN, code
 
 
+def nflog(bv: ByteView, cur: Cursor) -> tuple[np.ndarray, np.ndarray]:
+    """Linux NFLOG, as Zeek reads it (NFLog.cc): version 0, then the TLVs are skipped to
+    the payload one, whose value, to the frame's end, is the packet: IP for families 2
+    and 10 (taken by the version nibble), else not IP. The TLVs' byte order is the
+    capturing host's, which the file does not say: a TLV type is a small number, so its
+    nonzero byte tells the order, as a loopback family does (null)."""
+    head = bv.records(cur.pos, NFLOG)
+    family = column(head, "family")
+    code = np.select([family == AF_INET, family == AF_INET6[0]],
+                     [ETHERTYPE_IPV4, ETHERTYPE_IPV6], stop(Status.NOT_IP))
+    code = np.where(column(head, "version") != 0, stop(Status.MALFORMED), code)
+    code = need(cur.avail(), NFLOG.itemsize + 1, code)  # Zeek: truncated_nflog_header
+    pos = cur.pos + NFLOG.itemsize
+    little = bv.u8(pos + 2) != 0  # the first TLV's type, low byte first
+    walking = np.flatnonzero(code >= 0)
+    while walking.size:  # each pass takes one TLV of every frame still walking
+        p = pos[walking]
+        room = cur.end[walking] - p
+        b = [bv.u8(p + i) for i in range(NFLOG_TLV)]
+        le = little[walking]
+        length = np.where(le, b[0] | b[1] << 8, b[0] << 8 | b[1])
+        kind = np.where(le, b[2] | b[3] << 8, b[2] << 8 | b[3])
+        skip = (length + 3) & ~3  # padded to 4 bytes
+        short = room <= NFLOG_TLV  # Zeek: nflog_no_pcap_payload
+        payload = ~short & (kind == NFULA_PAYLOAD)
+        bad = ~short & ~payload & ((length < NFLOG_TLV) | (skip > room))  # nflog_bad_tlv_len
+        code[walking[short]] = stop(Status.TRUNCATED)
+        code[walking[bad]] = stop(Status.MALFORMED)
+        pos[walking] += np.where(payload, NFLOG_TLV, skip)
+        walking = walking[~(short | payload | bad)]
+    return pos, code
+
+
 def unsupported(bv: ByteView, cur: Cursor) -> tuple[np.ndarray, np.ndarray]:
     """Any link type not decoded here: every frame is UNSUPPORTED_LINK."""
     return cur.pos, np.full(len(cur), stop(Status.UNSUPPORTED_LINK), dtype=np.int64)
@@ -339,6 +382,7 @@ _LINKS: dict[int, LinkDecoder] = {
     LINKTYPE_IEEE802_11: ieee802_11,
     LINKTYPE_IEEE802_11_RADIOTAP: radiotap,
     LINKTYPE_FDDI: fddi,
+    LINKTYPE_NFLOG: nflog,
 }
 
 
