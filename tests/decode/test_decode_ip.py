@@ -260,16 +260,23 @@ def test_ipv6_seventeen_extension_headers_are_malformed() -> None:
 
 
 @pytest.mark.parametrize(("cut", "kept", "gone"), [
-    (5, {"ip_version": 6}, ["ip_len", "src_hi"]),
-    (6, {"ip_len": 60}, ["src_hi"]),
-    (20, {"src_hi": V6_SRC_HI}, ["src_lo", "dst_hi"]),
-    (39, {"src_lo": V6_SRC_LO, "dst_hi": V6_DST_HI}, ["dst_lo"]),
+    (5, {"ip_version": 6}, ["ip_len", "src_hi", "proto"]),
+    (6, {"ip_len": 60}, ["src_hi", "proto"]),
+    (7, {"proto": 6}, ["src_hi"]),  # the Next Header byte (6) is in, as IPv4's protocol
+    (20, {"src_hi": V6_SRC_HI, "proto": 6}, ["src_lo", "dst_hi"]),
+    (39, {"src_lo": V6_SRC_LO, "dst_hi": V6_DST_HI, "proto": 6}, ["dst_lo"]),
 ])
 def test_ipv6_cut_inside_header(cut: int, kept: dict, gone: list[str]) -> None:
     got = row((ETH_IPV6 + ipv6(20, 6) + TCP_SYN)[:14 + cut])
-    assert_fields(got, status=Status.TRUNCATED, proto=-1, l4_offset=-1, **kept)
-    none = {"ip_len": -1, "src_hi": 0, "src_lo": 0, "dst_hi": 0, "dst_lo": 0}
+    assert_fields(got, status=Status.TRUNCATED, l4_offset=-1, **kept)
+    none = {"ip_len": -1, "src_hi": 0, "src_lo": 0, "dst_hi": 0, "dst_lo": 0, "proto": -1}
     assert_fields(got, **{k: none[k] for k in gone})
+
+
+def test_ipv6_cut_inside_header_before_an_extension_header_has_no_protocol() -> None:
+    # Next Header 0 (hop-by-hop options) names no transport: the transport is unknown.
+    got = row((ETH_IPV6 + ipv6(20 + 8, 0) + HOP_BY_HOP)[:14 + 39])
+    assert_fields(got, status=Status.TRUNCATED, proto=-1, l4_offset=-1)
 
 
 def test_ipv6_cut_inside_extension_headers() -> None:

@@ -12,6 +12,7 @@ import tracker
 from tests.conftest import CAPTURES
 from tracker.decode import decode
 from tracker.flows import FlowOptions, FlowTable
+from tracker.frames import FrameBatch
 from tracker.packets import PacketBatch
 from tracker.report.packets import packets_dataframe
 from tracker.sources.files import open_capture
@@ -49,3 +50,20 @@ def numeric(text: str) -> int:
     """An address as its 128-bit number, IPv4 as ::ffff:a.b.c.d (the frames' order)."""
     address = ipaddress.ip_address(text)
     return int(address) | (0xFFFF << 32 if address.version == 4 else 0)
+
+
+def test_an_address_the_snaplen_cut_is_missing_not_a_made_up_one() -> None:
+    """A header cut by the snaplen keeps the fields before the cut (decode); an address
+    cut whole or in half is <NA>, not "::" or half an IPv6 address (RFC 791 3.1: IPv4
+    source at bytes 12-15, destination 16-19; RFC 8200 3: IPv6 8-23 and 24-39)."""
+    from scapy.all import IP, TCP, Ether, IPv6
+
+    v4 = bytes(Ether() / IP(src="10.0.0.1", dst="10.0.0.2") / TCP())
+    v6 = bytes(Ether() / IPv6(src="2001:db8::1", dst="2001:db8:1:2:3:4:5:6") / TCP())
+    cuts = [v4[:14 + 14], v4[:14 + 18], v6[:14 + 34], v6]  # mid source, mid dst, mid dst, whole
+    df = packets_dataframe(decode(FrameBatch.from_frames(cuts)))
+    assert df["src_addr"].tolist()[1:] == ["10.0.0.1", "2001:db8::1", "2001:db8::1"]
+    assert pd.isna(df["src_addr"][0])
+    assert pd.isna(df["dst_addr"][0]) and pd.isna(df["dst_addr"][1]) and pd.isna(df["dst_addr"][2])
+    assert df["dst_addr"][3] == "2001:db8:1:2:3:4:5:6"
+    assert df["status"].tolist()[:3] == ["TRUNCATED"] * 3

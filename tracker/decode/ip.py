@@ -75,6 +75,7 @@ EXT_DEST_OPTS = 60
 _IS_EXTENSION = np.zeros(256, np.bool_)
 _IS_EXTENSION[[EXT_HOP_BY_HOP, EXT_ROUTING, EXT_FRAGMENT, EXT_AH, EXT_DEST_OPTS]] = True
 MAX_EXT_HEADERS = 16
+IPV6_NEXT_END = 7  # the fixed header's Next Header field ends at byte 7 (RFC 8200 section 3)
 
 # Nonsense first bytes: a version other than 4, or an IHL below 5 (20 bytes).
 _BAD_V_HL = np.ones(256, np.bool_)
@@ -184,6 +185,9 @@ def ipv6(bv: ByteView, cur: Cursor, out: PacketBatch) -> Segment:
     chain = Cursor(r, p + IPV6_LEN, cur.end)
     if (bad | cut).any():
         clear_cut(out, r, avail, _IPV6_CUT)
+        # A transport's number captured before the cut is kept, as IPv4's protocol is.
+        put(out.proto, r, next_header, cut & ~bad & (avail >= IPV6_NEXT_END)
+            & ~_IS_EXTENSION[next_header])
         set_status(out, r, cut, Status.TRUNCATED)
         set_status(out, r, bad, Status.MALFORMED)
         chain = chain.select(~(bad | cut))

@@ -51,7 +51,7 @@ PACKET_COLUMNS: tuple[Column, ...] = (
            "58 ICMPv6, ...), after IPv6 extension headers; the header field, as tshark's "
            "ip.proto. <NA> when not IP."),
     Column("src_addr", "category", "Source IP address as Python's ipaddress prints it; <NA> when "
-           "not IP."),
+           "not IP, or when the snaplen cut the header before the address's last byte."),
     Column("dst_addr", "category", "Destination IP address, as src_addr."),
     Column("src_port", "Int32", "TCP/UDP source port; <NA> for other protocols and non-first "
            "fragments."),

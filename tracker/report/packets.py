@@ -33,6 +33,22 @@ _NULLABLE = {"vlan": "Int32", "ip_version": "UInt8", "proto": "Int16", "src_port
              "icmp_code": "Int16"}
 
 
+# Where each address ends in its IP header: RFC 791 section 3.1, RFC 8200 section 3.
+_V4_SRC_END, _V4_DST_END, _V6_SRC_END, _V6_DST_END = 16, 20, 24, 40
+
+
+def captured_addresses(pb: PacketBatch) -> tuple[np.ndarray, np.ndarray]:
+    """Rows whose source and destination addresses were captured whole: a header cut by
+    the snaplen keeps the fields before the cut, and half an address is none (tshark
+    shows none either)."""
+    is_ip = pb.ip_version > 0
+    v6 = pb.ip_version == 6
+    whole = pb.ip_caplen < 0  # not measured (rows the decoder did not cut): as read
+    src = is_ip & (whole | (pb.ip_caplen >= np.where(v6, _V6_SRC_END, _V4_SRC_END)))
+    dst = is_ip & (whole | (pb.ip_caplen >= np.where(v6, _V6_DST_END, _V4_DST_END)))
+    return src, dst
+
+
 class PacketRows:
     """Packet rows gathered batch by batch, kept only as the frame's own columns (final
     dtypes, and a mask where a value is missing): the decoded batches are let go as they
@@ -47,12 +63,12 @@ class PacketRows:
             outer_flow_ids: np.ndarray | None = None) -> None:
         """The rows of ``pb``; ``flow_ids`` (int64 per row, -1: none) fill flow_id, and
         ``outer_flow_ids`` (rows of every tunnel level) add the tunnel columns."""
-        is_ip = pb.ip_version > 0
+        src_known, dst_known = captured_addresses(pb)
         cols: dict[str, np.ndarray] = {
             "frame": pb.record + 1, "ts": pb.ts_ns, "wire_len": pb.wire_len,
             "caplen": pb.caplen, "status": pb.status.astype(np.int8),
-            "src_addr": self._addresses.codes(pb.src_hi, pb.src_lo, is_ip),
-            "dst_addr": self._addresses.codes(pb.dst_hi, pb.dst_lo, is_ip)}
+            "src_addr": self._addresses.codes(pb.src_hi, pb.src_lo, src_known),
+            "dst_addr": self._addresses.codes(pb.dst_hi, pb.dst_lo, dst_known)}
         for name, missing in _missing(pb).items():
             kind = _NULLABLE[name]
             cols[name] = getattr(pb, name).astype(bool if kind == "boolean" else kind.lower())
