@@ -23,6 +23,9 @@ import pandas as pd
 
 FIELDS = ("ts", "src_addr", "dst_addr", "src_port", "dst_port", "proto", "ip_len", "tcp_flags", "vlan")
 _IPV6_EXT = {"ipv6.hopopts", "ipv6.routing", "ipv6.dstopts", "ipv6.fraghdr", "ah"}
+_ENCAP_TOKENS = (":vlan:", ":mpls:", ":ieee8021ah:")
+_ENCAP_BOUND = 8  # encap.py's MAX_VLAN_TAGS, the smallest of its bounds
+_IPV6_EXT_NUMBERS = (0, 43, 44, 51, 60)  # hop-by-hop, routing, fragment, AH, destination
 _PROTO_NUMBER = {"tcp": 6, "udp": 17, "icmpv6": 58, "icmp": 1}
 
 
@@ -179,6 +182,16 @@ def explain(tshark: pd.Series, ours: pd.Series) -> str:
     - pcap-fraction-past-a-second: a classic pcap record whose microseconds (or
       nanoseconds) field holds a second or more; libpcap reads it unsigned and adds it
       (so does Zeek, and so do we), tshark reads it signed and shows a negative time.
+    - fabricpath-fcs: tshark takes the last 4 bytes of a Cisco FabricPath frame for its
+      FCS, and an IP header that ends there is cut for it; Zeek skips the FabricPath
+      header only and reads the inner frame to its end, and so do we.
+    - ipv4-options-cut: an IPv4 header whose options were not all captured; tshark stops
+      before the destination address, we keep the fixed header's fields (TRUNCATED).
+    - encapsulation-past-bound: more VLAN tags, MPLS labels or PBB headers than the
+      decoder walks (encap.py; Zeek stops at 25 analyzers a packet); tshark walks on.
+    - ipv6-cut-before-transport: an IPv6 header cut before the transport header, whose
+      Next Header names an extension header; tshark shows that number, our ``proto`` is
+      the transport's and stays <NA>.
     - tso-total-length-0: an IPv4 total length of 0 (written before TCP segmentation
       offload); tshark shows the length it takes from the frame, we keep the header's 0,
       which is what Zeek adds to ip_bytes (ZEEK-FACTS 9.2).
@@ -189,11 +202,22 @@ def explain(tshark: pd.Series, ours: pd.Series) -> str:
         return "nat-timestamp"
     if ours["status"] == "MALFORMED" and tshark["tcp_flags"] == -1:
         return "bad-tcp-data-offset"
+    if ours["status"] == "TRUNCATED" and tshark["dst_addr"] == "" and pd.notna(ours["dst_addr"]):
+        return "ipv4-options-cut"
+    if ours["status"] == "MALFORMED" and pd.isna(ours["ip_version"]) and \
+            sum(tshark["protocols"].count(t) for t in _ENCAP_TOKENS) > _ENCAP_BOUND:
+        return "encapsulation-past-bound"
+    if ours["status"] == "TRUNCATED" and pd.isna(ours["proto"]) and \
+            tshark["proto"] in _IPV6_EXT_NUMBERS:
+        return "ipv6-cut-before-transport"
+    if ":cfp:" in tshark["protocols"] and (tshark["dst_addr"] == "" or tshark["src_addr"] == ""):
+        return "fabricpath-fcs"
     if tshark["ts_sec"] < 0 and not pd.isna(ours["ts"]) and ours["ts"].year >= 1970:
         return "pcap-fraction-past-a-second"
-    if ours["status"] == "MALFORMED" and ours["ip_version"] == 4 and tshark["src_addr"] == "":
+    if ours["status"] == "MALFORMED" and pd.notna(ours["ip_version"]) \
+            and ours["ip_version"] == 4 and tshark["src_addr"] == "":
         return "bogus-ipv4-header-length"
-    if ours["ip_len"] == 0 and tshark["ip_len"] > 0:
+    if pd.notna(ours["ip_len"]) and ours["ip_len"] == 0 and tshark["ip_len"] > 0:
         return "tso-total-length-0"
     return "unexplained"
 
