@@ -30,9 +30,9 @@ LINKTYPE_LOOP = 108  # OpenBSD loopback, address family in network byte order
 LINKTYPE_LINUX_SLL = 113
 LINKTYPE_IEEE802_11_RADIOTAP = 127  # 802.11 behind a radiotap header
 LINKTYPE_PPI = 192
-LINKTYPE_NFLOG = 239  # Linux netfilter NFLOG: a header, then TLVs around the packet
 LINKTYPE_IPV4 = 228
 LINKTYPE_IPV6 = 229
+LINKTYPE_NFLOG = 239  # Linux netfilter NFLOG: a header, then TLVs around the packet
 LINKTYPE_LINUX_SLL2 = 276
 
 # int64 nanoseconds cannot hold this; numpy's NaT has the same bit pattern.
