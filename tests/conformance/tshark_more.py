@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import gzip
 import shutil
+import struct
 import subprocess
 import sys
 import tempfile
@@ -29,6 +30,9 @@ sys.path[:0] = [str(HERE), str(HERE.parents[1])]
 
 from tshark_packets import compare_trace
 
+from tracker.sources._pcap import PCAP_MAGICS
+from tracker.sources.files import PCAPNG_MAGIC
+
 # The columns of the corpus's packets.tsv.gz, in its order.
 TSHARK_FIELDS = [
     "frame.number", "frame.time_epoch", "frame.len", "frame.cap_len", "frame.protocols",
@@ -36,8 +40,16 @@ TSHARK_FIELDS = [
     "ipv6.src", "ipv6.dst", "ipv6.nxt", "ipv6.plen", "tcp.srcport", "tcp.dstport",
     "tcp.flags", "tcp.len", "tcp.stream", "udp.srcport", "udp.dstport", "udp.length",
     "udp.stream", "icmp.type", "icmp.code", "icmpv6.type", "icmpv6.code"]
-MAGICS = {b"\xd4\xc3\xb2\xa1": "pcap", b"\xa1\xb2\xc3\xd4": "pcap", b"\x4d\x3c\xb2\xa1": "pcap",
-          b"\xa1\xb2\x3c\x4d": "pcap", b"\x0a\x0d\x0d\x0a": "pcapng"}
+
+
+def _kind(head: bytes) -> str | None:
+    """"pcap" or "pcapng" by the file's first bytes (the readers' magics), else None."""
+    if head[:4] == PCAPNG_MAGIC:
+        return "pcapng"
+    if len(head) == 4 and any(struct.unpack(order + "I", head)[0] in PCAP_MAGICS
+                              for order in "<>"):
+        return "pcap"
+    return None
 
 
 def captures(folders: list[Path]) -> list[tuple[Path, str]]:
@@ -46,17 +58,18 @@ def captures(folders: list[Path]) -> list[tuple[Path, str]]:
     for folder in folders:
         for path in sorted(p for p in folder.rglob("*") if p.is_file()):
             with path.open("rb") as f:
-                kind = MAGICS.get(f.read(4))
+                kind = _kind(f.read(4))
             if kind is not None:
                 found.append((path, kind))
     return found
 
 
 def dissected(capture: Path, kind: str, into: Path) -> Path:
-    """A corpus-style folder in ``into``: the capture as trace.<kind> and tshark's fields."""
+    """A corpus-style folder in ``into``: the capture as trace.<kind> (a link to it) and
+    tshark's fields."""
     into.mkdir(parents=True)
     trace = into / f"trace.{kind}"
-    shutil.copyfile(capture, trace)
+    trace.symlink_to(capture.resolve())
     fields = [arg for name in TSHARK_FIELDS for arg in ("-e", name)]
     done = subprocess.run(["tshark", "-n", "-r", str(trace), "-T", "fields", "-E", "header=y",
                            "-E", "separator=/t", *fields], capture_output=True, timeout=600,

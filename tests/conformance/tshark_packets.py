@@ -196,15 +196,17 @@ def explain(tshark: pd.Series, ours: pd.Series) -> str:
       offload); tshark shows the length it takes from the frame, we keep the header's 0,
       which is what Zeek adds to ip_bytes (ZEEK-FACTS 9.2).
     """
+    version = int(ours["ip_version"]) if pd.notna(ours["ip_version"]) else 0
     if "pwethcw" in tshark["protocols"]:
         return "mpls-pw-control-word"
     if tshark["ts_sec"] > np.iinfo(np.int64).max / 1e9 and pd.isna(ours["ts"]):
         return "nat-timestamp"
     if ours["status"] == "MALFORMED" and tshark["tcp_flags"] == -1:
         return "bad-tcp-data-offset"
-    if ours["status"] == "TRUNCATED" and tshark["dst_addr"] == "" and pd.notna(ours["dst_addr"]):
+    if ours["status"] == "TRUNCATED" and version == 4 and tshark["dst_addr"] == "" \
+            and pd.notna(ours["dst_addr"]):
         return "ipv4-options-cut"
-    if ours["status"] == "MALFORMED" and pd.isna(ours["ip_version"]) and \
+    if ours["status"] == "MALFORMED" and version == 0 and \
             sum(tshark["protocols"].count(t) for t in _ENCAP_TOKENS) > _ENCAP_BOUND:
         return "encapsulation-past-bound"
     if ours["status"] == "TRUNCATED" and pd.isna(ours["proto"]) and \
@@ -214,8 +216,7 @@ def explain(tshark: pd.Series, ours: pd.Series) -> str:
         return "fabricpath-fcs"
     if tshark["ts_sec"] < 0 and not pd.isna(ours["ts"]) and ours["ts"].year >= 1970:
         return "pcap-fraction-past-a-second"
-    if ours["status"] == "MALFORMED" and pd.notna(ours["ip_version"]) \
-            and ours["ip_version"] == 4 and tshark["src_addr"] == "":
+    if ours["status"] == "MALFORMED" and version == 4 and tshark["src_addr"] == "":
         return "bogus-ipv4-header-length"
     if pd.notna(ours["ip_len"]) and ours["ip_len"] == 0 and tshark["ip_len"] > 0:
         return "tso-total-length-0"

@@ -180,11 +180,9 @@ def loop(bv: ByteView, cur: Cursor) -> tuple[np.ndarray, np.ndarray]:
 
 
 def raw_ip(bv: ByteView, cur: Cursor) -> tuple[np.ndarray, np.ndarray]:
-    """Raw IP: no link header; the version nibble says IPv4 or IPv6, else MALFORMED."""
-    version = bv.u8(cur.pos) >> 4
-    code = np.where(version == 4, ETHERTYPE_IPV4,
-                    np.where(version == 6, ETHERTYPE_IPV6, stop(Status.MALFORMED)))
-    return cur.pos, need(cur.avail(), 1, code)
+    """Raw IP: no link header; the version nibble says IPv4 or IPv6, else MALFORMED
+    (encap.resolve reads it for every IP header, whatever type led there)."""
+    return cur.pos, need(cur.avail(), 1, np.full(len(cur), ETHERTYPE_IPV4))
 
 
 def ppp(bv: ByteView, cur: Cursor) -> tuple[np.ndarray, np.ndarray]:

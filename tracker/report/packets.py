@@ -43,9 +43,8 @@ def captured_addresses(pb: PacketBatch) -> tuple[np.ndarray, np.ndarray]:
     shows none either)."""
     is_ip = pb.ip_version > 0
     v6 = pb.ip_version == 6
-    whole = pb.ip_caplen < 0  # not set for the row: its addresses as they are
-    src = is_ip & (whole | (pb.ip_caplen >= np.where(v6, _V6_SRC_END, _V4_SRC_END)))
-    dst = is_ip & (whole | (pb.ip_caplen >= np.where(v6, _V6_DST_END, _V4_DST_END)))
+    src = is_ip & (pb.ip_caplen >= np.where(v6, _V6_SRC_END, _V4_SRC_END))
+    dst = is_ip & (pb.ip_caplen >= np.where(v6, _V6_DST_END, _V4_DST_END))
     return src, dst
 
 
