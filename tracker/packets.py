@@ -147,6 +147,9 @@ class PacketBatch:
     encap: np.ndarray = field(metadata=_column(np.uint64, 0))
     """A hash of the whole tunnel stack around the packet (0: none), to see a flow's
     packets change tunnels (Zeek's tunnel_changed)"""
+    tunnel_refused: np.ndarray = field(metadata=_column(np.bool_, False))
+    """A UDP row carrying a VXLAN, Geneve, Teredo or AYIYA tunnel that Zeek does not
+    open, being already Tunnel::max_depth levels deep: its flow's history takes 'X'"""
 
     def __len__(self) -> int:
         return int(self.record.shape[0])

@@ -212,13 +212,46 @@ def test_a_tunnel_inside_a_tunnel() -> None:
 
 
 def test_four_levels_are_opened_and_not_a_fifth() -> None:
-    inner = IP_TCP
-    for level in range(5):
-        inner = ipv4(0, 0)[:0] + udp(40000 + level, 4789, VXLAN + INNER_ETH + inner,
-                                     src=bytes([10, 2, 0, level]), dst=bytes([10, 3, 0, level]))
-    _, rows = run([ETH + inner])
+    _, rows = run([nested(4789, VXLAN)])
     assert rows.depth.tolist() == [0, 1, 2, 3, 4]
     assert rows.proto.tolist() == [17] * 5  # the TCP packet at depth 5 is never reached
+    # VXLAN.cc L23-27: the fifth VXLAN's analyzer stops at the depth check, marking its
+    # carrying connection (the row at depth 4), and only that one
+    assert rows.tunnel_refused.tolist() == [False] * 4 + [True]
+
+
+def nested(port: int, head: bytes, levels: int = 5) -> bytes:
+    """``levels`` nested UDP tunnels to ``port`` (each ``head``, then Ethernet and IPv4),
+    the innermost around the TCP SYN; the tunnel L levels out from the innermost (depth
+    levels - 1 - L) runs 10.2.0.L:4000L -> 10.3.0.L."""
+    inner = IP_TCP
+    for level in range(levels):
+        inner = udp(40000 + level, port, head + INNER_ETH + inner,
+                    src=bytes([10, 2, 0, level]), dst=bytes([10, 3, 0, level]))
+    return ETH + inner
+
+
+def test_the_refused_fifth_level_marks_its_carrying_flow_with_x() -> None:
+    """ZEEK-FACTS 6.8 (Zeek's core.tunnels.max-depth-exceeded: the VXLAN row at the depth
+    limit is "DX" and nothing inside it is a flow): one packet through five VXLAN levels
+    makes five UDP flows, each "D" (orig payload), the fifth "DX"; no TCP flow."""
+    ended, _ = flows([nested(4789, VXLAN)])
+    df = flows_dataframe(ended).sort_values("orig_port", ascending=False)  # by depth
+    assert df["proto"].tolist() == ["udp"] * 5
+    assert df["history"].tolist() == ["D"] * 4 + ["DX"]
+
+
+def test_gtp_at_the_depth_limit_adds_no_x() -> None:
+    """GTP's depth check raises a weird alone (gtpv1-analyzer.pac L654-658, ZEEK-FACTS
+    6.8): VXLAN four deep, then GTP-U at depth 4, which is not opened and not marked."""
+    gtp = bytes.fromhex("30ff") + (len(IP_TCP)).to_bytes(2, "big") + bytes(4)
+    inner = udp(40004, 2152, gtp + IP_TCP, src=bytes([10, 2, 0, 4]), dst=bytes([10, 3, 0, 4]))
+    for level in reversed(range(4)):
+        inner = udp(40000 + level, 4789, VXLAN + INNER_ETH + inner,
+                    src=bytes([10, 2, 0, level]), dst=bytes([10, 3, 0, level]))
+    _, rows = run([ETH + inner])
+    assert rows.depth.tolist() == [0, 1, 2, 3, 4] and rows.dst_port[-1] == 2152
+    assert not rows.tunnel_refused.any()
 
 
 def flows(frames: list[bytes]) -> tuple[FlowRecords, FlowTable]:

@@ -2,7 +2,8 @@
 
 ``Decapsulator.rows`` gives the flow table the rows of a decoded batch with the tunnels
 opened, decoded by the same functions as the frames (nested tunnels too, to Zeek's depth
-of 4). The decoded batch itself keeps the outer headers (what ``read_packets`` shows, as
+of 4; a VXLAN, Geneve, Teredo or AYIYA row found deeper is marked ``tunnel_refused``, for
+Zeek's 'X' on its flow). The decoded batch itself keeps the outer headers (what ``read_packets`` shows, as
 tshark's first layer).
 
 - IP tunnels: Zeek makes no connection of an IP-in-IP (IP protocol 4 or 41) or GRE (47)
@@ -211,10 +212,11 @@ class Decapsulator:
                 udp = (udp[0][~plain], udp[1][~plain], udp[2][~plain], udp[3][~plain])
             if ip.size == 0 and udp[0].size == 0:
                 return out
-            if ip.size and out is pb:  # written in place: the outer rows stay as they were
+            if out is pb and (ip.size or level == MAX_DEPTH):  # the outer rows stay as they were
                 out = pb.take(np.arange(len(pb)))
             if level == MAX_DEPTH:  # a fifth level is not opened (exceeded_tunnel_max_depth)
                 out.status[ip] = Status.NOT_IP
+                out.tunnel_refused[self._refused(out, *udp[:2])] = True
                 return out
             if ip.size:
                 extra, after = _open_ip(fb, out, ip, self._verify)
@@ -299,6 +301,19 @@ class Decapsulator:
         in_gtp = np.zeros(len(out) + len(new), np.bool_)
         in_gtp[at + 1 + np.arange(len(new))] = code[keep] == GTP  # where _insert puts them
         return _insert(out, at, new), in_gtp
+
+    def _refused(self, out: PacketBatch, rows: np.ndarray, code: np.ndarray) -> np.ndarray:
+        """The UDP tunnel ``rows`` whose analyzer Zeek runs and stops at the depth limit,
+        marking the carrying connection with 'X' (VXLAN.cc L23-27, Geneve.cc L63-67,
+        Teredo.cc L152-156, AYIYA.cc L22-26): not GTP, nor GRE over UDP (IPTunnel.cc
+        L25-28: a weird alone), nor a connection whose tunnel was violated before (that
+        check comes first)."""
+        stops = np.isin(code, _STOP_AFTER_VIOLATION)
+        marks = rows[stops]
+        if self._violated and marks.size:
+            keys = _mix(_outer_keys(out, marks), code[stops].astype(np.uint64))
+            marks = marks[~np.isin(keys, np.fromiter(self._violated, np.uint64))]
+        return marks
 
     def _blocked(self, out: PacketBatch, rows: np.ndarray, code: np.ndarray,
                  violation: np.ndarray) -> np.ndarray:

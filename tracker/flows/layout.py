@@ -180,6 +180,7 @@ P_CARRIER = 18  # row of this batch carrying the packet in a UDP tunnel (its par
 P_TUNNEL = 19  # id of the IP tunnel that is the packet's immediate parent, -1 if none
 P_ENCAP = 20  # the packet's tunnel stack (PacketBatch.encap as int64), 0 if none
 TCP_PAYLOAD_CUT = 0x1000  # in P_FLAGS: the TCP payload was not captured whole
+TUNNEL_REFUSED = 0x2000  # in P_FLAGS: a UDP tunnel past the depth limit (PacketBatch.tunnel_refused)
 P_N = 21
 
 # Timer kinds (all of a flow's timers share one wake-up entry in the heap)

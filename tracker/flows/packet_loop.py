@@ -112,6 +112,7 @@ from tracker.flows.layout import (
     ROW_ID,
     SYN_ACK_SENT,
     T_EXPIRE,
+    TUNNEL_REFUSED,
     WHY_FIRST,
     WHY_SERVER_PORT,
     WHY_SYN,
@@ -338,6 +339,10 @@ def _count(conn: np.ndarray, slot: int, side: int, pi: np.ndarray, i: int) -> No
     conn[slot, C_PAYLOAD + side] += pi[P_PAYLOAD, i]
 
 
+HIST_LIMIT = 1 << 40  # hist_seen bit of 'X', HIST_ANALYZER_LIMIT_REACHED (Session.h L27)
+X_ = 88  # 'X'
+
+
 @kernel_inline
 def _process(conn: np.ndarray, ep: np.ndarray, keys: np.ndarray, hist: np.ndarray,
              heap: np.ndarray, g: np.ndarray, opt: np.ndarray, slot: int,
@@ -361,11 +366,11 @@ def _process(conn: np.ndarray, ep: np.ndarray, keys: np.ndarray, hist: np.ndarra
     counted = _datagram(conn, ep, keys, hist, slot, side, pi, i, lsp)
     if counted != NOT_COUNTED:
         _count(conn, slot, side if counted == COUNTED else 1 - side, pi, i)
+    if pi[P_FLAGS, i] & TUNNEL_REFUSED:  # the tunnel analyzer, after UDP's (VXLAN.cc L23-27)
+        check_history(conn, hist, slot, HIST_LIMIT, X_)
 
 
 MAX_TUNNEL_CHANGES = 5  # Tunnel::max_changes_per_connection (init-bare L780)
-HIST_LIMIT = 1 << 40  # hist_seen bit of 'X', HIST_ANALYZER_LIMIT_REACHED (Session.h L27)
-X_ = 88  # 'X'
 
 
 @kernel_inline

@@ -215,7 +215,8 @@ VALUES: dict[str, dict[str, str]] = {
              "IPv4 header checksum drops the packet from every flow, with no letter)",
         "G": "a content gap: the other side acknowledged data that was never captured "
              "(1st, 10th, 100th, ... gap; missed_bytes sums them)",
-        "X": "a limit was reached: the flow changed tunnels a 6th time (tunnel_parents)",
+        "X": "a limit was reached: the flow changed tunnels a 6th time (tunnel_parents), or "
+             "it carries a UDP tunnel found four tunnel levels deep, which is not opened",
         "^": "the roles were flipped: the first sender turned out to be the responder (by "
              "its ports, or a DNS response or NTP server message from the originator)",
     },
