@@ -197,7 +197,8 @@ def walk_part(prepared: Prepared, previous: Part | dict[str, Any] | bytes | None
         table = kept if kept is not None else loaded(state)
         if can_stitch(table, prepared.alone):
             assert prepared.alone is not None
-            ready = [b.unpacked() for b in prepared.batches if isinstance(b, PackedBatch)]
+            # one batch unpacked at a time (a file's at once held 48 MB more)
+            ready = (b.unpacked() for b in prepared.batches if isinstance(b, PackedBatch))
             ended, carried = stitch(table, ready, prepared.alone)
             table = None
     gathered = None

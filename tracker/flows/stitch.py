@@ -30,6 +30,7 @@ sequential read does: the flow ids are the sequential read's too.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -52,16 +53,20 @@ class Alone:
     first_ts: int | None
 
 
-def walk_alone(batches: list[KernelBatch], options: FlowOptions) -> Alone | None:
+def walk_alone(batches: Iterable[KernelBatch], options: FlowOptions) -> Alone | None:
     """The part's rows walked from an empty table, or None when a stitch cannot use it
-    (an open-flow cap)."""
+    (an open-flow cap). ``batches`` are taken one at a time (a part may be several files)."""
     if options.max_open_flows is not None:
         return None
     table = FlowTable(options)
     table.number_rows()
-    ended = FlowRecords.concat([table.update_prepared(kb) for kb in batches])
-    first = next((int(kb.pi[L.P_TS, 0]) for kb in batches if len(kb.rows)), None)
-    return Alone(ended, _ends(table), table.open_state(), first)
+    ended: list[FlowRecords] = []
+    first: int | None = None
+    for kb in batches:
+        if first is None and len(kb.rows):
+            first = int(kb.pi[L.P_TS, 0])
+        ended.append(table.update_prepared(kb))
+    return Alone(FlowRecords.concat(ended), _ends(table), table.open_state(), first)
 
 
 def first_part(alone: Alone) -> tuple[FlowRecords, dict[str, Any]]:
@@ -69,7 +74,7 @@ def first_part(alone: Alone) -> tuple[FlowRecords, dict[str, Any]]:
     return renumbered(alone.ended, alone.state)
 
 
-def stitch(previous: FlowTable, batches: list[KernelBatch], alone: Alone
+def stitch(previous: FlowTable, batches: Iterable[KernelBatch], alone: Alone
            ) -> tuple[FlowRecords, dict[str, Any]]:
     """The part's ended flows in the sequential order and the open state to go on with
     (FlowTable.open_state's), from the ``previous`` part's table (changed: replayed over
