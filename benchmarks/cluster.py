@@ -17,19 +17,27 @@ checked equal to the sequential read's (tests/test_cluster.py checks the rows). 
 chain task is walk_part, which each file waits for in turn; the chain's waits are the
 time between one walk_part's end and the next one's start (the state handed over, or the
 next file not prepared yet); busy is each worker's compute time in the tasks; peak RSS per
-worker is the workers' ru_maxrss after the run; the boundary state is the pickled open state after
-each part.
+worker is the workers' ru_maxrss after the run; CPU is what the workers and this process
+(the client, the scheduler and the nannies of a LocalCluster) used during the read, from
+getrusage; the boundary state is the pickled open state after each part.
+
+The last line is this machine's ceiling without Dask: 1 process, then 2 started together,
+each reading and walking its consecutive half of the files from its own table (the second
+half's flows are not the sequential read's: only the work is the same), best of 3. It
+is what two cores give this work with no chain and no coordination.
 """
 
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import resource
 import struct
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
@@ -64,10 +72,49 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def cpu_s() -> float:
+    """User and system CPU seconds of this process so far."""
+    use = resource.getrusage(resource.RUSAGE_SELF)
+    return use.ru_utime + use.ru_stime
+
+
+_START: Any = None  # the Barrier that starts independent()'s processes together
+
+
+def _ready(start: Any) -> None:
+    global _START
+    _START = start
+
+
+def walk_share(files: list[Path]) -> float:
+    """Seconds to prepare and walk ``files`` in order from one table, once every process
+    is ready (compiled code loaded first, as in a warmed worker)."""
+    options = FlowOptions()
+    prepare_part(str(files[0]), options, False)
+    _START.wait()
+    began = time.perf_counter()
+    previous = None
+    for i, f in enumerate(files):
+        previous = walk_part(prepare_part(str(f), options, False), previous, options,
+                             i == len(files) - 1, keep="share")
+    return time.perf_counter() - began
+
+
+def independent(files: list[Path], processes: int) -> float:
+    """Wall seconds of ``processes`` processes each walking its consecutive share."""
+    per = -(-len(files) // processes)
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(processes, mp_context=context, initializer=_ready,
+                             initargs=(context.Barrier(processes),)) as pool:
+        runs = [pool.submit(walk_share, files[i:i + per]) for i in range(0, len(files), per)]
+        return max(r.result() for r in runs)
+
+
 def on_cluster(files: list[Path], workers: int, mode: str
-               ) -> tuple[float, list[float], int, float, float, list[float]]:
+               ) -> tuple[float, list[float], int, float, float, list[float], float, float]:
     """(wall s, peak RSS per worker, flows, mean ms of the chain's per-file tasks, s the
-    chain stood between two of them, s each worker computed)."""
+    chain stood between two of them, s each worker computed, CPU s of the workers, CPU s
+    of this process)."""
     import distributed
 
     import tracker.cluster
@@ -80,6 +127,7 @@ def on_cluster(files: list[Path], workers: int, mode: str
         list(ClusterRun(files[:2 * workers], FlowOptions(), client=client).finished())
         if mode == "dataframe":
             flows_dask(files[:2 * workers], client=client).map_partitions(len).compute()
+        workers_cpu, own_cpu = sum(client.run(cpu_s).values()), cpu_s()
         with distributed.get_task_stream(client) as stream:
             start = time.perf_counter()
             if mode == "dataframe":  # the partitions made and counted where they are
@@ -88,6 +136,8 @@ def on_cluster(files: list[Path], workers: int, mode: str
                 count = len(FlowRecords.concat(list(
                     ClusterRun(files, FlowOptions(), client=client).finished())))
             wall = time.perf_counter() - start
+        own_cpu = cpu_s() - own_cpu
+        workers_cpu = sum(client.run(cpu_s).values()) - workers_cpu
         rss = sorted(client.run(peak_rss_mb).values())
     computed = [(s["start"], s["stop"], str(task["key"]), task["worker"])
                 for task in stream.data for s in task["startstops"] if s["action"] == "compute"]
@@ -99,7 +149,7 @@ def on_cluster(files: list[Path], workers: int, mode: str
     for a, b, _, worker in computed:
         busy[worker] = busy.get(worker, 0.0) + b - a
     return (wall, rss, count, 1000 * sum(chain) / max(1, len(chain)), waits,
-            sorted(busy.values()))
+            sorted(busy.values()), workers_cpu, own_cpu)
 
 
 def parse_args(argv: list[str]) -> tuple[Path, int]:
@@ -114,18 +164,22 @@ def parse_args(argv: list[str]) -> tuple[Path, int]:
 
 
 def main() -> int:
-    capture, parts = parse_args(sys.argv[1:])
+    capture, pieces = parse_args(sys.argv[1:])
     # Split in a child process: the workers are started from this one, and a parent that
     # held the whole capture would make their peak RSS look as large (a forked process
     # starts with its parent's high-water mark).
     with ProcessPoolExecutor(1) as pool:
-        files = pool.submit(split, capture, parts).result()
+        files = pool.submit(split, capture, pieces).result()
     cases: dict[tuple[int, str], list] = {(1, "state"): [], (2, "state"): [],
                                           (2, "blocks"): [], (2, "stitch"): [],
                                           (1, "dataframe"): [], (2, "dataframe"): []}
     for _ in range(2):  # interleaved: the machine's noise hits every case alike
         for (workers, mode), runs in cases.items():
             runs.append(on_cluster(files, workers, mode))
+    ceiling: dict[int, list[float]] = {1: [], 2: []}
+    for _ in range(3):
+        for processes, walls in ceiling.items():
+            walls.append(independent(files, processes))
     start = time.perf_counter()
     sequential = tracker.read_flows(files)
     seq_wall = time.perf_counter() - start
@@ -147,10 +201,10 @@ def main() -> int:
           f"read_flows {seq_wall:.1f} s\n")
     print("| workers | files | wall s (best of 2) | speed-up over 1 worker | "
           "chain task per file ms | chain waits s | busy per worker s | "
-          "peak RSS per worker MB |")
-    print("|---|---|---|---|---|---|---|---|")
+          "CPU s: workers, this process | peak RSS per worker MB |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for (workers, mode), runs in cases.items():
-        wall, rss, n, chain, waits, busy = min(runs)
+        wall, rss, n, chain, waits, busy, workers_cpu, own_cpu = min(runs)
         assert n == len(sequential)
         one = min(cases[(1, "dataframe" if mode == "dataframe" else "state")])[0]
         how = {"state": "walked from the carried state", "stitch": "walked alone, stitched",
@@ -158,10 +212,13 @@ def main() -> int:
                "dataframe": "flows_dask, partitions counted"}[mode]
         print(f"| {workers} | {how} | {wall:.2f} | {one / wall:.2f} | {chain:.0f} | "
               f"{waits:.2f} | {', '.join(f'{b:.2f}' for b in busy)} | "
-              f"{', '.join(f'{r:.0f}' for r in rss)} |")
+              f"{workers_cpu:.2f}, {own_cpu:.2f} | {', '.join(f'{r:.0f}' for r in rss)} |")
     print(f"\nboundary state per file (pickled open flows, timers, fragments): "
           f"min {min(sizes[:-1]) / 1e3:.0f} KB, max {max(sizes[:-1]) / 1e3:.0f} KB, "
           f"mean {sum(sizes[:-1]) / (len(sizes) - 1) / 1e3:.0f} KB")
+    alone, pair = min(ceiling[1]), min(ceiling[2])
+    print(f"without Dask (the ceiling): 1 process {alone:.2f} s, 2 processes {pair:.2f} s "
+          f"= {alone / pair:.2f}x (best of 3)")
     return 0
 
 
