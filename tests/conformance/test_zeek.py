@@ -70,14 +70,18 @@ def _tuple_key(a: str, ap: str, b: str, bp: str, proto: str) -> str:
     return f"{proto} {ends[0][0]}:{ends[0][1]} {ends[1][0]}:{ends[1][1]}"
 
 
-def _our_rows(df: pd.DataFrame) -> dict[str, list[dict[str, Any]]]:
+def _our_rows(df: pd.DataFrame, ip_proto: bool) -> dict[str, list[dict[str, Any]]]:
+    """Our rows by 5-tuple key; an unknown transport's key names its IP protocol when
+    the baseline has Zeek's ``ip_proto`` column (two such conns of one address pair are
+    then told apart, as Zeek's key does)."""
     out: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for row in df.to_dict("records"):
-        proto = row["proto"] if row["proto"] in ("tcp", "udp", "icmp", "icmp6") \
-            else "unknown_transport"
-        row["proto"] = PROTO.get(proto, proto)
+        known = row["proto"] in ("tcp", "udp", "icmp", "icmp6")
+        keyed = row["proto"] if known else \
+            f"unknown_transport {row['proto']}" if ip_proto else "unknown_transport"
+        row["proto"] = PROTO.get(row["proto"], "unknown_transport")
         key = _tuple_key(row["orig_addr"], row["orig_port"], row["resp_addr"],
-                         row["resp_port"], row["proto"])
+                         row["resp_port"], PROTO.get(keyed, keyed))
         out[key].append(row)
     return out
 
@@ -148,12 +152,14 @@ def compare(case: Case, records: FlowRecords) -> tuple[int, int, list[tuple[str,
         mine = ours.iloc[0]
         bad = [(f, mine[f], zeek[0][f]) for f in ("history", "conn_state") if mine[f] != zeek[0][f]]
         return 1, int(not bad), [("*", f, f"ours {o!r} zeek {z!r}") for f, o, z in bad]
-    by_key = _our_rows(ours)
+    by_key = _our_rows(ours, "ip_proto" in zeek[0])
     parents = Parents(zeek, ours)
     seen: dict[str, int] = defaultdict(int)
     matched = 0
     for z in zeek:
         proto = PROTO.get(z.get("proto", "tcp"), z.get("proto", "tcp"))
+        if proto == "unknown_transport" and "ip_proto" in z:
+            proto = f"unknown_transport {z['ip_proto']}"
         key = _tuple_key(z["id.orig_h"], z["id.orig_p"], z["id.resp_h"], z["id.resp_p"], proto)
         n = seen[key]
         seen[key] += 1
