@@ -10,9 +10,10 @@ Not a test run in CI (it needs a Zeek checkout, ~900 traces): a wider check than
 ``redef`` lines go into a corpus-style folder (``cmd.txt``, as zeek_baselines.py
 reads it: bare mode, ``-C``), and test_zeek.py's ``compare`` matches the rows.
 Baselines cut to a few columns without the 5-tuple (``btest-diff-cut``) are compared
-on their multiset of ``history`` values. Btests that change Zeek's configuration
-beyond the options read here (redefs of limits or timeouts, ``-f`` filters, scripts
-that drop packets or schedule timers) differ by design; read the lines printed.
+on their multiset of ``history`` values. A ``-f`` capture filter on the zeek line is applied
+with the tracker's own tcpdump filter, as ``--filter`` does. Btests that change Zeek's
+configuration beyond the options read here (redefs of limits or timeouts, scripts that
+drop packets or schedule timers) differ by design; read the lines printed.
 """
 
 from __future__ import annotations
@@ -29,8 +30,10 @@ HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE), str(HERE.parents[1])]
 
 from test_zeek import compare, load_trace, run_flows
-from zeek_baselines import cases, read_table
+from zeek_baselines import cases, exec_line, read_table, trace_file_name
 
+from tracker.decode.bpf import BpfFilter
+from tracker.pipeline import filtered
 from tracker.report.flows import flows_dataframe
 
 BTEST = "testing/btest"
@@ -77,12 +80,24 @@ def build(repo: Path, out: Path) -> int:
     return made
 
 
+def with_filter(folder: Path, batches: list) -> list:
+    """The batches as Zeek's ``-f "EXPR"`` leaves them (the tracker's tcpdump filter,
+    as ``--filter`` applies it), when the btest's zeek line has one."""
+    cmd = (folder / "cmd.txt").read_text()
+    found = re.search(r'\s-f\s+"([^"]+)"', exec_line(cmd, trace_file_name(cmd)))
+    if found is None:
+        return batches
+    bpf = BpfFilter(found.group(1))
+    return [(fb, filtered(fb, bpf, True)) for fb, _ in batches]
+
+
 def check(root: Path) -> tuple[int, int, int, int]:
     """Print every difference; (rows, rows matched, cut baselines, cut ones matched)."""
     rows = matched = cut = cut_ok = 0
     for case in cases(root):
         zeek = read_table(case.root / case.trace / case.baseline)
-        records = run_flows(load_trace(case.capture), case.options)
+        records = run_flows(with_filter(case.root / case.trace, load_trace(case.capture)),
+                            case.options)
         if not zeek:
             continue
         if not TUPLE <= zeek[0].keys():
