@@ -3,8 +3,8 @@
 ``Decapsulator.rows`` gives the flow table the rows of a decoded batch with the tunnels
 opened, decoded by the same functions as the frames (nested tunnels too, to Zeek's depth
 of 4; a VXLAN, Geneve, Teredo or AYIYA row found deeper is marked ``tunnel_refused``, for
-Zeek's 'X' on its flow). The decoded batch itself keeps the outer headers (what ``read_packets`` shows, as
-tshark's first layer).
+Zeek's 'X' on its flow). The decoded batch itself keeps the outer headers (what
+``read_packets`` shows, as tshark's first layer).
 
 - IP tunnels: Zeek makes no connection of an IP-in-IP (IP protocol 4 or 41) or GRE (47)
   packet; the packet inside takes its row, with the outer packet's time.

@@ -129,7 +129,8 @@ def packet_columns(pb: PacketBatch, good: np.ndarray, qr: np.ndarray, mode: np.n
     if tunnels is not None:  # else the walk never reads these rows (G_TUNNELS is 0)
         pi[L.P_CARRIER], pi[L.P_TUNNEL] = tunnels
         pi[L.P_ENCAP] = pb.encap.view(np.int64)
-        pi[L.P_FLAGS] |= pb.tunnel_refused * L.TUNNEL_REFUSED  # only tunnels make it
+        # set at the tunnel depth limit only, so only in a batch with tunnels
+        pi[L.P_FLAGS] |= pb.tunnel_refused * L.TUNNEL_REFUSED
     # A TCP payload not captured whole never reaches Zeek's reassembler (ZEEK-FACTS 8.2);
     # it is the end of the IP packet, so the packet's own cut says it (the flag bit is read
     # for TCP only).
