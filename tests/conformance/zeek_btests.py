@@ -33,7 +33,6 @@ from test_zeek import compare, load_trace, run_flows
 from zeek_baselines import cases, exec_line, read_table, trace_file_name
 
 from tracker.decode.bpf import BpfFilter
-from tracker.pipeline import filtered
 from tracker.report.flows import flows_dataframe
 
 BTEST = "testing/btest"
@@ -88,7 +87,7 @@ def with_filter(folder: Path, batches: list) -> list:
     if found is None:
         return batches
     bpf = BpfFilter(found.group(1))
-    return [(fb, filtered(fb, bpf, True)) for fb, _ in batches]
+    return [(fb, pb.take(bpf.matches(fb))) for fb, pb in batches]
 
 
 def check(root: Path) -> tuple[int, int, int, int]:

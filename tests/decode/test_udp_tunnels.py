@@ -220,11 +220,10 @@ def test_four_levels_are_opened_and_not_a_fifth() -> None:
     assert rows.tunnel_refused.tolist() == [False] * 4 + [True]
 
 
-def nested(port: int, head: bytes, levels: int = 5) -> bytes:
+def nested(port: int, head: bytes, levels: int = 5, inner: bytes = IP_TCP) -> bytes:
     """``levels`` nested UDP tunnels to ``port`` (each ``head``, then Ethernet and IPv4),
-    the innermost around the TCP SYN; the tunnel L levels out from the innermost (depth
-    levels - 1 - L) runs 10.2.0.L:4000L -> 10.3.0.L."""
-    inner = IP_TCP
+    the innermost around ``inner`` (the TCP SYN); the tunnel L levels out from the
+    innermost (depth levels - 1 - L) runs 10.2.0.L:4000L -> 10.3.0.L."""
     for level in range(levels):
         inner = udp(40000 + level, port, head + INNER_ETH + inner,
                     src=bytes([10, 2, 0, level]), dst=bytes([10, 3, 0, level]))
@@ -245,11 +244,8 @@ def test_gtp_at_the_depth_limit_adds_no_x() -> None:
     """GTP's depth check raises a weird alone (gtpv1-analyzer.pac L654-658, ZEEK-FACTS
     6.8): VXLAN four deep, then GTP-U at depth 4, which is not opened and not marked."""
     gtp = bytes.fromhex("30ff") + (len(IP_TCP)).to_bytes(2, "big") + bytes(4)
-    inner = udp(40004, 2152, gtp + IP_TCP, src=bytes([10, 2, 0, 4]), dst=bytes([10, 3, 0, 4]))
-    for level in reversed(range(4)):
-        inner = udp(40000 + level, 4789, VXLAN + INNER_ETH + inner,
-                    src=bytes([10, 2, 0, level]), dst=bytes([10, 3, 0, level]))
-    _, rows = run([ETH + inner])
+    inner = udp(40009, 2152, gtp + IP_TCP, src=bytes([10, 2, 0, 9]), dst=bytes([10, 3, 0, 9]))
+    _, rows = run([nested(4789, VXLAN, 4, inner)])
     assert rows.depth.tolist() == [0, 1, 2, 3, 4] and rows.dst_port[-1] == 2152
     assert not rows.tunnel_refused.any()
 

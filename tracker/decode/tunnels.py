@@ -309,11 +309,11 @@ class Decapsulator:
         L25-28: a weird alone), nor a connection whose tunnel was violated before (that
         check comes first)."""
         stops = np.isin(code, _STOP_AFTER_VIOLATION)
-        marks = rows[stops]
-        if self._violated and marks.size:
-            keys = _mix(_outer_keys(out, marks), code[stops].astype(np.uint64))
-            marks = marks[~np.isin(keys, np.fromiter(self._violated, np.uint64))]
-        return marks
+        keys = _violation_keys(out, rows[stops], code[stops])
+        return rows[stops][~np.isin(keys, self._known_violations())]
+
+    def _known_violations(self) -> np.ndarray:
+        return np.fromiter(self._violated, np.uint64, len(self._violated))
 
     def _blocked(self, out: PacketBatch, rows: np.ndarray, code: np.ndarray,
                  violation: np.ndarray) -> np.ndarray:
@@ -323,9 +323,8 @@ class Decapsulator:
         blocked = np.zeros(rows.size, np.bool_)
         if not violation[stops].any() and not self._violated:
             return blocked
-        keys = _mix(_outer_keys(out, rows[stops]), code[stops].astype(np.uint64))
-        known = np.fromiter(self._violated, np.uint64, len(self._violated))
-        here = np.isin(keys, known)
+        keys = _violation_keys(out, rows[stops], code[stops])
+        here = np.isin(keys, self._known_violations())
         # A violation earlier in the batch on the same connection: count them per key,
         # in batch order (a stable sort by key keeps it).
         order = np.argsort(keys, kind="stable")
@@ -337,6 +336,11 @@ class Decapsulator:
         blocked[stops] = here
         self._violated.update(keys[violation[stops]].tolist())
         return blocked
+
+
+def _violation_keys(out: PacketBatch, rows: np.ndarray, code: np.ndarray) -> np.ndarray:
+    """What a violation is remembered by: the outer connection of each row and its tunnel."""
+    return _mix(_outer_keys(out, rows), code.astype(np.uint64))
 
 
 def _udp_payload(fb: FrameBatch, out: PacketBatch, rows: np.ndarray
