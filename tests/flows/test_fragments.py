@@ -14,6 +14,7 @@ import pytest
 from tracker.decode import decode
 from tracker.errors import OptionError
 from tracker.flows.fragments import Reassembled, Reassembler
+from tracker.frames import FrameBatch
 from tracker.packets import V4_MAPPED, PacketBatch, Status
 from tracker.sources.files import open_capture
 
@@ -185,10 +186,12 @@ def test_ipv6_length_is_unfragmentable_part_plus_payload() -> None:
 def test_ipv6_destination_options_after_the_fragment_header_are_data() -> None:
     # The decoder's first-fragment row runs on to UDP past an 8-byte
     # Destination Options header (ip_hdr_len 56); the later fragment's stops at
-    # the Fragment header (48). Fragment data: 8 (options) + 8 (UDP) + 1432 = 1448,
-    # then 100: the datagram is 40 + 8 + 8 + 1532 bytes, all covered.
+    # the Fragment header (48), its protocol that header's Next Header (60, the
+    # options), not UDP's 17: the two still pair (src, dst, id: Zeek's key).
+    # Fragment data: 8 (options) + 8 (UDP) + 1432 = 1448, then 100: the datagram
+    # is 40 + 8 + 8 + 1532 bytes, all covered.
     first = row(0, frag=(0, 1440, True), v6=True, hdr=56)  # ip_len 56 + 1440 = 40 + 8 + 1448
-    later = row(1, frag=(1448, 100, False), v6=True)
+    later = row(1, frag=(1448, 100, False), v6=True, proto=60)
     for pushed in (batch(first, later), batch(later, first)):
         out = Reassembler().push(pushed)
         p = out.packets
@@ -196,6 +199,44 @@ def test_ipv6_destination_options_after_the_fragment_header_are_data() -> None:
         assert p.ip_len[0] == 40 + 1548
         assert p.ip_hdr_len[0] == 48  # fixed header + Destination Options, no Fragment header
         assert p.payload_len[0] == 1548 - 8 - 8
+
+
+def _ipv6_fragment(unfragmentable: bytes, first_next: int, next_header: int, offset: int,
+                   more: bool, data: bytes) -> bytes:
+    """An Ethernet frame of one IPv6 fragment, 2001:db8::1 -> 2001:db8::2, id 0x1234:
+    the fixed header (Next Header ``first_next``), the ``unfragmentable`` extension
+    headers, the Fragment header (Next Header ``next_header``), then ``data``."""
+    frag = bytes([next_header, 0]) + (offset | more).to_bytes(2, "big") + (0x1234).to_bytes(4, "big")
+    payload = unfragmentable + frag + data
+    fixed = (bytes([0x60, 0, 0, 0]) + len(payload).to_bytes(2, "big") + bytes([first_next, 64])
+             + bytes.fromhex("20010db8" + "0" * 23 + "1") + bytes.fromhex("20010db8" + "0" * 23 + "2"))
+    return bytes(6) + bytes(5) + b"\x01" + b"\x86\xdd" + fixed + payload
+
+
+@pytest.mark.parametrize("hop_by_hop", [False, True])
+def test_ipv6_options_after_the_fragment_header_decoded_from_bytes(hop_by_hop: bool) -> None:
+    """Frames as a host sends them (RFC 8200 section 4.5): a Destination Options header
+    (8 bytes, Next Header UDP) after the Fragment header, in the fragmentable part, and,
+    in the second case, a Hop-by-Hop header (8 bytes) before it. UDP 1000 -> 2000 with
+    200 data bytes; the fragmentable part (8 + 8 + 200 = 216 bytes) cut at 96. The
+    decoder gives the first fragment protocol 17 and the second 60, and the datagram is
+    one row: UDP, ip_len = 40 (+ 8) + 216, its ports from the first fragment."""
+    options = bytes([17, 0, 1, 4, 0, 0, 0, 0])  # Next Header UDP, PadN of 4
+    udp = (1000).to_bytes(2, "big") + (2000).to_bytes(2, "big") + (208).to_bytes(2, "big") \
+        + bytes(2) + b"x" * 200
+    fragmentable = options + udp
+    hbh = bytes([44, 0, 1, 4, 0, 0, 0, 0]) if hop_by_hop else b""  # Next Header: Fragment
+    first_next = 0 if hop_by_hop else 44
+    frames = [_ipv6_fragment(hbh, first_next, 60, 0, True, fragmentable[:96]),
+              _ipv6_fragment(hbh, first_next, 60, 96, False, fragmentable[96:])]
+    pb = decode(FrameBatch.from_frames(frames))
+    assert pb.proto.tolist() == [17, 60]
+    out = Reassembler().push(pb)
+    p = out.packets
+    assert len(p) == 1 and p.proto[0] == 17
+    assert (p.src_port[0], p.dst_port[0]) == (1000, 2000)
+    assert p.ip_len[0] == 40 + len(hbh) + 216
+    assert p.payload_len[0] == 200
 
 
 def test_truncated_first_fragment_passes_alone_and_later_ones_drop() -> None:

@@ -6,9 +6,12 @@ docs/flow-record.md section 1 and Zeek's ``Frag.cc`` and ``IP.cc`` give the rule
   marked MALFORMED or TRUNCATED for their transport header: Zeek reassembles
   before it reads that header) are grouped by (src, dst, protocol, IP id).
   RFC 791 section 3.2 names these four fields; Zeek keys on (src, dst, id) only
-  (``Frag.cc``), so two datagrams that differ only in protocol are one set for
-  Zeek and two for us. IPv6 fragments carry the same Next Header in every
-  fragment (RFC 8200 section 4.5), so the protocol changes nothing there.
+  (``Frag.cc``), so two IPv4 datagrams that differ only in protocol are one set
+  for Zeek and two for us. IPv6 fragments are keyed by (src, dst, id), as Zeek
+  keys them: the decoder's protocol of a first fragment is its transport
+  header's, past any extension headers that follow the Fragment header, and a
+  later fragment's is the Fragment header's Next Header (RFC 8200 section 4.5),
+  which differ when such headers are there (``_key_proto``).
 - A set completes when its data covers ``[0, end)`` without a hole, ``end``
   being set by the last fragment (MF=0) and raised by any fragment that reaches
   beyond it (Zeek ``FragReassembler::AddFragment`` / ``BlockInserted``).
@@ -228,7 +231,7 @@ class Reassembler:
         pos = np.concatenate([np.full(len(self._pend), -1, np.int64), idx])
         arrival = np.concatenate([self._pend_arrival, arrival_new])
         now = np.concatenate([self._pend_now, now_new])
-        order = np.lexsort((arrival, work.ip_id, work.proto, work.dst_lo, work.dst_hi,
+        order = np.lexsort((arrival, work.ip_id, _key_proto(work), work.dst_lo, work.dst_hi,
                             work.src_lo, work.src_hi))
         return work.take(order), pos[order], arrival[order], now[order]
 
@@ -290,13 +293,20 @@ def _fragment_rows(pb: PacketBatch, maybe: np.ndarray) -> np.ndarray:
     return maybe & ((pb.status == Status.FRAGMENT) | transport_trouble)
 
 
+def _key_proto(work: PacketBatch) -> np.ndarray:
+    """The protocol in each row's reassembly key: IPv4's; none (-1) for IPv6, whose
+    first and later fragments the decoder gives different protocols when extension
+    headers follow the Fragment header (the module's first rule)."""
+    return np.where(work.ip_version == 6, -1, work.proto.astype(np.int16))
+
+
 def _new_group(work: PacketBatch) -> np.ndarray:
     """True where a row's reassembly key differs from the previous row's."""
     new = np.ones(len(work), np.bool_)
     if len(work) > 1:
         same = np.ones(len(work) - 1, np.bool_)
-        for name in ("src_hi", "src_lo", "dst_hi", "dst_lo", "proto", "ip_id"):
-            col = getattr(work, name)
+        for col in (work.src_hi, work.src_lo, work.dst_hi, work.dst_lo, _key_proto(work),
+                    work.ip_id):
             same &= col[1:] == col[:-1]
         new[1:] = ~same
     return new
