@@ -380,13 +380,15 @@ def test_an_ip_tunnel_in_outer_fragments_takes_the_completing_fragments_row(prot
     assert len(records) == 0
 
 
-def _fragments6(next_header: int, payload: bytes, cut: int) -> list[bytes]:
+def _fragments6(next_header: int, payload: bytes, cut: int, before: bytes = b"",
+                first: int = 44) -> list[bytes]:
     """``payload`` after an IPv6 header as two fragments (Fragment header, id 0x1234),
-    the first with ``cut`` bytes (a multiple of 8), M set."""
+    the first with ``cut`` bytes (a multiple of 8), M set; ``before``: extension
+    headers between the fixed header (Next Header ``first``) and the Fragment header."""
     def fragment(data: bytes, offset: int, more: int) -> bytes:
         frag = bytes([next_header, 0]) + (offset | more).to_bytes(2, "big") \
             + (0x1234).to_bytes(4, "big")
-        return ipv6(8 + len(data), 44) + frag + data
+        return ipv6(len(before) + 8 + len(data), first) + before + frag + data
     return [fragment(payload[:cut], 0, 1), fragment(payload[cut:], cut, 0)]
 
 
@@ -404,6 +406,34 @@ def test_tunnels_in_ipv6_fragments_are_opened_too() -> None:
     assert (df.loc["tcp", "orig_pkts"], df.loc["tcp", "first_ts"].value) == (1, 1_000_000)
     assert list(df.loc["tcp", "tunnel_parents"]) == [df.loc["udp", "flow_id"]]
     records, _ = flows([ETH6 + f for f in _fragments6(4, IP_TCP, 24)])
+    df = flows_dataframe(records)
+    assert df["proto"].astype(str).tolist() == ["tcp"] and df["orig_ip_bytes"].tolist() == [40]
+
+
+# Extension headers before the Fragment header, 8 bytes each (PadN options): hop-by-hop
+# naming the Fragment header; hop-by-hop, then destination options naming it.
+HOP_TO_FRAGMENT = bytes([44, 0, 1, 4, 0, 0, 0, 0])
+HOP_DEST_TO_FRAGMENT = bytes([60, 0, 1, 4, 0, 0, 0, 0]) + bytes([44, 0, 1, 4, 0, 0, 0, 0])
+
+
+@pytest.mark.parametrize("before", [HOP_TO_FRAGMENT, HOP_DEST_TO_FRAGMENT],
+                         ids=["hop-by-hop", "hop-by-hop and destination options"])
+def test_tunnels_in_ipv6_fragments_behind_other_extension_headers(before: bytes) -> None:
+    """RFC 8200 section 4.5: the unfragmentable part (the fixed header and the extension
+    headers before the Fragment header) is in every fragment; the datagram put back
+    together is that part, then the data, the Fragment header gone (Zeek's Frag.cc).
+    VXLAN inside: the outer UDP flow is one packet of 40 + the headers + the UDP
+    segment, and the TCP packet inside is a flow of its own, the UDP flow its parent;
+    IPv4 in IPv6: the TCP packet only."""
+    seg = udp(40000, 4789, VXLAN + INNER_ETH + IP_TCP)[20:]
+    records, _ = flows([ETH6 + f for f in _fragments6(17, seg, 32, before, first=0)])
+    df = flows_dataframe(records).set_index("proto")
+    assert sorted(df.index.astype(str)) == ["tcp", "udp"]
+    assert (df.loc["udp", "orig_pkts"], df.loc["udp", "orig_ip_bytes"]) == \
+        (1, 40 + len(before) + len(seg))
+    assert (df.loc["tcp", "orig_pkts"], df.loc["tcp", "first_ts"].value) == (1, 1_000_000)
+    assert list(df.loc["tcp", "tunnel_parents"]) == [df.loc["udp", "flow_id"]]
+    records, _ = flows([ETH6 + f for f in _fragments6(4, IP_TCP, 24, before, first=0)])
     df = flows_dataframe(records)
     assert df["proto"].astype(str).tolist() == ["tcp"] and df["orig_ip_bytes"].tolist() == [40]
 

@@ -18,10 +18,13 @@ whole, or with a bad IPv4 header checksum, is left out, as the flow table leaves
 
 Each fragment of such a datagram costs a Python step, ~8 us (fragmented datagrams are a
 small share of traffic; a capture of nothing else, 400,000 fragments, read in 4.8 s
-against 1.4 s without this step). IPv4 and IPv6 datagrams are taken, an IPv6 one when
-its Fragment header is its only extension header (the datagram is then the fixed
-header, its next header the Fragment header's, and the data; Zeek's Frag.cc drops the
-Fragment header alike); not yet one with other extension headers.
+against 1.4 s without this step). IPv4 and IPv6 datagrams are taken. An IPv6 datagram
+is its unfragmentable part (the fixed header and the extension headers before the
+Fragment header: hop-by-hop, routing, ...), the Fragment header's Next Header put where
+the Fragment header was named, then the data (RFC 8200 section 4.5; Zeek's Frag.cc drops
+the Fragment header alike). Its fragments are taken when they name the tunnel's
+protocol: a datagram whose fragmentable part starts with extension headers (then its
+later fragments name those) is not put back together here.
 """
 
 from __future__ import annotations
@@ -49,8 +52,8 @@ class _Datagram:
     """The fragments of one datagram seen so far."""
 
     start_ns: int  # packet time of its first fragment (the timeout counts from it)
-    header: bytes = b""  # the IP header of the offset-0 fragment (IPv6: without the
-    # Fragment header, its next header in the fixed header's place)
+    header: bytes = b""  # the IP header of the offset-0 fragment (IPv6: its
+    # unfragmentable part, without the Fragment header: _unfragmentable)
     pieces: list[tuple[int, bytes]] = field(default_factory=list)  # (offset, data), arrival order
     end: int = -1  # the end the last fragment (MF=0) set, -1 until it came
 
@@ -73,8 +76,8 @@ class _Datagram:
         for offset, piece in reversed(self.pieces):  # the first copy seen is written last
             data[offset:offset + len(piece)] = piece
         head = bytearray(self.header)
-        if head[0] >> 4 == 6:
-            head[4:6] = length.to_bytes(2, "big")  # the payload length
+        if head[0] >> 4 == 6:  # the payload length: extension headers and data
+            head[4:6] = (len(head) - IPV6_LEN + length).to_bytes(2, "big")
             return bytes(head) + bytes(data)
         head[2:4] = (len(head) + length).to_bytes(2, "big")
         head[6:8] = b"\x00\x00"  # no flags, offset 0
@@ -103,14 +106,30 @@ def candidates(pb: PacketBatch) -> np.ndarray:
 
 def ip_tunnel_fragments(pb: PacketBatch, *also: int) -> np.ndarray:
     """Fragments of outer datagrams of an IP tunnel (IP-in-IP, GRE), or of the protocols
-    ``also`` (bool per row): IPv4, and IPv6 whose Fragment header is its only extension
-    header (other chains are not put back together here)."""
+    ``also`` (bool per row), IPv4 or IPv6."""
     protos = IP_TUNNEL_PROTOS + also
-    plain = (pb.ip_version == 4) | ((pb.ip_version == 6) & (pb.ip_hdr_len == IPV6_FRAGMENTED))
-    return fragments(pb) & (pb.depth == 0) & plain & np.isin(pb.proto, protos)
+    return fragments(pb) & (pb.depth == 0) & np.isin(pb.proto, protos)
 
 
-IPV6_FRAGMENTED = 48  # the fixed header and a Fragment header
+IPV6_LEN = 40  # the fixed header (RFC 8200 section 3)
+_EXT_FRAGMENT = 44
+_EXT_AH = 51
+
+
+def _unfragmentable(packet: bytes) -> tuple[bytes, int]:
+    """(the unfragmentable part of an IPv6 fragment, the Fragment header's Next Header
+    in the field that named the Fragment header; where the fragment's data starts).
+
+    The decoder walked this chain to the Fragment header already (decode/ip.py: a row
+    is a fragment only then), so every header here is whole; the sizes are its sizes:
+    AH (len + 2) * 4 bytes, the others (len + 1) * 8."""
+    named_at, kind, pos = 6, packet[6], IPV6_LEN
+    while kind != _EXT_FRAGMENT:
+        size = (packet[pos + 1] + 2) * 4 if kind == _EXT_AH else (packet[pos + 1] + 1) * 8
+        named_at, kind, pos = pos, packet[pos], pos + size
+    head = bytearray(packet[:pos])
+    head[named_at] = packet[pos]
+    return bytes(head), pos + 8
 
 
 class TunnelFragments:
@@ -150,9 +169,8 @@ class TunnelFragments:
                 pb.ts_ns[rows].tolist(), pb.frag_offset[rows].tolist(),
                 pb.more_fragments[rows].tolist(), base.tolist(), hdr.tolist(), ip_len.tolist(),
                 strict=True):
-            head = data[b:b + h].tobytes()
-            if h == IPV6_FRAGMENTED and head[0] >> 4 == 6:  # the Fragment header's next header
-                head = head[:6] + head[40:41] + head[7:40]
+            head, h = _unfragmentable(data[b:b + n].tobytes()) if data[b] >> 4 == 6 \
+                else (data[b:b + h].tobytes(), h)
             gram = self._add(key, ts, offset, more, head, data[b + h:b + n])
             if gram is not None:
                 done.append(r)
