@@ -438,6 +438,27 @@ def test_tunnels_in_ipv6_fragments_behind_other_extension_headers(before: bytes)
     assert df["proto"].astype(str).tolist() == ["tcp"] and df["orig_ip_bytes"].tolist() == [40]
 
 
+def test_tunnels_in_ipv6_fragments_with_options_after_the_fragment_header() -> None:
+    """A Destination Options header (8 bytes, PadN) after the Fragment header is part of
+    the fragmentable data (RFC 8200 section 4.5): the second fragment names it (60), not
+    UDP or IPv4. Put back together, the datagram is 40 + 8 + the tunnel's bytes: VXLAN
+    inside, the outer UDP flow of one packet of that size and the TCP flow inside, its
+    parent the UDP flow; IPv4 inside, the TCP packet only. Either fragment first."""
+    seg = udp(40000, 4789, VXLAN + INNER_ETH + IP_TCP)[20:]
+    for order in (slice(None), slice(None, None, -1)):
+        frames = _fragments6(60, bytes([17, 0, 1, 4, 0, 0, 0, 0]) + seg, 32)[order]
+        df = flows_dataframe(flows([ETH6 + f for f in frames])[0]).set_index("proto")
+        assert sorted(df.index.astype(str)) == ["tcp", "udp"]
+        assert (df.loc["udp", "orig_pkts"], df.loc["udp", "orig_ip_bytes"]) == \
+            (1, 40 + 8 + len(seg))
+        assert df.loc["tcp", "orig_pkts"] == 1
+        assert list(df.loc["tcp", "tunnel_parents"]) == [df.loc["udp", "flow_id"]]
+        frames = _fragments6(60, bytes([4, 0, 1, 4, 0, 0, 0, 0]) + IP_TCP, 24)[order]
+        df = flows_dataframe(flows([ETH6 + f for f in frames])[0])
+        assert df["proto"].astype(str).tolist() == ["tcp"]
+        assert df["orig_ip_bytes"].tolist() == [40]
+
+
 def test_each_packet_of_an_amsdu_carries_its_own_tunnel() -> None:
     """Two VXLAN packets in one 802.11 A-MSDU, from two outer UDP flows, each with a
     TCP SYN of its own (ports 80 and 443) inside: each inner flow's parent is the outer

@@ -22,9 +22,9 @@ against 1.4 s without this step). IPv4 and IPv6 datagrams are taken. An IPv6 dat
 is its unfragmentable part (the fixed header and the extension headers before the
 Fragment header: hop-by-hop, routing, ...), the Fragment header's Next Header put where
 the Fragment header was named, then the data (RFC 8200 section 4.5; Zeek's Frag.cc drops
-the Fragment header alike). Its fragments are taken when they name the tunnel's
-protocol: a datagram whose fragmentable part starts with extension headers (then its
-later fragments name those) is not put back together here.
+the Fragment header alike). The extension headers after the Fragment header are data,
+and a datagram's later fragments name the first of them, not the tunnel's protocol:
+those fragments are taken as well (``candidates``).
 """
 
 from __future__ import annotations
@@ -100,8 +100,12 @@ def _ipv4_checksum(header: bytes) -> int:
 def candidates(pb: PacketBatch) -> np.ndarray:
     """The rows taken here: fragments of outer datagrams that may carry a tunnel, UDP or
     an IP tunnel (bool per row). A batch with any needs its frames kept for the tunnels
-    (pipeline.made_ready)."""
-    return ip_tunnel_fragments(pb, PROTO_UDP) & (pb.checksum != CHECKSUM_BAD_IP)
+    (pipeline.made_ready). An IPv6 fragment after the first names the header its data
+    starts with: an extension header there (destination options, AH, ...) hides what
+    follows it, so such fragments are taken too; the datagram, once whole, shows."""
+    later_v6 = (pb.ip_version == 6) & np.isin(pb.proto, _V6_EXTENSIONS) & fragments(pb) \
+        & (pb.depth == 0)
+    return (ip_tunnel_fragments(pb, PROTO_UDP) | later_v6) & (pb.checksum != CHECKSUM_BAD_IP)
 
 
 def ip_tunnel_fragments(pb: PacketBatch, *also: int) -> np.ndarray:
@@ -114,6 +118,9 @@ def ip_tunnel_fragments(pb: PacketBatch, *also: int) -> np.ndarray:
 IPV6_LEN = 40  # the fixed header (RFC 8200 section 3)
 _EXT_FRAGMENT = 44
 _EXT_AH = 51
+# Extension headers that may follow a Fragment header (RFC 8200 section 4.1): hop-by-hop,
+# routing, AH, destination options.
+_V6_EXTENSIONS = (0, 43, _EXT_AH, 60)
 
 
 def _unfragmentable(packet: bytes) -> tuple[bytes, int]:
