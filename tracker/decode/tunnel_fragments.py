@@ -118,8 +118,9 @@ def ip_tunnel_fragments(pb: PacketBatch, *also: int) -> np.ndarray:
 IPV6_LEN = 40  # the fixed header (RFC 8200 section 3)
 _EXT_FRAGMENT = 44
 _EXT_AH = 51
-# Extension headers that may follow a Fragment header (RFC 8200 section 4.1): hop-by-hop,
-# routing, AH, destination options.
+# The extension headers the decoder walks besides the Fragment header (decode/ip.py):
+# what a later fragment's data may start with (RFC 8200 section 4.1 orders routing, AH
+# and destination options after a Fragment header).
 _V6_EXTENSIONS = (0, 43, _EXT_AH, 60)
 
 
