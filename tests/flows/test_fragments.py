@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.decode.decode_frames import ETH_IPV6, ipv6
 from tracker.decode import decode
 from tracker.errors import OptionError
 from tracker.flows.fragments import Reassembled, Reassembler
@@ -208,9 +209,7 @@ def _ipv6_fragment(unfragmentable: bytes, first_next: int, next_header: int, off
     headers, the Fragment header (Next Header ``next_header``), then ``data``."""
     frag = bytes([next_header, 0]) + (offset | more).to_bytes(2, "big") + (0x1234).to_bytes(4, "big")
     payload = unfragmentable + frag + data
-    fixed = (bytes([0x60, 0, 0, 0]) + len(payload).to_bytes(2, "big") + bytes([first_next, 64])
-             + bytes.fromhex("20010db8" + "0" * 23 + "1") + bytes.fromhex("20010db8" + "0" * 23 + "2"))
-    return bytes(6) + bytes(5) + b"\x01" + b"\x86\xdd" + fixed + payload
+    return ETH_IPV6 + ipv6(len(payload), first_next) + payload
 
 
 @pytest.mark.parametrize("hop_by_hop", [False, True])

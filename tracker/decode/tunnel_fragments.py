@@ -103,16 +103,20 @@ def candidates(pb: PacketBatch) -> np.ndarray:
     (pipeline.made_ready). An IPv6 fragment after the first names the header its data
     starts with: an extension header there (destination options, AH, ...) hides what
     follows it, so such fragments are taken too; the datagram, once whole, shows."""
-    later_v6 = (pb.ip_version == 6) & np.isin(pb.proto, _V6_EXTENSIONS) & fragments(pb) \
-        & (pb.depth == 0)
-    return (ip_tunnel_fragments(pb, PROTO_UDP) | later_v6) & (pb.checksum != CHECKSUM_BAD_IP)
+    later_v6 = (pb.ip_version == 6) & np.isin(pb.proto, _V6_EXTENSIONS)
+    taken = np.isin(pb.proto, IP_TUNNEL_PROTOS + (PROTO_UDP,)) | later_v6
+    return _outer_fragments(pb) & taken & (pb.checksum != CHECKSUM_BAD_IP)
 
 
-def ip_tunnel_fragments(pb: PacketBatch, *also: int) -> np.ndarray:
-    """Fragments of outer datagrams of an IP tunnel (IP-in-IP, GRE), or of the protocols
-    ``also`` (bool per row), IPv4 or IPv6."""
-    protos = IP_TUNNEL_PROTOS + also
-    return fragments(pb) & (pb.depth == 0) & np.isin(pb.proto, protos)
+def ip_tunnel_fragments(pb: PacketBatch) -> np.ndarray:
+    """Fragments of outer datagrams of an IP tunnel (IP-in-IP, GRE), IPv4 or IPv6 (bool
+    per row)."""
+    return _outer_fragments(pb) & np.isin(pb.proto, IP_TUNNEL_PROTOS)
+
+
+def _outer_fragments(pb: PacketBatch) -> np.ndarray:
+    """Fragments of outer datagrams (not inside a tunnel), bool per row."""
+    return fragments(pb) & (pb.depth == 0)
 
 
 IPV6_LEN = 40  # the fixed header (RFC 8200 section 3)
