@@ -185,6 +185,9 @@ FRAG_TIMEOUT_NS = 300 * 10**9
 # A bound on the datagrams waiting for reassembly (Zeek has none; ours keeps memory
 # bounded): the IPv4 identification space (16 bits, RFC 791) of one address pair.
 MAX_PENDING_DATAGRAMS = 65_536
+# IPv4's total length and IPv6's payload length are 16-bit fields: a reassembled datagram
+# longer than they can say gets its length modulo this (as Zeek writes it, Frag.cc).
+IP_LENGTH_WRAP = 1 << 16
 
 
 def fragments(pb: PacketBatch) -> np.ndarray:

@@ -380,6 +380,22 @@ def test_an_ip_tunnel_in_outer_fragments_takes_the_completing_fragments_row(prot
     assert len(records) == 0
 
 
+def test_an_outer_datagram_too_long_for_its_length_field_wraps_as_zeek_reads_it() -> None:
+    """A VXLAN datagram whose fragments reach 65,536 bytes past what its packet holds:
+    Zeek writes the wrapped total length into the datagram it puts back together and
+    reads it to that length (Frag.cc, IP.cc), so the outer UDP flow is one packet of 28 +
+    the tunnel's bytes and the TCP packet inside is a flow of its own. Longer by exactly
+    the UDP segment, the datagram wraps to its bare IP header: Zeek drops it, no flow."""
+    tunnel = VXLAN + INNER_ETH + IP_TCP
+    gram = udp(40000, 4789, tunnel) + bytes(65536)
+    df = flows_dataframe(flows([ETH + f for f in _fragments(gram, 32768)])[0]).set_index("proto")
+    assert sorted(df.index.astype(str)) == ["tcp", "udp"]
+    assert (df.loc["udp", "orig_pkts"], df.loc["udp", "orig_ip_bytes"]) == (1, 28 + len(tunnel))
+    assert list(df.loc["tcp", "tunnel_parents"]) == [df.loc["udp", "flow_id"]]
+    gram = udp(40000, 4789, tunnel) + bytes(65536 - 8 - len(tunnel))
+    assert len(flows([ETH + f for f in _fragments(gram, 32768)])[0]) == 0
+
+
 def _fragments6(next_header: int, payload: bytes, cut: int, before: bytes = b"",
                 first: int = 44) -> list[bytes]:
     """``payload`` after an IPv6 header as two fragments (Fragment header, id 0x1234),
@@ -457,6 +473,15 @@ def test_tunnels_in_ipv6_fragments_with_options_after_the_fragment_header() -> N
         df = flows_dataframe(flows([ETH6 + f for f in frames])[0])
         assert df["proto"].astype(str).tolist() == ["tcp"]
         assert df["orig_ip_bytes"].tolist() == [40]
+
+
+def test_zeeks_oversized_ipv6_datagram_makes_no_flow() -> None:
+    """Zeek's trace ipv6-reassembly-state-leak: 65,528 bytes of UDP data behind a
+    Hop-by-Hop header, in fragments; put back together the payload length is 8 + 65,528
+    = 65,536, which wraps to 0, so Zeek drops it (weird invalid_IP_header_size) and makes
+    no connection. It raised OverflowError here before."""
+    frames = _fragments6(17, bytes(65528), 32768, HOP_TO_FRAGMENT, first=0)
+    assert len(flows([ETH6 + f for f in frames])[0]) == 0
 
 
 def test_each_packet_of_an_amsdu_carries_its_own_tunnel() -> None:

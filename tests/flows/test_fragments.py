@@ -238,6 +238,37 @@ def test_ipv6_options_after_the_fragment_header_decoded_from_bytes(hop_by_hop: b
     assert p.payload_len[0] == 200
 
 
+@pytest.mark.parametrize(("v6", "data", "ip_len", "status"), [
+    (False, 65536 + 100, 120, Status.OK),  # 20 + 65,636 wraps to 120: UDP with 92 bytes
+    (False, 65536 + 4, 24, Status.MALFORMED),  # 24: the IP header, not the UDP header
+    (False, 65536 - 10, 10, Status.MALFORMED),  # 10: not even the IP header
+    (True, 65536, 40, Status.MALFORMED),  # IPv6: a payload length of 65,536 wraps to 0
+])
+def test_a_datagram_too_long_for_its_length_field_wraps_as_zeek_reads_it(
+        v6: bool, data: int, ip_len: int, status: Status) -> None:
+    """Fragments may reach past 65,535 bytes (an offset up to 65,528 plus data); Zeek
+    writes the total length into the 16-bit field of the datagram it puts back together
+    (Frag.cc: htons(size + header), IPv6 htons(size + header - 40)) and reads the packet
+    to that wrapped length, dropping it when its headers do not fit (IP.cc,
+    invalid_IP_header_size). Zeek's own trace of this (ipv6-reassembly-state-leak) makes
+    no connection."""
+    half = 32768
+    pb = batch(row(0, frag=(0, half, True), v6=v6), row(1, frag=(half, data - half, False), v6=v6))
+    r = Reassembler()
+    p = r.push(pb).packets
+    assert len(p) == 1 and p.ip_len[0] == ip_len and p.status[0] == status
+    if status == Status.OK:
+        assert p.payload_len[0] == ip_len - 20 - 8
+    assert r.stats().oversized == 1 and r.stats().datagrams == 1
+
+
+def test_a_datagram_of_exactly_65535_bytes_keeps_its_length() -> None:
+    pb = batch(row(0, frag=(0, 32768, True)), row(1, frag=(32768, 65535 - 20 - 32768, False)))
+    r = Reassembler()
+    p = r.push(pb).packets
+    assert (p.ip_len[0], p.status[0], r.stats().oversized) == (65535, Status.OK, 0)
+
+
 def test_truncated_first_fragment_passes_alone_and_later_ones_drop() -> None:
     pb = batch(row(0, frag=(0, 1480, True), caplen=96), row(1, frag=(1480, 100, False), caplen=60))
     r = Reassembler()

@@ -39,6 +39,7 @@ from tracker.frames import LINKTYPE_RAW, FrameBatch
 from tracker.packets import (
     CHECKSUM_BAD_IP,
     FRAG_TIMEOUT_NS,
+    IP_LENGTH_WRAP,
     IP_TUNNEL_PROTOS,
     MAX_PENDING_DATAGRAMS,
     PROTO_UDP,
@@ -69,17 +70,25 @@ class _Datagram:
             covered = max(covered, offset + len(data))
         return end if covered >= end else -1
 
-    def datagram(self, length: int) -> bytes:
+    def datagram(self, length: int) -> bytes | None:
         """The whole datagram: the first fragment's header, made that of an
-        unfragmented datagram of ``length`` data bytes, then the data."""
+        unfragmented datagram of ``length`` data bytes, then the data. Over 65,535
+        bytes its length field wraps, as Zeek writes it, and the datagram is cut there;
+        None when that leaves nothing after the header (flows/fragments.py drops the
+        outer packet then too)."""
+        head = bytearray(self.header)
+        fixed = IPV6_LEN if head[0] >> 4 == 6 else 0  # IPv6's length leaves out 40 bytes
+        total = (len(head) + length - fixed) % IP_LENGTH_WRAP + fixed
+        if total <= len(head):
+            return None
         data = bytearray(length)
         for offset, piece in reversed(self.pieces):  # the first copy seen is written last
             data[offset:offset + len(piece)] = piece
-        head = bytearray(self.header)
-        if head[0] >> 4 == 6:  # the payload length: extension headers and data
-            head[4:6] = (len(head) - IPV6_LEN + length).to_bytes(2, "big")
+        data = data[:total - len(head)]
+        if fixed:  # the payload length: extension headers and data
+            head[4:6] = (total - fixed).to_bytes(2, "big")
             return bytes(head) + bytes(data)
-        head[2:4] = (len(head) + length).to_bytes(2, "big")
+        head[2:4] = total.to_bytes(2, "big")
         head[6:8] = b"\x00\x00"  # no flags, offset 0
         head[10:12] = b"\x00\x00"
         head[10:12] = _ipv4_checksum(bytes(head)).to_bytes(2, "big")

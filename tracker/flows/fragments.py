@@ -25,6 +25,11 @@ docs/flow-record.md section 1 and Zeek's ``Frag.cc`` and ``IP.cc`` give the rule
 - A fragment that is not fully captured (snaplen) is never reassembled: at
   offset 0 it passes on its own as an ordinary packet, otherwise it is dropped
   (Zeek ``IP.cc``, weird ``incompletely_captured_fragment``).
+- A datagram longer than 65,535 bytes (fragments reaching past what the 16-bit
+  length field can say) gets the length Zeek writes into its header, which wraps
+  (``Frag.cc`` stores ``htons(total)``, IPv6 ``htons(total - 40)``), and is read to
+  that length only; when that cannot hold its IP and transport headers it is dropped
+  (weird ``invalid_IP_header_size`` in ``IP.cc``) and counted as ``oversized``.
 
 Row conventions of the decoder (tracker/decode): for a later fragment
 ``ip_hdr_len`` is where its data starts (IPv4 IHL*4; IPv6 40 plus the
@@ -44,6 +49,7 @@ from tracker.frames import NAT_NS
 from tracker.jit import compiled
 from tracker.packets import (
     FRAG_TIMEOUT_NS,
+    IP_LENGTH_WRAP,
     MAX_PENDING_DATAGRAMS,
     PROTO_ICMP,
     PROTO_ICMPV6,
@@ -60,6 +66,7 @@ MAX_PENDING_BYTES = 64 * 2**20
 IPV4_MIN_HEADER = 20  # RFC 791: IHL >= 5
 IPV6_FRAGMENT_DATA_MIN = 48  # RFC 8200: 40-byte header + 8-byte Fragment header
 IPV6_FRAGMENT_HEADER_LEN = 8  # RFC 8200 section 4.5
+IPV6_HEADER_LEN = 40  # RFC 8200: the fixed header, which IPv6's payload length leaves out
 UDP_HEADER_LEN = 8  # RFC 768
 ICMP_HEADER_LEN = 8  # RFC 792 / RFC 4443: type, code, checksum and 4 more bytes
 
@@ -109,6 +116,7 @@ class FragmentStats:
     truncated_first: int = 0  # offset-0 fragments cut by the snaplen, counted alone
     truncated_dropped: int = 0  # later fragments cut by the snaplen, dropped
     malformed: int = 0  # IP length shorter than the header: dropped
+    oversized: int = 0  # datagrams over 65,535 bytes: their length wraps (module docstring)
     expired_datagrams: int = 0  # incomplete sets dropped after frag_timeout
     expired_fragments: int = 0
     evicted_datagrams: int = 0  # incomplete sets dropped by the pending caps
@@ -195,6 +203,7 @@ class Reassembler:
             now, start, self.frag_timeout_ns)
         done = np.flatnonzero(done_at >= 0)
         dg = _datagram_rows(work, data_start, upper, set_id, done, done_at[done], size[done])
+        self._stats.oversized += _wrap_length(dg)
         out, index, dest = _merge(pb, is_frag, fi[passed], pos[done_at[done]], dg)
         members = np.isin(set_id, done)
         self._stats.datagrams += len(done)
@@ -406,6 +415,23 @@ def _datagram_rows(work: PacketBatch, data_start: np.ndarray, upper: np.ndarray,
     dg.ip_caplen = dg.ip_len.copy()  # every byte of it was captured, in its fragments
     dg.payload_len = _payload_len(dg)
     return dg
+
+
+def _wrap_length(dg: PacketBatch) -> int:
+    """Give datagrams longer than their 16-bit length field the wrapped length Zeek
+    reads back (module docstring), MALFORMED when it cannot hold their headers; returns
+    how many were that long."""
+    fixed = np.where(dg.ip_version == 6, IPV6_HEADER_LEN, 0)
+    over = np.flatnonzero(dg.ip_len - fixed >= IP_LENGTH_WRAP)
+    if not over.size:
+        return 0
+    dg.ip_len[over] = (dg.ip_len[over] - fixed[over]) % IP_LENGTH_WRAP + fixed[over]
+    dg.ip_caplen[over] = dg.ip_len[over]
+    th = _transport_hdr_len(dg.proto[over], dg.tcp_hdr_len[over])
+    short = dg.ip_len[over] < dg.ip_hdr_len[over] + np.maximum(th, 0)
+    dg.status[over[short & (dg.status[over] == Status.OK)]] = Status.MALFORMED
+    dg.payload_len[over] = _payload_len(dg.take(over))
+    return int(over.size)
 
 
 @compiled
