@@ -56,6 +56,14 @@ def test_an_unreadable_input_leaves_the_output_untouched(tmp_path: Path, bad: st
     assert [p.name for p in tmp_path.iterdir()] == ["flows.csv"]  # no temporary file left
 
 
+def test_output_in_a_missing_folder_names_the_output(tmp_path: Path) -> None:
+    out = tmp_path / "no-such-folder" / "flows.csv"
+    r = run("read", "--format", "csv", "-o", str(out), str(CAPTURES / "tcp-handshake-fin.pcap"))
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    assert r.stderr.splitlines()[-1] == (f"tracker: error: {out}: cannot write the output "
+                                         "there: No such file or directory")
+
+
 def test_output_naming_an_input_is_refused(tmp_path: Path) -> None:
     capture = tmp_path / "x.pcap"
     capture.write_bytes((CAPTURES / "tcp-handshake-fin.pcap").read_bytes())

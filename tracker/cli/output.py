@@ -47,8 +47,11 @@ def output_file(path: str | None) -> Iterator[BinaryIO]:
             yield device
         return
     folder = os.path.dirname(os.path.abspath(path))  # type: ignore[arg-type]
-    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".part",  # type: ignore[arg-type]
-                               dir=folder)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".part",  # type: ignore[arg-type]
+                                   dir=folder)
+    except OSError as exc:  # name the output asked for, not the hidden file beside it
+        raise OSError(exc.errno, f"cannot write the output there: {exc.strerror}", path) from exc
     try:
         with os.fdopen(fd, "wb") as f:
             yield f
