@@ -64,9 +64,10 @@ def captures(folders: list[Path]) -> list[tuple[Path, str]]:
     return found
 
 
-def dissected(capture: Path, kind: str, into: Path) -> Path:
+def dissected(capture: Path, kind: str, into: Path) -> Path | None:
     """A corpus-style folder in ``into``: the capture as trace.<kind> (a link to it) and
-    tshark's fields."""
+    tshark's fields; None when tshark reads nothing of it (no header line: a file it
+    refuses, such as a link type it does not know in a pcapng block)."""
     into.mkdir(parents=True)
     trace = into / f"trace.{kind}"
     trace.symlink_to(capture.resolve())
@@ -74,6 +75,8 @@ def dissected(capture: Path, kind: str, into: Path) -> Path:
     done = subprocess.run(["tshark", "-n", "-r", str(trace), "-T", "fields", "-E", "header=y",
                            "-E", "separator=/t", *fields], capture_output=True, timeout=600,
                           check=False)  # a cut file ends tshark with an error: its frames count
+    if not done.stdout:
+        return None
     (into / "packets.tsv.gz").write_bytes(gzip.compress(done.stdout))
     return trace
 
@@ -91,6 +94,9 @@ def main() -> int:
         found = captures(args.folders)
         for n, (capture, kind) in enumerate(found):
             trace = dissected(capture, kind, Path(tmp) / str(n))
+            if trace is None:
+                print(f"{capture}: tshark read nothing; not compared")
+                continue
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # truncated or NaT files warn by design
                 result = compare_trace(trace)
