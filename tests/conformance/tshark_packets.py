@@ -27,6 +27,9 @@ _ENCAP_TOKENS = (":vlan:", ":mpls:", ":ieee8021ah:")
 _ENCAP_BOUND = 8  # encap.py's MAX_VLAN_TAGS, the smallest of its bounds
 _IPV6_EXT_NUMBERS = (0, 43, 44, 51, 60)  # hop-by-hop, routing, fragment, AH, destination
 _PROTO_NUMBER = {"tcp": 6, "udp": 17, "icmpv6": 58, "icmp": 1}
+# tshark's names of layers that Zeek's packet analyzers do not decode (explain)
+_ZEEK_SKIPS = {"fr", "pktap", "ipoib", "arcnet", "juniper", "wpan", "ipnet", "macsec",
+               "avsp", "nsh"}
 
 
 @dataclass
@@ -195,6 +198,14 @@ def explain(tshark: pd.Series, ours: pd.Series) -> str:
     - tso-total-length-0: an IPv4 total length of 0 (written before TCP segmentation
       offload); tshark shows the length it takes from the frame, we keep the header's 0,
       which is what Zeek adds to ip_bytes (ZEEK-FACTS 9.2).
+    - layer-zeek-does-not-decode: the IP packet is behind a link type or an ethertype
+      that Zeek's packet analyzers do not decode (Frame Relay, PKTAP, IP over
+      InfiniBand, ARCnet, Juniper, 802.15.4, Solaris ipnet; MACsec, Arista's
+      timestamp header, NSH: not in scripts/base/packet-protocols), and neither do we
+      (UNSUPPORTED_LINK, NOT_IP).
+    - ipv6-payload-length-0: an IPv6 payload length of 0 (a jumbogram, BIG TCP); tshark
+      reads the Jumbo Payload option or the frame, we read it as Zeek does (ZEEK-FACTS
+      9.4): ip_len 40, and a TCP or UDP header there MALFORMED.
     """
     version = int(ours["ip_version"]) if pd.notna(ours["ip_version"]) else 0
     if "pwethcw" in tshark["protocols"]:
@@ -220,6 +231,12 @@ def explain(tshark: pd.Series, ours: pd.Series) -> str:
         return "bogus-ipv4-header-length"
     if pd.notna(ours["ip_len"]) and ours["ip_len"] == 0 and tshark["ip_len"] > 0:
         return "tso-total-length-0"
+    if ours["status"] in ("UNSUPPORTED_LINK", "NOT_IP") and \
+            _ZEEK_SKIPS.intersection(tshark["protocols"].split(":")):
+        return "layer-zeek-does-not-decode"
+    if ours["status"] == "MALFORMED" and version == 6 and pd.notna(ours["ip_len"]) \
+            and ours["ip_len"] == 40:
+        return "ipv6-payload-length-0"
     return "unexplained"
 
 
