@@ -229,12 +229,14 @@ def test_ipv6_no_next_header() -> None:
 
 def test_ipv6_payload_length_zero_reads_the_rest_of_the_frame_but_tcp() -> None:
     # ZEEK-FACTS 9.4: accepted, TotalLen 40; UDP and ICMP take the captured bytes, an
-    # unknown protocol is a 40-byte packet, TCP's segment is dropped (its header does
-    # not fit a 0-byte payload: MALFORMED), also behind a jumbo hop-by-hop header.
+    # unknown protocol is a 40-byte packet; TCP's header is read from the frame (Zeek keys
+    # its connection on it) but its segment is dropped (a 0-byte payload cannot hold it:
+    # MALFORMED, payload 0), also behind a jumbo hop-by-hop header.
+    syn = {"src_port": 50000, "dst_port": 80, "tcp_flags": 0x02, "seq": 100, "payload_len": 0}
     jumbo = row(ETH_IPV6 + ipv6(0, 0) + bytes.fromhex("0600c2040001000a") + TCP_SYN)
-    assert_fields(jumbo, status=Status.MALFORMED, ip_len=40, proto=6, **NO_L4)
+    assert_fields(jumbo, status=Status.MALFORMED, ip_len=40, proto=6, **syn)
     tcp = row(ETH_IPV6 + ipv6(0, 6) + TCP_SYN)
-    assert_fields(tcp, status=Status.MALFORMED, ip_len=40, proto=6, **NO_L4)
+    assert_fields(tcp, status=Status.MALFORMED, ip_len=40, proto=6, **syn)
     udp = row(ETH_IPV6 + ipv6(0, 17) + UDP_DNS)
     assert_fields(udp, status=Status.OK, ip_len=40, proto=17, dst_port=53, payload_len=12)
     other = row(ETH_IPV6 + ipv6(0, 99) + bytes(10))

@@ -302,3 +302,40 @@ def test_bad_checksum_syn_then_good_syn_is_reuse() -> None:
     df = _frames_run([bytes(bad), bytes(syn)], [0, 0.1])
     got = [(r.history, r.conn_state, r.orig_pkts, r.end_reason) for r in df.itertuples()]
     assert got == [("C", "OTH", 0, "reuse"), ("S", "S0", 1, "eof")]
+
+
+def test_tcp_under_an_ipv6_payload_length_of_0_makes_the_flow_and_counts_nothing() -> None:
+    """ZEEK-FACTS 9.4 (TCP.cc: InitConnKey reads the frame's bytes, DeliverPacket takes
+    the payload length, 0, and drops the segment as truncated_header): a SYN under an
+    IPv6 payload length of 0 makes the connection, its sender the originator, and counts
+    nothing; the client's next packet, an ACK with its payload length, is counted on it.
+    A SYN-ACK from the server instead is a reuse of that connection (TCPSessionAdapter::
+    IsReuse: the originator never left INACTIVE and the SYN-ACK's sequence number is not
+    the responder's start), so Zeek logs the first with 0 packets and starts another."""
+    from tests.decode.decode_frames import ETH_IPV6, TCP_SYN, V6_DST, V6_SRC, ipv6
+    from tracker.decode import decode
+    from tracker.flows import FlowRecords, FlowTable
+    from tracker.frames import FrameBatch
+    from tracker.report.flows import flows_dataframe
+
+    def run(frames: list[bytes]) -> pd.DataFrame:
+        fb = FrameBatch.from_frames(frames, ts_ns=[0, 10**8])
+        table = FlowTable(FlowOptions(verify_checksums=False))
+        return flows_dataframe(FlowRecords.concat([table.update(decode(fb), fb), table.flush()]))
+
+    syn = ETH_IPV6 + ipv6(0, 6) + TCP_SYN
+    ack = ETH_IPV6 + ipv6(20, 6) + bytes.fromhex("c3500050" "00000065" "0000012d" "5010faf0"
+                                                   "00000000")
+    df = run([syn, ack])
+    assert len(df) == 1
+    flow = df.iloc[0]
+    assert (flow["orig_port"], flow["resp_port"], flow["orig_pkts"], flow["resp_pkts"]) == \
+        (50000, 80, 1, 0)
+    assert flow["orig_ip_bytes"] == 60
+    back = ipv6(20, 6)[:8] + V6_DST + V6_SRC
+    synack = ETH_IPV6 + back + bytes.fromhex("0050c350" "0000012c" "00000065" "5012faf0"
+                                             "00000000")
+    df = run([syn, synack])
+    assert df["end_reason"].tolist() == ["reuse", "eof"]
+    assert (df["orig_pkts"] + df["resp_pkts"]).tolist() == [0, 1]
+    assert df["orig_port"].tolist() == [50000, 50000]  # the SYN-ACK from port 80 flips

@@ -58,7 +58,7 @@ import numpy as np
 from tracker.decode._bytes import ByteView, Cursor, Rows
 from tracker.decode.checksums import verify_parts
 from tracker.decode.encap import resolve
-from tracker.decode.ip import ipv4, ipv6
+from tracker.decode.ip import ipv4, ipv6, tcp_without_length
 from tracker.decode.link import WLAN_LINKS, link_header, wlan_amsdu
 from tracker.decode.payload import udp_payload_bits
 from tracker.decode.plain import decode_plain
@@ -169,4 +169,6 @@ def _decode_chunk(bv: ByteView, start: np.ndarray, end: np.ndarray, linktype: in
     if len(at_v4):
         decode_transport(bv, ipv4(bv, at_v4, out), out)
     if len(at_v6):
-        decode_transport(bv, ipv6(bv, at_v6, out), out)
+        segment = ipv6(bv, at_v6, out)
+        decode_transport(bv, segment, out)
+        tcp_without_length(segment, out)

@@ -165,9 +165,7 @@ def ipv6(bv: ByteView, cur: Cursor, out: PacketBatch) -> Segment:
 
     A payload length of 0 (a jumbogram, RFC 2675, or a capture before offload) is
     read as Zeek reads it (ZEEK-FACTS 9.4): ``ip_len`` 40, what follows is the rest
-    of the frame, except for TCP, whose segment Zeek drops (no TCP payload here:
-    the TCP header does not fit and the row is MALFORMED). Zeek makes a TCP
-    connection of 0 packets of it; the tracker makes none (not yet).
+    of the frame; TCP there is settled after its header is read (tcp_without_length).
     """
     p, r = cur.pos, cur.rows
     head = bv.records(p, IPV6)
@@ -198,11 +196,20 @@ def ipv6(bv: ByteView, cur: Cursor, out: PacketBatch) -> Segment:
         put(out.proto, chain.rows, next_header)
         put(out.ip_hdr_len, chain.rows, IPV6_LEN)
         segment = Segment(chain, plen, KIND_V6[next_header], None)
-    # Zeek's TCP does not take the frame's bytes for a payload length of 0: no segment.
-    tcp_zero = (segment.kind == KIND_TCP) & (out.ip_len[segment.cur.rows] == IPV6_LEN)
-    if tcp_zero.any():
-        segment.payload = np.where(tcp_zero, 0, segment.payload)
     return segment
+
+
+def tcp_without_length(segment: Segment, out: PacketBatch) -> None:
+    """TCP under an IPv6 payload length of 0, its header read (decode_transport): Zeek
+    keys a connection on the frame's bytes (TCP.cc InitConnKey), then takes the segment's
+    length from the payload length, 0, so the header does not fit (ExtractTCP_Header,
+    truncated_header): the connection is made or found, nothing is counted. The row
+    keeps its header's fields and is MALFORMED, which the flow table takes so
+    (flows/table.py tcp_header_cut)."""
+    r = segment.cur.rows
+    zero = (segment.kind == KIND_TCP) & (out.ip_len[r] == IPV6_LEN) & (out.status[r] == Status.OK)
+    set_status(out, r, zero, Status.MALFORMED)
+    put(out.payload_len, r, 0, zero)
 
 
 def _zero_payload_length(out: PacketBatch, cur: Cursor, plen: np.ndarray) -> np.ndarray:

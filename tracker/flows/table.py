@@ -80,7 +80,8 @@ def eligible(pb: PacketBatch) -> np.ndarray:
 
 def tcp_header_cut(pb: PacketBatch) -> np.ndarray:
     """TCP rows whose fixed 20-byte header was captured but not the whole header (options
-    cut by the snaplen), or whose data offset is nonsense. Zeek makes or finds their
+    cut by the snaplen), whose data offset is nonsense, or under an IPv6 payload length of
+    0 (decode/ip.py tcp_without_length). Zeek makes or finds their
     connection, which needs only the fixed header, and then counts nothing: no packet, no
     history letter (ZEEK-FACTS 4.1, TCP.cc L86-90). Not a fragment, and not a packet
     whose IP length runs past the frame on the wire (Zeek drops that before any
