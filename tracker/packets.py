@@ -185,9 +185,17 @@ FRAG_TIMEOUT_NS = 300 * 10**9
 # A bound on the datagrams waiting for reassembly (Zeek has none; ours keeps memory
 # bounded): the IPv4 identification space (16 bits, RFC 791) of one address pair.
 MAX_PENDING_DATAGRAMS = 65_536
-# IPv4's total length and IPv6's payload length are 16-bit fields: a reassembled datagram
-# longer than they can say gets its length modulo this (as Zeek writes it, Frag.cc).
-IP_LENGTH_WRAP = 1 << 16
+IP_LENGTH_WRAP = 1 << 16  # IPv4's total length and IPv6's payload length are 16 bits
+IPV6_FIXED_HEADER = 40  # RFC 8200: the bytes IPv6's payload length leaves out
+
+
+def wrapped_ip_length(total: Any, v6: Any) -> Any:
+    """The IP length of a reassembled datagram of ``total`` bytes as Zeek writes it into
+    the datagram's 16-bit field and reads it back (Frag.cc: htons(total), IPv6
+    htons(total - 40)): ``total`` itself up to 65,535 bytes (IPv6 65,575), modulo the
+    field past that. ``total`` and ``v6``: ints and bools, or arrays of them."""
+    fixed = IPV6_FIXED_HEADER * v6
+    return (total - fixed) % IP_LENGTH_WRAP + fixed
 
 
 def fragments(pb: PacketBatch) -> np.ndarray:

@@ -207,7 +207,10 @@ def tcp_without_length(segment: Segment, out: PacketBatch) -> None:
     keeps its header's fields and is MALFORMED, which the flow table takes so
     (flows/table.py tcp_header_cut)."""
     r = segment.cur.rows
-    zero = (segment.kind == KIND_TCP) & (out.ip_len[r] == IPV6_LEN) & (out.status[r] == Status.OK)
+    zero = out.ip_len[r] == IPV6_LEN
+    if not zero.any():  # the common case: one comparison
+        return
+    zero &= (segment.kind == KIND_TCP) & (out.status[r] == Status.OK)
     set_status(out, r, zero, Status.MALFORMED)
     put(out.payload_len, r, 0, zero)
 

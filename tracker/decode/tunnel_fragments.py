@@ -39,12 +39,12 @@ from tracker.frames import LINKTYPE_RAW, FrameBatch
 from tracker.packets import (
     CHECKSUM_BAD_IP,
     FRAG_TIMEOUT_NS,
-    IP_LENGTH_WRAP,
     IP_TUNNEL_PROTOS,
     MAX_PENDING_DATAGRAMS,
     PROTO_UDP,
     PacketBatch,
     fragments,
+    wrapped_ip_length,
 )
 
 
@@ -77,16 +77,16 @@ class _Datagram:
         None when that leaves nothing after the header (flows/fragments.py drops the
         outer packet then too)."""
         head = bytearray(self.header)
-        fixed = IPV6_LEN if head[0] >> 4 == 6 else 0  # IPv6's length leaves out 40 bytes
-        total = (len(head) + length - fixed) % IP_LENGTH_WRAP + fixed
+        v6 = head[0] >> 4 == 6
+        total = wrapped_ip_length(len(head) + length, v6)
         if total <= len(head):
             return None
         data = bytearray(length)
         for offset, piece in reversed(self.pieces):  # the first copy seen is written last
             data[offset:offset + len(piece)] = piece
         data = data[:total - len(head)]
-        if fixed:  # the payload length: extension headers and data
-            head[4:6] = (total - fixed).to_bytes(2, "big")
+        if v6:  # the payload length: extension headers and data
+            head[4:6] = (total - IPV6_LEN).to_bytes(2, "big")
             return bytes(head) + bytes(data)
         head[2:4] = total.to_bytes(2, "big")
         head[6:8] = b"\x00\x00"  # no flags, offset 0

@@ -49,7 +49,6 @@ from tracker.frames import NAT_NS
 from tracker.jit import compiled
 from tracker.packets import (
     FRAG_TIMEOUT_NS,
-    IP_LENGTH_WRAP,
     MAX_PENDING_DATAGRAMS,
     PROTO_ICMP,
     PROTO_ICMPV6,
@@ -58,6 +57,7 @@ from tracker.packets import (
     PacketBatch,
     Status,
     fragments,
+    wrapped_ip_length,
 )
 
 # 64 MiB is 16 times Linux's ipfrag_high_thresh default (4 MiB, ip-sysctl.rst),
@@ -66,7 +66,6 @@ MAX_PENDING_BYTES = 64 * 2**20
 IPV4_MIN_HEADER = 20  # RFC 791: IHL >= 5
 IPV6_FRAGMENT_DATA_MIN = 48  # RFC 8200: 40-byte header + 8-byte Fragment header
 IPV6_FRAGMENT_HEADER_LEN = 8  # RFC 8200 section 4.5
-IPV6_HEADER_LEN = 40  # RFC 8200: the fixed header, which IPv6's payload length leaves out
 UDP_HEADER_LEN = 8  # RFC 768
 ICMP_HEADER_LEN = 8  # RFC 792 / RFC 4443: type, code, checksum and 4 more bytes
 
@@ -421,11 +420,11 @@ def _wrap_length(dg: PacketBatch) -> int:
     """Give datagrams longer than their 16-bit length field the wrapped length Zeek
     reads back (module docstring), MALFORMED when it cannot hold their headers; returns
     how many were that long."""
-    fixed = np.where(dg.ip_version == 6, IPV6_HEADER_LEN, 0)
-    over = np.flatnonzero(dg.ip_len - fixed >= IP_LENGTH_WRAP)
+    said = wrapped_ip_length(dg.ip_len, dg.ip_version == 6)
+    over = np.flatnonzero(said != dg.ip_len)
     if not over.size:
         return 0
-    dg.ip_len[over] = (dg.ip_len[over] - fixed[over]) % IP_LENGTH_WRAP + fixed[over]
+    dg.ip_len[over] = said[over]
     dg.ip_caplen[over] = dg.ip_len[over]
     th = _transport_hdr_len(dg.proto[over], dg.tcp_hdr_len[over])
     short = dg.ip_len[over] < dg.ip_hdr_len[over] + np.maximum(th, 0)
