@@ -21,8 +21,8 @@ from the same inputs.
 
 The ``walk_part`` tasks follow each other (each needs its predecessor's state); they run
 where their file was prepared, in blocks of BLOCK consecutive files per worker (walked
-from the carried state), so only the state crosses the network, once per block, to the
-next block's worker; within a block a walk goes on with the table the one before kept in
+from the carried state; the first block is file 0 alone), so only the state crosses the
+network, once per block, to the next block's worker; within a block a walk goes on with the table the one before kept in
 its process (``_KEPT``), with a copy of the state kept in the Part as the truth for a
 walk anywhere else. Walks are queued ahead; this process takes each file's flows and
 counts (``without_state``), never the state. Memory per worker is that of a block's
@@ -325,18 +325,33 @@ class ClusterRun:
         parts: dict[int, Any] = {}  # file -> its walk's Part, while a later walk may need it
         done: dict[int, Any] = {}  # file -> its walk's flows without the state, until taken
 
+        # The first block is file 0 alone (blocks start at file 1): the chain's first
+        # walk then waits for one prepare, not a block's, while the next worker prepares
+        # its block (2 % off the median read of 2 workers, benchmarks/RESULTS.md).
+        shift = block - 1
+
+        def place(i: int) -> int:
+            """The block of file i."""
+            return (i + shift) // block
+
         def home(i: int) -> dict[str, Any]:
             """File i's prepare and walk prefer one worker (blocks in turn): the prepared
             file stays where it is and only the state moves; any worker may step in."""
-            where = workers[(i // block) % len(workers)]
+            where = workers[place(i) % len(workers)]
             return {} if where is None else {"workers": [where], "allow_other_workers": True}
+
+        def after(i: int) -> Any:
+            """What file i's prepare waits for: the walk of the file at its place in its
+            worker's previous block (its records, done), or of that block's first file
+            when it is the shorter first block; nothing in a worker's first block."""
+            return done.get(max(i - ahead, 0)) if place(i) >= len(workers) else None
 
         def prepare(i: int) -> None:
             if i < n and i not in started:
                 started.add(i)
                 prepared[i] = client.submit(prepare_part, files[i], self.options, self.skip_bad,
                                             self.filter, len(workers) >= STITCH_FROM_WORKERS,
-                                            done.get(i - ahead), pure=False,
+                                            after(i), pure=False,
                                             key=f"tracker-prep-{i}-{tag}", **home(i))
 
         def walk(i: int) -> None:
@@ -361,12 +376,8 @@ class ClusterRun:
                                     key=f"tracker-done-{i}-{tag}", priority=1, **home(i))
 
         for i in range(ahead):
-            prepare(i)
-        # Every worker but the first waits for the blocks before its first to be walked;
-        # it prepares the first file of its second block meanwhile (its memory bound
-        # starts one file higher, until that file is walked).
-        for w in range(1, len(workers)):
-            prepare(ahead + block * w)
+            if place(i) < len(workers):  # the others wait for a walk: submitted with it
+                prepare(i)
         for i in range(n):
             # Walks are queued ahead of the files this process takes: each waits on the
             # scheduler for its predecessor only. (Queued once file i - 1 was taken, the
