@@ -7,16 +7,16 @@ peak RSS per worker, and the size of the state carried across each file boundary
 CAPTURE (a classic pcap, e.g. gen_pcap --packets 5000000 --seed 3) is split at record
 boundaries into FILES parts next to it. Then, each best of 2, interleaved: the cluster
 read (tracker/cluster.py) on a LocalCluster of 1 worker process, of 2 walking each file
-from the carried state (one file at a time, and in blocks of 2, the default, each second
-walk going on with the table its worker kept: cluster.BLOCK), and of 2 walking files
+from the carried state (one file at a time, and in parts of cluster.BLOCK consecutive
+files, the default, each prepared and walked in one task), and of 2 walking files
 alone and stitching them (flows/stitch.py); and flows_dask's DataFrame on 1 and 2
 workers, its partitions counted where they are (``map_partitions(len)``; its speed-up is
 over its own 1 worker). Each cluster is warmed by a read of 2 files per worker (a worker
 loads the compiled code once; a long job pays it once per worker). The flow counts are
 checked equal to the sequential read's (tests/test_cluster.py checks the rows). The
-chain task is walk_part, which each file waits for in turn; the chain's waits are the
-time between one walk_part's end and the next one's start (the state handed over, or the
-next file not prepared yet); busy is each worker's compute time in the tasks; peak RSS per
+chain task is walk_part, which each part waits for in turn (its time per file is shown);
+the chain's waits are the time between one walk_part's end and the next one's start (the
+state handed over, or the next part not prepared yet); busy is each worker's compute time in the tasks; peak RSS per
 worker is each worker's own high-water mark after the run (VmHWM: peak_rss_mb); CPU is
 what the workers and this process (the client, the scheduler and the nannies of a
 LocalCluster) used during the read, from getrusage; the boundary state is the pickled
@@ -44,7 +44,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
 import tracker
-from tracker.cluster import ClusterRun, flows_dask, prepare_part, walk_part
+from tracker.cluster import BLOCK, ClusterRun, flows_dask, prepare_part, walk_part
 from tracker.flows import FlowOptions, FlowRecords
 
 
@@ -132,7 +132,7 @@ def on_cluster(files: list[Path], workers: int, mode: str
     from tracker.cluster import local_cluster
 
     tracker.cluster.STITCH_FROM_WORKERS = workers if mode == "stitch" else workers + 1
-    tracker.cluster.BLOCK = 2 if mode == "blocks" else 1
+    tracker.cluster.BLOCK = BLOCK if mode == "blocks" else 1
     with local_cluster(workers) as cluster, distributed.Client(cluster) as client:
         # Warm workers, as in a long job: compiled code loaded in every worker process.
         list(ClusterRun(files[:2 * workers], FlowOptions(), client=client).finished())
@@ -159,7 +159,7 @@ def on_cluster(files: list[Path], workers: int, mode: str
     busy: dict[str, float] = {}
     for a, b, _, worker in computed:
         busy[worker] = busy.get(worker, 0.0) + b - a
-    return (wall, rss, count, 1000 * sum(chain) / max(1, len(chain)), waits,
+    return (wall, rss, count, 1000 * sum(chain) / max(1, len(files)), waits,
             sorted(busy.values()), workers_cpu, own_cpu)
 
 
@@ -217,7 +217,7 @@ def main() -> int:
         assert n == len(sequential)
         one = min(cases[(1, "dataframe" if mode == "dataframe" else "state")])[0]
         how = {"state": "walked from the carried state", "stitch": "walked alone, stitched",
-               "blocks": "walked from the carried state, blocks of 2 (the default)",
+               "blocks": f"walked from the carried state, parts of {BLOCK} (the default)",
                "dataframe": "flows_dask, partitions counted"}[mode]
         print(f"| {workers} | {how} | {wall:.2f} | {one / wall:.2f} | {chain:.0f} | "
               f"{waits:.2f} | {', '.join(f'{b:.2f}' for b in busy)} | "

@@ -24,7 +24,7 @@ import pytest
 import tracker
 from benchmarks.cluster import split as split_pcap
 from tests.conftest import CAPTURES, CORPUS, corpus_traces
-from tracker.cluster import ClusterRun, flows_dask
+from tracker.cluster import ClusterRun, flows_dask, split_parts
 from tracker.errors import CaptureError
 from tracker.flows import FlowOptions, FlowRecords
 from tracker.pipeline import FlowRun
@@ -68,9 +68,8 @@ def stitching(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 # The ways two workers can go: files walked alone and stitched (three or more workers'
-# default), or walked from the carried state (two workers' default) in blocks of two
-# consecutive files, the second walk of a block going on with the table its worker kept
-# (cluster.BLOCK).
+# default), or walked from the carried state (two workers' default) in parts of
+# consecutive files, each prepared and walked in one task (cluster.BLOCK; 2 here).
 MODES = pytest.mark.parametrize("mode", ["stitched", "blocks"])
 
 
@@ -208,7 +207,12 @@ def test_a_task_its_workers_die_in_is_one_error(tmp_path: Path) -> None:
         killer.join()
 
 
-def test_a_bad_file_in_the_middle(client: distributed.Client, tmp_path: Path) -> None:
+@MODES
+def test_a_bad_file_in_the_middle(client: distributed.Client, tmp_path: Path, mode: str,
+                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """A file that is not a capture stops the read with one line naming it, or with
+    skip_bad is reported and left out (in blocks: in the middle of a part)."""
+    use(mode, monkeypatch)
     files = sorted(split(CAPTURES / "office.pcap", 4, tmp_path))
     bad = tmp_path / "office-01b.pcap"
     bad.write_bytes(b"this is not a capture file at all")
@@ -220,6 +224,15 @@ def test_a_bad_file_in_the_middle(client: distributed.Client, tmp_path: Path) ->
     assert len(run.skipped) == 1 and "office-01b.pcap" in run.skipped[0]
 
 
+def test_parts_of_the_chain() -> None:
+    """One file each, or a first block of file 0 alone then blocks of ``block``."""
+    assert split_parts(3, 1) == [[0], [1], [2]]
+    assert split_parts(7, 3) == [[0], [1, 2, 3], [4, 5, 6]]
+    assert split_parts(6, 2) == [[0], [1, 2], [3, 4], [5]]
+    assert split_parts(1, 3) == [[0]]
+    assert split_parts(0, 3) == []
+
+
 def _interrupted_prefix(files: list[Path], k: int) -> pd.DataFrame:
     """The sequential read of the first ``k`` files stopped there, as Ctrl-C stops it:
     the flows still open end 'interrupted' (FlowRun.stop, SEMANTICS.md end_reason)."""
@@ -227,11 +240,15 @@ def _interrupted_prefix(files: list[Path], k: int) -> pd.DataFrame:
     return flows_dataframe(FlowRecords.concat([*run.finished(), run.table.flush("interrupted")]))
 
 
-def test_stop_ends_after_the_file_being_taken(client: distributed.Client,
-                                              tmp_path: Path) -> None:
-    """ClusterRun.stop() (the CLI's Ctrl-C) while file 3 of 6 is taken: the flows of the
-    first three files, those open after them ended 'interrupted', as the sequential
-    read stopped there gives them."""
+@pytest.mark.parametrize(("mode", "taken"), [("stitched", 3), ("blocks", 5)])
+def test_stop_ends_after_the_part_being_taken(client: distributed.Client, tmp_path: Path,
+                                              mode: str, taken: int,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """ClusterRun.stop() (the CLI's Ctrl-C) while the third part of 6 files is taken:
+    the flows of the files taken, those open after them ended 'interrupted', as the
+    sequential read stopped there gives them. A part is a file, or in blocks of 2 after
+    file 0 alone: {0}, {1, 2}, {3, 4}, so 5 files are taken."""
+    use(mode, monkeypatch)
     files = sorted(split(CAPTURES / "office.pcap", 6, tmp_path))
     run = ClusterRun(files, FlowOptions(), client=client)
     parts = []
@@ -239,7 +256,8 @@ def test_stop_ends_after_the_file_being_taken(client: distributed.Client,
         parts.append(records)
         if i == 2:
             run.stop()
-    expected = _interrupted_prefix(files, 3)
+    assert len(parts) == 4  # three parts, then the flows open after them
+    expected = _interrupted_prefix(files, taken)
     got = flows_dataframe(FlowRecords.concat(parts))
     same_rows(expected, got)
     assert (got["end_reason"] == "interrupted").sum() > 0

@@ -4,29 +4,30 @@
     >>> flows = tracker.read_flows(paths, scheduler="tcp://host:8786")  # doctest: +SKIP
 
 Files are taken in the order of their first timestamps (rotated captures, as the
-sequential read takes them). Each file is two tasks (and a small third, below).
-``prepare_part`` reads and decodes it, makes the flow table's input of every batch that
-needs no state (no fragment, no tunnel), and, from three workers on, walks it alone from
-an empty table (flows/stitch.py): these run in parallel on every worker, one file ahead
-of its walks.
-``walk_part`` then completes the file from the open state the previous file left (its
+sequential read takes them), in parts: one file each, or on two workers blocks of BLOCK
+consecutive files (the first block file 0 alone: split_parts). Each part is two tasks
+(and small others, below).
+``prepare_files`` reads and decodes its files (``prepare_part``), makes the flow table's
+input of every batch that needs no state (no fragment, no tunnel), and, from three
+workers on, walks each file alone from an empty table (flows/stitch.py): these run in
+parallel on every worker, one part ahead of its walks.
+``walk_part`` then completes the part from the open state the previous part left (its
 open flows, timers, pending fragments and tunnel memory: FlowTable.open_state, a copy
 that no later walk changes, narrowed to about 450 bytes per open flow when it crosses the
-network): it stitches, replaying only the flows of the
-5-tuples open at the boundary (a quarter of a file's packets here), or, where the stitch's
-conditions fail (and on fewer workers), walks the whole file from that state. Either way
-the rows are the sequential read's, flow ids included, in its order, whatever the order
-tasks finish in, and a task retried by Dask (a lost worker) computes the same result
-from the same inputs.
+network): it stitches a file, replaying only the flows of the 5-tuples open at the
+boundary (a quarter of a file's packets here), or, where the stitch's conditions fail
+(and for blocks), walks the part's files from that state. Either way the rows are the
+sequential read's, flow ids included, in its order, whatever the order tasks finish in,
+and a task retried by Dask (a lost worker) computes the same result from the same inputs.
 
 The ``walk_part`` tasks follow each other (each needs its predecessor's state); they run
-where their file was prepared, in blocks of BLOCK consecutive files per worker (walked
-from the carried state; the first block is file 0 alone), so only the state crosses the
-network, once per block, to the next block's worker; within a block a walk goes on with the table the one before kept in
-its process (``_KEPT``), with a copy of the state kept in the Part as the truth for a
-walk anywhere else. Walks are queued ahead; this process takes each file's flows and
-counts (``without_state``), never the state. Memory per worker is that of a block's
-prepared files and the next block's at most (ClusterRun._chain).
+where their part was prepared, parts in turn on the workers, so only the state crosses
+the network (``state_of``: not the part's ended rows), once per part, to the next part's
+worker. A lone worker goes on with the table the walk before kept in its process
+(``_KEPT``), with a copy of the state kept in the Part as the truth for a walk anywhere
+else. Walks are queued ahead; this process takes each part's flows and counts
+(``without_state``), never the state. Memory per worker is that of a part's prepared
+files and the next part's at most (ClusterRun._chain).
 ``benchmarks/RESULTS.md`` measures the speed-up and says where this stops scaling.
 """
 
@@ -61,15 +62,14 @@ from tracker.sources.files import open_capture
 from tracker.sources.rotated import first_timestamp
 
 Path = str | os.PathLike[str]
-AHEAD = 1  # files prepared ahead of the chain per worker
-# Consecutive files walked by one worker, when walked from the carried state: within a
-# block the walk goes on with the table the last one left (no state handed over or
-# loaded), while the next block's worker prepares its files. Blocks of 2 made reads of
-# 2 workers 7-20 % faster than single files (interleaved runs), for ~20 MB more per worker
-# (it holds the two prepared files of its next block); blocks of 3 were slower (the first
-# walk of a block waits for more prepares): benchmarks/RESULTS.md. A lone worker keeps its
-# table from file to file whatever this is.
-BLOCK = 2
+AHEAD = 1  # parts prepared ahead of the chain per worker
+# Consecutive files in a part on two workers (prepared in one task, walked in one task
+# from the carried state), while the other worker prepares its next part. Parts of 3 files
+# made reads of 2 workers 5-7 % faster than parts of 2 (medians of interleaved reads),
+# themselves 7 % faster than tasks of single files in blocks, for ~40 MB more per worker
+# (it holds the prepared files of the part it walks): benchmarks/RESULTS.md. A lone
+# worker keeps its table from file to file whatever this is.
+BLOCK = 3
 # Files are walked alone and stitched from this many workers on. With fewer, the whole
 # walks from the carried state keep up with the prepares (on the 5M benchmark a walk
 # takes 61 ms and a prepare 60), and walking alone costs a third more work; from three,
@@ -79,8 +79,9 @@ STITCH_FROM_WORKERS = 3
 
 @dataclass
 class Part:
-    """What one file's task returns: its finished flows and counts, the open state to go
-    on with, or the one-line reason the file was not read.
+    """What one part's walk returns (one file, or a block of consecutive files): its
+    finished flows and counts, the open state to go on with, and the one-line reasons
+    of the files not read.
 
     The state is FlowTable.open_state's dict, copied: a retried task starts from the same
     state, whatever the table it came from did since. When it is to cross the network to
@@ -94,7 +95,7 @@ class Part:
     flows: FlowRecords
     state: dict[str, Any] | bytes | None
     summary: RunSummary
-    error: str | None = None
+    errors: list[str] = field(default_factory=list)  # files skipped (skip_bad), why
     token: str | None = None  # names the table kept in the worker (_KEPT), if kept
     rows: EndedRows | None = None  # flows ended before ``flows``, as rows (without_state)
 
@@ -171,35 +172,47 @@ def prepare_part(path: str, options: FlowOptions, skip_bad: bool,
     return prepared
 
 
-def walk_part(prepared: Prepared, previous: Part | dict[str, Any] | bytes | None,
+def prepare_files(paths: list[str], options: FlowOptions, skip_bad: bool,
+                  filter: str | None = None, alone: bool = False, after: Any = None
+                  ) -> list[Prepared]:
+    """prepare_part of each of ``paths`` (a block's files), in order: one task."""
+    return [prepare_part(path, options, skip_bad, filter, alone) for path in paths]
+
+
+def walk_part(prepared: Prepared | list[Prepared],
+              previous: Part | dict[str, Any] | bytes | None,
               options: FlowOptions, last: bool, keep: str | None = None,
               rows: bool = False) -> Part:
-    """A file's flows from the state the ``previous`` file left (or that state; None:
-    the first file), and the state it leaves; flushed at the last.
-    Stitched from the file walked alone when it can be (flows/stitch.py), else the flow
-    table walks it from that state. The table loads a copy of the state, so a retried
-    task starts from the same state, unless this process kept it from the previous
-    walk: ``keep`` names the table this walk leaves for the next file's, when it runs
-    here too. With ``rows``, the flows the table walk ends come as their rows
-    (Part.rows, records made by without_state, after the walk)."""
+    """The flows of a file, or of a block of consecutive files (a list), from the state
+    the ``previous`` part left (or that state; None: the first part), and the state it
+    leaves; flushed at the last.
+    A file is stitched from its walk alone when it can be (flows/stitch.py), else the
+    flow table walks the part's files from that state, one after the other. The table
+    loads a copy of the state, so a retried task starts from the same state, unless
+    this process kept it from the previous walk: ``keep`` names the table this walk
+    leaves for the next part's, when it runs here too. With ``rows``, the flows the
+    table walk ends come as their rows (Part.rows, records made by without_state,
+    after the walk)."""
+    files = prepared if isinstance(prepared, list) else [prepared]
+    alone = files[0].alone if len(files) == 1 else None  # a block is never stitched
     state = previous.state if isinstance(previous, Part) else previous
     token = previous.token if isinstance(previous, Part) else None
     kept = _KEPT.pop(token, None) if token is not None else None
     _KEPT.clear()
     ended: FlowRecords | None = None
     table: FlowTable | None = None
-    if state is None and kept is None:  # the first file
-        if prepared.alone is None:
+    if state is None and kept is None:  # the first part
+        if alone is None:
             table = FlowTable(options)
         else:
-            ended, carried = first_part(prepared.alone)
+            ended, carried = first_part(alone)
     else:
         table = kept if kept is not None else loaded(state)
-        if can_stitch(table, prepared.alone):
-            assert prepared.alone is not None
+        if can_stitch(table, alone):
+            assert alone is not None
             # one batch unpacked at a time (a file's at once held 48 MB more)
-            ready = (b.unpacked() for b in prepared.batches if isinstance(b, PackedBatch))
-            ended, carried = stitch(table, ready, prepared.alone)
+            ready = (b.unpacked() for b in files[0].batches if isinstance(b, PackedBatch))
+            ended, carried = stitch(table, ready, alone)
             table = None
     gathered = None
     if table is not None:  # walked from the carried state
@@ -208,13 +221,13 @@ def walk_part(prepared: Prepared, previous: Part | dict[str, Any] | bytes | None
         ended = FlowRecords.concat([
             table.update_prepared(b.unpacked()) if isinstance(b, PackedBatch)
             else table.update(b[1], b[0])
-            for b in prepared.batches])
+            for f in files for b in f.batches])
         if table.ended_rows:  # else no flow ended, or not asked for
             gathered = EndedRows.concat(table.ended_rows)
         table.ended_rows = None
         carried = table.open_state()
     assert ended is not None
-    summary = prepared.summary
+    summary = added([f.summary for f in files])
     if last:
         final = table if table is not None else FlowTable.from_state(carried)
         ended = FlowRecords.concat([ended, final.flush()])
@@ -227,7 +240,17 @@ def walk_part(prepared: Prepared, previous: Part | dict[str, Any] | bytes | None
     else:
         keep = None
     state = carried_copy(carried) if keep is not None else pickle.dumps(narrowed(carried))
-    return Part(ended, state, summary, prepared.error, keep, gathered)
+    return Part(ended, state, summary, [f.error for f in files if f.error is not None],
+                keep, gathered)
+
+
+def added(summaries: list[RunSummary]) -> RunSummary:
+    """The counts of consecutive files together (the carried table's evictions are
+    counted on from file to file: the walk sets them)."""
+    total = RunSummary()
+    for s in summaries:
+        total.count(s)
+    return total
 
 
 def state_of(part: Part) -> dict[str, Any] | bytes | None:
@@ -243,7 +266,17 @@ def without_state(part: Part) -> Part:
     of the flows the walk left as rows made here, off the chain of walks."""
     flows = part.flows if part.rows is None else FlowRecords.concat([part.rows.records(),
                                                                      part.flows])
-    return Part(flows, None, part.summary, part.error)
+    return Part(flows, None, part.summary, part.errors)
+
+
+def split_parts(n: int, block: int) -> list[list[int]]:
+    """Files 0..n-1 in the parts a chain walks: one file each, or blocks of ``block``
+    consecutive files after a first block of file 0 alone, so that the first walk waits
+    for one prepare, not a block's, while the next worker prepares its block (2 % off
+    the median read of 2 workers, benchmarks/RESULTS.md)."""
+    if block == 1 or n == 0:
+        return [[i] for i in range(n)]
+    return [[0]] + [list(range(i, min(n, i + block))) for i in range(1, n, block)]
 
 
 def ordered(paths: Sequence[Path]) -> list[str]:
@@ -264,11 +297,11 @@ def ordered(paths: Sequence[Path]) -> list[str]:
 class ClusterRun:
     """The flows of ``paths`` on a Dask cluster, file after file (see the module).
 
-    Iterate ``finished()`` for each file's finished flows in order; ``summary`` adds the
+    Iterate ``finished()`` for each part's finished flows in order (a file or a block); ``summary`` adds the
     files' counts up as they come, ``skipped`` lists the files left out with
     ``skip_bad``. ``jobs`` starts a local cluster of that many worker processes;
     ``scheduler`` joins a running one; ``client`` uses a dask.distributed Client.
-    ``stop()`` (Ctrl-C) ends the run after the file being taken, as FlowRun's does after
+    ``stop()`` (Ctrl-C) ends the run after the part being taken, as FlowRun's does after
     a batch: the flows still open then end with its reason.
     """
 
@@ -296,120 +329,108 @@ class ClusterRun:
                     cluster.close()
 
     def stop(self, reason: str = "interrupted", *, drain: bool = False) -> None:
-        """End the run once the file being taken is out; the flows open after it end with
+        """End the run once the part being taken is out (a file, or a block of files on
+        two workers: ClusterRun's module); the flows open after it end with
         ``reason``, as the sequential read's end after a batch (FlowRun.stop; ``drain``
         is for live sources, and files have no kernel queue to drain). Safe to call from a
         signal handler: it only sets a flag."""
         self.stopped = reason
 
     def _chain(self, client: Any) -> Iterator[FlowRecords]:
-        """Prepare tasks run ahead, at most AHEAD blocks per worker; the walk of file i
-        runs where file i was prepared, after the walk of file i - 1.
+        """The parts' tasks: prepares run ahead, at most AHEAD parts per worker; the walk
+        of part k runs where part k was prepared, after the walk of part k - 1.
 
-        The prepare of file i waits for the walk of file i - ahead, on the same worker
-        (the same place in its previous block): a worker prepares its next file once it
-        has walked one, never in the gap while the state for its next walk is on its way
-        to it (a prepare that started there held the chain up by a whole prepare, ~75 ms),
-        and never more than AHEAD blocks of files per worker are prepared and not yet
-        walked (without it, prepares that ran early held 490 MB per worker on some runs,
-        against 380; benchmarks/RESULTS.md). Unique keys: two clients of one scheduler
-        must not share a task."""
+        The prepare of part k waits for the walk of part k - ahead, on the same worker
+        (its previous part; the walk itself, so that the prepare is ready as soon as the
+        walk ends, not one scheduler round trip later behind the records task): a worker
+        prepares its next part once it has walked one,
+        never in the gap while the state for its next walk is on its way to it (a
+        prepare that started there held the chain up by a whole prepare, ~75 ms), and
+        never more than AHEAD parts per worker are prepared and not yet walked (without
+        it, prepares that ran early held 490 MB per worker on some runs, against 380;
+        benchmarks/RESULTS.md). Unique keys: two clients of one scheduler must not share
+        a task."""
         files = ordered(self.paths)
         n, tag = len(files), uuid.uuid4().hex[:12]  # keys unique across clients
         workers = sorted(client.scheduler_info().get("workers", {})) or [None]
-        # a lone worker keeps its table from file to file anyway: no block to prepare ahead
-        block = BLOCK if 1 < len(workers) < STITCH_FROM_WORKERS else 1
-        ahead = AHEAD * block * len(workers)
+        parts = split_parts(n, BLOCK if 1 < len(workers) < STITCH_FROM_WORKERS else 1)
+        m, ahead = len(parts), AHEAD * len(workers)
         prepared: dict[int, Any] = {}
         started: set[int] = set()
-        parts: dict[int, Any] = {}  # file -> its walk's Part, while a later walk may need it
-        done: dict[int, Any] = {}  # file -> its walk's flows without the state, until taken
+        walks: dict[int, Any] = {}  # part -> its walk's Part, while a later walk may need it
+        done: dict[int, Any] = {}  # part -> its walk's flows without the state, until taken
 
-        # The first block is file 0 alone (blocks start at file 1): the chain's first
-        # walk then waits for one prepare, not a block's, while the next worker prepares
-        # its block (2 % off the median read of 2 workers, benchmarks/RESULTS.md).
-        shift = block - 1
-
-        def place(i: int) -> int:
-            """The block of file i."""
-            return (i + shift) // block
-
-        def home(i: int) -> dict[str, Any]:
-            """File i's prepare and walk prefer one worker (blocks in turn): the prepared
-            file stays where it is and only the state moves; any worker may step in."""
-            where = workers[place(i) % len(workers)]
+        def home(k: int) -> dict[str, Any]:
+            """Part k's prepare and walk prefer one worker (parts in turn): the prepared
+            files stay where they are and only the state moves; any worker may step in."""
+            where = workers[k % len(workers)]
             return {} if where is None else {"workers": [where], "allow_other_workers": True}
 
-        def after(i: int) -> Any:
-            """What file i's prepare waits for: the walk of the file at its place in its
-            worker's previous block (its records, done), or of that block's first file
-            when it is the shorter first block; nothing in a worker's first block."""
-            return done.get(max(i - ahead, 0)) if place(i) >= len(workers) else None
+        def prepare(k: int) -> None:
+            if k < m and k not in started:
+                started.add(k)
+                prepared[k] = client.submit(
+                    prepare_files, [files[i] for i in parts[k]], self.options,
+                    self.skip_bad, self.filter, len(workers) >= STITCH_FROM_WORKERS,
+                    walks.get(k - ahead), pure=False, key=f"tracker-prep-{k}-{tag}", **home(k))
 
-        def prepare(i: int) -> None:
-            if i < n and i not in started:
-                started.add(i)
-                prepared[i] = client.submit(prepare_part, files[i], self.options, self.skip_bad,
-                                            self.filter, len(workers) >= STITCH_FROM_WORKERS,
-                                            after(i), pure=False,
-                                            key=f"tracker-prep-{i}-{tag}", **home(i))
-
-        def walk(i: int) -> None:
-            """File i's walk after file i - 1's, and its Part without the state (done):
+        def walk(k: int) -> None:
+            """Part k's walk after part k - 1's, and its Part without the state (done):
             this process takes the flows, only the next walk needs the state."""
-            prepare(i)
+            prepare(k)
             # The chain goes first: a worker takes its walk (priority 2) before making the
             # records of its last one (1) and before any queued prepare (0).
-            key = f"tracker-walk-{i}-{tag}"
-            keep = key if i + 1 < n and home(i + 1) == home(i) else None
-            previous = parts.get(i - 1)
-            if previous is not None and home(i - 1) != home(i):  # a block's first walk
+            key = f"tracker-walk-{k}-{tag}"
+            keep = key if k + 1 < m and home(k + 1) == home(k) else None
+            previous = walks.get(k - 1)
+            if previous is not None and home(k - 1) != home(k):
                 # The state alone crosses (state_of, first in its worker's queue): the
                 # next walk began 2 % sooner than when it fetched the whole Part (medians
                 # of 8-10 interleaved reads, benchmarks/RESULTS.md).
                 previous = client.submit(state_of, previous, pure=False, priority=3,
-                                         key=f"tracker-state-{i}-{tag}", **home(i - 1))
-            parts[i] = client.submit(walk_part, prepared.pop(i), previous,
-                                     self.options, i == n - 1, keep, True, pure=False,
-                                     key=key, priority=2, **home(i))
-            done[i] = client.submit(without_state, parts[i], pure=False,
-                                    key=f"tracker-done-{i}-{tag}", priority=1, **home(i))
+                                         key=f"tracker-state-{k}-{tag}", **home(k - 1))
+            walks[k] = client.submit(walk_part, prepared.pop(k), previous,
+                                     self.options, k == m - 1, keep, True, pure=False,
+                                     key=key, priority=2, **home(k))
+            done[k] = client.submit(without_state, walks[k], pure=False,
+                                    key=f"tracker-done-{k}-{tag}", priority=1, **home(k))
 
-        for i in range(ahead):
-            if place(i) < len(workers):  # the others wait for a walk: submitted with it
-                prepare(i)
-        for i in range(n):
-            # Walks are queued ahead of the files this process takes: each waits on the
-            # scheduler for its predecessor only. (Queued once file i - 1 was taken, the
-            # next block's first walk started 20-40 ms after the last block ended.)
-            for j in range(i, min(n, i + max(ahead, 2))):
-                if j not in parts:
+        for k in range(ahead):
+            prepare(k)
+        for k in range(m):
+            # Walks are queued ahead of the parts this process takes: each waits on the
+            # scheduler for its predecessor only. (Queued once part k - 1 was taken, the
+            # next worker's walk started 20-40 ms after the last one ended.)
+            for j in range(k, min(m, k + max(ahead, 2))):
+                if j not in walks:
                     walk(j)
-            prepare(i + ahead)
-            yield self._take(done.pop(i), files[i], i, n)
+            prepare(k + ahead)
+            yield self._take(done.pop(k), [files[i] for i in parts[k]], parts[k][-1] + 1, n)
             if self.stopped is not None:
-                if i + 1 < n:  # else the last walk ended the open flows: all was read
-                    yield self._open_ended(parts[i], self.stopped)
+                if k + 1 < m:  # else the last walk ended the open flows: all was read
+                    yield self._open_ended(walks[k], self.stopped)
                     return
                 self.stopped = None
-            parts.pop(i - 1, None)
+            walks.pop(k - 1, None)
 
-    def _take(self, future: Any, path: str, i: int, n: int) -> FlowRecords:
+    def _take(self, future: Any, paths: list[str], taken: int, n: int) -> FlowRecords:
+        """A part's flows (``paths``: its files; ``taken``: the files taken with it)."""
         try:
             part: Part = future.result()
         except (CaptureError, OSError) as err:
             raise CaptureError(f"{err}") from None
         except Exception as err:  # Dask's own failures (KilledWorker, ...): one line
             said = str(err).split(". ")[0].strip() or "no reason given"
-            raise ClusterError(f"{path}: the cluster did not finish reading it "
+            raise ClusterError(f"{', '.join(paths)}: the cluster did not finish reading "
+                               f"{'it' if len(paths) == 1 else 'them'} "
                                f"({type(err).__name__}: {said})") from err
-        if part.error is not None:
-            self.skipped.append(part.error)
-            print(f"tracker: skipped {part.error}", file=sys.stderr)
+        for error in part.errors:
+            self.skipped.append(error)
+            print(f"tracker: skipped {error}", file=sys.stderr)
         self._add(part.summary)
         if self.progress:
-            print(f"\rtracker: {i + 1}/{n} files, {self.summary.frames:,} frames",
-                  end="\n" if i + 1 == n else "", file=sys.stderr, flush=True)
+            print(f"\rtracker: {taken}/{n} files, {self.summary.frames:,} frames",
+                  end="\n" if taken == n else "", file=sys.stderr, flush=True)
         return part.flows
 
     def _open_ended(self, part: Any, reason: str) -> FlowRecords:
@@ -422,10 +443,7 @@ class ClusterRun:
         return rest
 
     def _add(self, s: RunSummary) -> None:
-        self.summary.frames += s.frames
-        for name, count in s.status.items():
-            self.summary.status[name] += count
-        self.summary.flows += s.flows
+        self.summary.count(s)
         self.summary.evicted = s.evicted  # the carried table counts on from file to file
 
     def _client(self) -> tuple[Any, bool]:

@@ -31,6 +31,13 @@ class RunSummary:
         for s in Status:
             self.status[s.name] += int(counts[s])
 
+    def count(self, other: RunSummary) -> None:
+        """Add ``other``'s frames, statuses and flows (of a later part of the input)."""
+        self.frames += other.frames
+        for name, n in other.status.items():
+            self.status[name] += n
+        self.flows += other.flows
+
     def line(self) -> str:
         """One line for stderr, like tcpdump's closing counts."""
         odd = ", ".join(f"{n} {name.lower()}" for name, n in self.status.items()
