@@ -297,9 +297,9 @@ def ordered(paths: Sequence[Path]) -> list[str]:
 class ClusterRun:
     """The flows of ``paths`` on a Dask cluster, file after file (see the module).
 
-    Iterate ``finished()`` for each part's finished flows in order (a file or a block); ``summary`` adds the
-    files' counts up as they come, ``skipped`` lists the files left out with
-    ``skip_bad``. ``jobs`` starts a local cluster of that many worker processes;
+    Iterate ``finished()`` for each part's finished flows in order (a file, or a block
+    of files); ``summary`` adds the files' counts up as they come, ``skipped`` lists
+    the files left out with ``skip_bad``. ``jobs`` starts a local cluster of that many worker processes;
     ``scheduler`` joins a running one; ``client`` uses a dask.distributed Client.
     ``stop()`` (Ctrl-C) ends the run after the part being taken, as FlowRun's does after
     a batch: the flows still open then end with its reason.
