@@ -22,7 +22,9 @@ what the workers and this process (the client, the scheduler and the nannies of 
 LocalCluster) used during the read, from getrusage; the boundary state is the pickled
 open state after each part.
 
-The last line is this machine's ceiling without Dask: 1 process, then 2 started together,
+Then the speed-up read in pairs (``paired``): a cluster of 1 worker and one of 2 both
+started, 10 reads of each in turn, medians (the best of 2 above moves with the noise of
+the hour the reads fall in). The last line is this machine's ceiling without Dask: 1 process, then 2 started together,
 each reading and walking its consecutive half of the files from its own table (the second
 half's flows are not the sequential read's: only the work is the same), best of 3. It
 is what two cores give this work with no chain and no coordination.
@@ -33,10 +35,13 @@ from __future__ import annotations
 import argparse
 import multiprocessing
 import resource
+import statistics
 import struct
 import sys
 import time
+from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -44,7 +49,14 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
 import tracker
-from tracker.cluster import BLOCK, ClusterRun, flows_dask, prepare_part, walk_part
+from tracker.cluster import (
+    BLOCK,
+    STITCH_FROM_WORKERS,
+    ClusterRun,
+    flows_dask,
+    prepare_part,
+    walk_part,
+)
 from tracker.flows import FlowOptions, FlowRecords
 
 
@@ -121,6 +133,20 @@ def independent(files: list[Path], processes: int) -> float:
         return max(r.result() for r in runs)
 
 
+@contextmanager
+def how(workers: int, mode: str) -> Iterator[None]:
+    """tracker.cluster's settings for ``mode`` on ``workers``, its defaults again after
+    (a later case, and ``paired``, read with the defaults)."""
+    import tracker.cluster
+
+    tracker.cluster.STITCH_FROM_WORKERS = workers if mode == "stitch" else workers + 1
+    tracker.cluster.BLOCK = BLOCK if mode == "blocks" else 1
+    try:
+        yield
+    finally:
+        tracker.cluster.STITCH_FROM_WORKERS, tracker.cluster.BLOCK = STITCH_FROM_WORKERS, BLOCK
+
+
 def on_cluster(files: list[Path], workers: int, mode: str
                ) -> tuple[float, list[float], int, float, float, list[float], float, float]:
     """(wall s, peak RSS per worker, flows, mean ms of the chain's per-file tasks, s the
@@ -128,12 +154,10 @@ def on_cluster(files: list[Path], workers: int, mode: str
     of this process)."""
     import distributed
 
-    import tracker.cluster
     from tracker.cluster import local_cluster
 
-    tracker.cluster.STITCH_FROM_WORKERS = workers if mode == "stitch" else workers + 1
-    tracker.cluster.BLOCK = BLOCK if mode == "blocks" else 1
-    with local_cluster(workers) as cluster, distributed.Client(cluster) as client:
+    with how(workers, mode), local_cluster(workers) as cluster, \
+            distributed.Client(cluster) as client:
         # Warm workers, as in a long job: compiled code loaded in every worker process.
         list(ClusterRun(files[:2 * workers], FlowOptions(), client=client).finished())
         if mode == "dataframe":
@@ -163,6 +187,29 @@ def on_cluster(files: list[Path], workers: int, mode: str
             sorted(busy.values()), workers_cpu, own_cpu)
 
 
+def paired(files: list[Path], reads: int) -> tuple[list[float], list[float]]:
+    """Wall seconds of ``reads`` reads of ``files`` on a cluster of 1 worker and on one of
+    2 (the default parts), both started first and read in turn: a pair of reads meets
+    the same moment of the machine's noise, which on this shared machine moves a lone
+    read by 30 % from one hour to the next."""
+    import distributed
+
+    from tracker.cluster import local_cluster
+
+    walls: tuple[list[float], list[float]] = ([], [])
+    with local_cluster(1) as c1, distributed.Client(c1) as one, \
+            local_cluster(2) as c2, distributed.Client(c2) as two:
+        for client in (one, two):  # warmed: compiled code loaded in every worker
+            list(ClusterRun(files[:4], FlowOptions(), client=client).finished())
+        for _ in range(reads):
+            for client, out in zip((one, two), walls):
+                start = time.perf_counter()
+                for _flows in ClusterRun(files, FlowOptions(), client=client).finished():
+                    pass
+                out.append(time.perf_counter() - start)
+    return walls
+
+
 def parse_args(argv: list[str]) -> tuple[Path, int]:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -185,6 +232,7 @@ def main() -> int:
     for _ in range(2):  # interleaved: the machine's noise hits every case alike
         for (workers, mode), runs in cases.items():
             runs.append(on_cluster(files, workers, mode))
+    singles, doubles = paired(files, 10)
     ceiling: dict[int, list[float]] = {1: [], 2: []}
     for _ in range(3):
         for processes, walls in ceiling.items():
@@ -225,6 +273,11 @@ def main() -> int:
     print(f"\nboundary state per file (pickled open flows, timers, fragments): "
           f"min {min(sizes[:-1]) / 1e3:.0f} KB, max {max(sizes[:-1]) / 1e3:.0f} KB, "
           f"mean {sum(sizes[:-1]) / (len(sizes) - 1) / 1e3:.0f} KB")
+    one, two = statistics.median(singles), statistics.median(doubles)
+    print(f"paired, 10 reads each on a cluster of 1 and one of 2 workers read in turn: "
+          f"medians {one:.2f} and {two:.2f} s = {one / two:.2f}x (best {min(singles):.2f} "
+          f"and {min(doubles):.2f} s; median of the pairs' ratios "
+          f"{statistics.median(a / b for a, b in zip(singles, doubles)):.2f}x)")
     alone, pair = min(ceiling[1]), min(ceiling[2])
     print(f"without Dask (the ceiling): 1 process {alone:.2f} s, 2 processes {pair:.2f} s "
           f"= {alone / pair:.2f}x (best of 3)")
