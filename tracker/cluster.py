@@ -175,7 +175,7 @@ def prepare_part(path: str, options: FlowOptions, skip_bad: bool,
 def prepare_files(paths: list[str], options: FlowOptions, skip_bad: bool,
                   filter: str | None = None, alone: bool = False, after: Any = None
                   ) -> list[Prepared]:
-    """prepare_part of each of ``paths`` (a block's files), in order: one task."""
+    """prepare_part of each of ``paths`` (a part's files), in order: one task."""
     return [prepare_part(path, options, skip_bad, filter, alone) for path in paths]
 
 
@@ -254,9 +254,9 @@ def added(summaries: list[RunSummary]) -> RunSummary:
 
 
 def state_of(part: Part) -> dict[str, Any] | bytes | None:
-    """A Part's open state alone: what the next block's walk, on another worker, fetches
-    (2-3 MB pickled on the benchmark), not the whole Part with the file's ended rows
-    (6 MB more), which only this worker's without_state reads."""
+    """A Part's open state alone: what the next part's walk, on another worker, fetches
+    (2-3 MB pickled on the benchmark), not the whole Part with the ended rows (6 MB a
+    file more), which only this worker's without_state reads."""
     return part.state
 
 
@@ -299,8 +299,9 @@ class ClusterRun:
 
     Iterate ``finished()`` for each part's finished flows in order (a file, or a block
     of files); ``summary`` adds the files' counts up as they come, ``skipped`` lists
-    the files left out with ``skip_bad``. ``jobs`` starts a local cluster of that many worker processes;
-    ``scheduler`` joins a running one; ``client`` uses a dask.distributed Client.
+    the files left out with ``skip_bad``. ``jobs`` starts a local cluster of that many
+    worker processes; ``scheduler`` joins a running one; ``client`` uses a
+    dask.distributed Client.
     ``stop()`` (Ctrl-C) ends the run after the part being taken, as FlowRun's does after
     a batch: the flows still open then end with its reason.
     """
@@ -330,10 +331,10 @@ class ClusterRun:
 
     def stop(self, reason: str = "interrupted", *, drain: bool = False) -> None:
         """End the run once the part being taken is out (a file, or a block of files on
-        two workers: ClusterRun's module); the flows open after it end with
-        ``reason``, as the sequential read's end after a batch (FlowRun.stop; ``drain``
-        is for live sources, and files have no kernel queue to drain). Safe to call from a
-        signal handler: it only sets a flag."""
+        two workers: split_parts); the flows open after it end with ``reason``, as the
+        sequential read's end after a batch (FlowRun.stop; ``drain`` is for live
+        sources, and files have no kernel queue to drain). Safe to call from a signal
+        handler: it only sets a flag."""
         self.stopped = reason
 
     def _chain(self, client: Any) -> Iterator[FlowRecords]:
@@ -342,14 +343,14 @@ class ClusterRun:
 
         The prepare of part k waits for the walk of part k - ahead, on the same worker
         (its previous part; the walk itself, so that the prepare is ready as soon as the
-        walk ends, not one scheduler round trip later behind the records task): a worker
-        prepares its next part once it has walked one,
-        never in the gap while the state for its next walk is on its way to it (a
-        prepare that started there held the chain up by a whole prepare, ~75 ms), and
-        never more than AHEAD parts per worker are prepared and not yet walked (without
-        it, prepares that ran early held 490 MB per worker on some runs, against 380;
-        benchmarks/RESULTS.md). Unique keys: two clients of one scheduler must not share
-        a task."""
+        walk ends, not one scheduler round trip later behind the records task, and holds
+        that walk's Part until it ends): a worker prepares its next part once it has
+        walked one, never in the gap while the state for its next walk is on its way to
+        it (a prepare that started there held the chain up by a whole prepare, ~75 ms),
+        and never more than AHEAD parts per worker are prepared and not yet walked
+        (without it, prepares that ran early held 490 MB per worker on some runs, against
+        380; benchmarks/RESULTS.md). Unique keys: two clients of one scheduler must not
+        share a task."""
         files = ordered(self.paths)
         n, tag = len(files), uuid.uuid4().hex[:12]  # keys unique across clients
         workers = sorted(client.scheduler_info().get("workers", {})) or [None]
