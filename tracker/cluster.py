@@ -34,6 +34,7 @@ files and the next part's at most (ClusterRun._chain).
 from __future__ import annotations
 
 import copy
+import ctypes
 import logging
 import os
 import pickle
@@ -115,6 +116,39 @@ def carried_copy(state: dict[str, Any]) -> dict[str, Any]:
     return {**state, **copy.deepcopy({k: state[k] for k in ("reasm", "ip_tunnels")})}
 
 
+# glibc's mallopt parameters (malloc.h) and the values its adaptive rule reaches for
+# large blocks on 64-bit (DEFAULT_MMAP_THRESHOLD_MAX, and twice that for trimming).
+M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
+ADAPTIVE_MMAP_MAX = 32 << 20
+_ALLOCATION_SET = False
+
+
+def reused_allocations() -> None:
+    """Large arrays reused from the heap, as glibc does by default, in a worker that Dask
+    started with MALLOC_TRIM_THRESHOLD_ set (the nanny's default,
+    distributed.nanny.pre-spawn-environ; so any ``dask worker``).
+
+    Setting that variable at all turns off glibc's adaptive mmap threshold: every array
+    over 128 KB is then mapped afresh and its pages faulted in, which made a read of
+    the benchmark's 20 files on 2 such workers 1.9-2.1 s against 1.4-1.5 s with this
+    (benchmarks/RESULTS.md). Once per process, the thresholds the adaptive rule would
+    reach are set instead (a larger heap kept, as in the sequential read; local
+    clusters of this module start without the variable). Glibc on Linux only: elsewhere,
+    or without mallopt, nothing changes."""
+    global _ALLOCATION_SET
+    if _ALLOCATION_SET:
+        return
+    _ALLOCATION_SET = True
+    if "MALLOC_TRIM_THRESHOLD_" not in os.environ or not sys.platform.startswith("linux"):
+        return
+    try:
+        mallopt = ctypes.CDLL(None).mallopt  # the process's own C library
+    except (OSError, AttributeError):
+        return
+    mallopt(M_MMAP_THRESHOLD, ADAPTIVE_MMAP_MAX)
+    mallopt(M_TRIM_THRESHOLD, 2 * ADAPTIVE_MMAP_MAX)
+
+
 # The table the last walk in this worker process left, by its Part's token: the next
 # file's walk, when it runs in the same process, goes on with it instead of loading the
 # Part's state (15-35 ms for 5 MB: new arrays, page faults, the hash rebuilt). One at
@@ -150,6 +184,7 @@ def prepare_part(path: str, options: FlowOptions, skip_bad: bool,
     open them in order. With ``alone``, a file of such batches only is also walked
     alone, to be stitched (flows/stitch.py): worth it when other workers can do so in
     parallel, not for a lone worker, which walks each file once from the carried state."""
+    reused_allocations()
     bpf = None if filter is None else BpfFilter(filter)
     prepared = Prepared([])
     made: list[KernelBatch | PackedBatch | tuple[FrameBatch | None, PacketBatch]] = []
@@ -193,6 +228,7 @@ def walk_part(prepared: Prepared | list[Prepared],
     leaves for the next part's, when it runs here too. With ``rows``, the flows the
     table walk ends come as their rows (Part.rows, records made by without_state,
     after the walk)."""
+    reused_allocations()
     files = prepared if isinstance(prepared, list) else [prepared]
     alone = files[0].alone if len(files) == 1 else None  # a block is never stitched
     state = previous.state if isinstance(previous, Part) else previous
@@ -489,7 +525,8 @@ def local_cluster(workers: int) -> Any:
     Dask starts workers with MALLOC_TRIM_THRESHOLD_=65536, and setting that variable at
     all turns off glibc's adaptive mmap threshold: every large numpy array is then mapped
     and unmapped afresh, which made a file's task 2.3x slower here (benchmarks/RESULTS.md).
-    Workers started here keep glibc's defaults, as the sequential read has them. Worker
+    Workers started here keep glibc's defaults, as the sequential read has them (workers
+    started elsewhere get its thresholds back: reused_allocations). Worker
     logs stay quiet: a task's error reaches this process and is said once. Nor do they
     run the periodic work of a dashboard no one opens here: each worker's profiler
     samples every thread's stack every 10 ms, and every process times its event loop
