@@ -201,3 +201,19 @@ def wrapped_ip_length(total: Any, v6: Any) -> Any:
 def fragments(pb: PacketBatch) -> np.ndarray:
     """Rows that are IP fragments (a first one included)."""
     return (pb.status == Status.FRAGMENT) | pb.more_fragments | (pb.frag_offset != 0)
+
+
+UDP_HEADER = 8  # RFC 768: the UDP header, and the smallest valid UDP length field
+
+
+def udp_length_short(pb: PacketBatch) -> np.ndarray:
+    """UDP rows whose whole header was captured inside the IP payload but whose length
+    field is under 8: MALFORMED to the decoder, a datagram to Zeek, which keys the
+    connection on the header and counts the packet with the field minus 8 as its
+    bytes, negative as that is (UDP.cc L136-189; flows/table.py takes them)."""
+    udp = (pb.status == Status.MALFORMED) & (pb.proto == PROTO_UDP) & (pb.ip_version > 0)
+    short = udp & (pb.src_port >= 0) & (pb.udp_len >= 0) & (pb.udp_len < UDP_HEADER)
+    if not short.any():
+        return short
+    return (short & (pb.ip_caplen >= pb.ip_hdr_len + UDP_HEADER)
+            & (pb.ip_len >= pb.ip_hdr_len + UDP_HEADER))

@@ -219,6 +219,41 @@ def test_ipv6_payload_length_zero_and_no_next_header() -> None:
         "udp", 2, 80, 24)
 
 
+def test_udp_length_field_under_8_is_a_datagram_to_zeek() -> None:
+    """A UDP length field under 8, the header whole in the IP payload: MALFORMED to the
+    decoder, but Zeek keys the connection on the header and delivers the datagram
+    (UDP.cc L136-189): a packet, its IP bytes and 'D', and the field minus 8 as bytes,
+    negative as that is. UDPSessionAdapter::UpdateLength starts a side's total anew once
+    it went negative, and a negative total is UDP_INACTIVE with size 0
+    (UpdateEndpointVal), so S0 needs the last total >= 0 (conn/main.zeek L231-236).
+    Written from those lines: 20 + 8 + 10 = 38 IP bytes a packet, 10 payload bytes."""
+    scapy = pytest.importorskip("scapy.all")
+    from tracker.decode import decode
+    from tracker.frames import FrameBatch
+    from tracker.packets import Status
+
+    def dgram(length: int, chksum: int = 0) -> bytes:  # 0: no checksum (IPv4)
+        return bytes(scapy.Ether() / scapy.IP(src="10.0.0.1", dst="10.0.0.2")
+                     / scapy.UDP(sport=40000, dport=9999, len=length, chksum=chksum)
+                     / (b"x" * 10))
+
+    short, normal = dgram(4), dgram(18)
+    assert decode(FrameBatch.from_frames([short])).status[0] == Status.MALFORMED
+    lone = _frames_run([short], [0]).iloc[0]
+    assert (lone["orig_pkts"], lone["orig_ip_bytes"], lone["history"], lone["conn_state"]) == (
+        1, 38, "D", "OTH")
+    anew = _frames_run([short, normal], [0, 0.5]).iloc[0]  # -4, then 10 anew
+    assert (anew["orig_pkts"], anew["orig_ip_bytes"], anew["orig_bytes"], anew["conn_state"]
+            ) == (2, 76, 10, "S0")
+    less = _frames_run([normal, short], [0, 0.5]).iloc[0]  # 10 - 4
+    assert (less["orig_bytes"], less["conn_state"]) == (6, "S0")
+    below = _frames_run([normal, dgram(0), dgram(0)], [0, 0.5, 1]).iloc[0]  # 10 - 8 - 8
+    assert (below["orig_pkts"], below["orig_bytes"], below["conn_state"]) == (3, 0, "OTH")
+    # a bad checksum, over the IP payload as for any datagram: the connection, a 'C', no count
+    bad = _frames_run([dgram(4, chksum=0xDEAD)], [0]).iloc[0]
+    assert (bad["orig_pkts"], bad["history"]) == (0, "C")
+
+
 def test_ntp_role_flip_counts_as_zeek() -> None:
     """Zeek's baseline scripts.base.protocols.ntp.misordered-ntp (ZEEK-FACTS 9.3): a
     server-mode reply first, then the client's request. The NTP analyzer flips the roles

@@ -72,6 +72,7 @@ from tracker.packets import (
     SCHEMA,
     PacketBatch,
     Status,
+    udp_length_short,
 )
 
 __all__ = ["decode"]
@@ -127,9 +128,9 @@ def _from_frame_bytes(batch: FrameBatch, start: np.ndarray, end: np.ndarray,
         # The IPv4 header is judged on every row, as Zeek drops a packet with a bad one
         # before anything else (fragments too). Transport checksums only on OK rows: a
         # fragment's covers the whole datagram, and a row that is not OK never reaches a
-        # flow as it is.
+        # flow as it is, but for UDP with a length field under 8, which Zeek delivers.
         header, transport = verify_parts(batch, out)
-        transport |= out.status != Status.OK
+        transport |= (out.status != Status.OK) & ~udp_length_short(out)
         out.checksum[:] = np.select([~header, ~transport], [CHECKSUM_BAD_IP, CHECKSUM_BAD],
                                     CHECKSUM_GOOD)
 

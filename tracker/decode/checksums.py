@@ -27,7 +27,15 @@ from __future__ import annotations
 import numpy as np
 
 from tracker.frames import FrameBatch
-from tracker.packets import PROTO_ICMP, PROTO_ICMPV6, PROTO_TCP, PROTO_UDP, PacketBatch, Status
+from tracker.packets import (
+    PROTO_ICMP,
+    PROTO_ICMPV6,
+    PROTO_TCP,
+    PROTO_UDP,
+    PacketBatch,
+    Status,
+    udp_length_short,
+)
 
 ONES = 0xFFFF  # ones' complement arithmetic works modulo 2**16 - 1 (RFC 1071)
 IPV4_MIN_HEADER = 20  # RFC 791
@@ -149,9 +157,12 @@ def _ipv4_header_good(sums: _RangeSums, pb: PacketBatch, rows: np.ndarray) -> np
 
 
 def _transport_rows(pb: PacketBatch, frame_end: np.ndarray) -> np.ndarray:
-    """Unfragmented OK rows of a checksummed protocol, captured to the IP end."""
+    """Unfragmented rows of a checksummed protocol, captured to the IP end: OK rows, and
+    UDP rows with a length field under 8, which Zeek checks over the IP payload as any
+    datagram (UDP.cc L99-134)."""
     end = pb.l3_offset + pb.ip_len
-    return ((pb.status == Status.OK) & (pb.l3_offset >= 0) & (pb.l4_offset >= 0)
+    judged = (pb.status == Status.OK) | udp_length_short(pb)
+    return (judged & (pb.l3_offset >= 0) & (pb.l4_offset >= 0)
             & (pb.frag_offset == 0) & ~pb.more_fragments & (end <= frame_end)
             & (end - pb.l4_offset >= _MIN_SEGMENT[pb.proto & 0xFF]))
 

@@ -43,7 +43,7 @@ C_PKTS = 20  # + side
 C_IP_BYTES = 22  # + side
 C_WIRE = 24  # + side
 C_PAYLOAD = 26  # + side
-C_DSIZE = 28  # + side: UDP length - 8 / ICMP bytes after the header, summed
+C_DSIZE = 28  # + side: UDP length - 8 (Zeek's UpdateLength) / ICMP bytes after the header
 C_DACTIVE = 30  # + side: UDP/ICMP side sent a good packet (Zeek UDP_ACTIVE)
 # + 0..N_EXPIRE-1: due times of pending expire checks, -1 if none: TCP's
 # (TCPSessionAdapter::ExpireTimer), or a UDP flow's DNS analyzer's (DNS_Analyzer::ExpireTimer)

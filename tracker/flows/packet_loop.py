@@ -267,7 +267,13 @@ def _datagram(conn: np.ndarray, ep: np.ndarray, keys: np.ndarray, hist: np.ndarr
             check_history(conn, hist, slot, HIST_ORIG_DATA_PKT, D_)
         else:
             check_history(conn, hist, slot, HIST_RESP_DATA_PKT, lower(D_))
-    if proto == PROTO_UDP or proto == PROTO_ICMP or proto == PROTO_ICMPV6:
+    if proto == PROTO_UDP:
+        # UDPSessionAdapter::UpdateLength: a side's total made negative by a length field
+        # under 8 starts anew with the next datagram's length
+        size = conn[slot, C_DSIZE + side]
+        conn[slot, C_DSIZE + side] = pi[P_LEN, i] if size < 0 else size + pi[P_LEN, i]
+        conn[slot, C_DACTIVE + side] = 1
+    elif proto == PROTO_ICMP or proto == PROTO_ICMPV6:
         conn[slot, C_DSIZE + side] += pi[P_LEN, i]
         conn[slot, C_DACTIVE + side] = 1
     flipped = False

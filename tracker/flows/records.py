@@ -176,14 +176,17 @@ def extract(conn: np.ndarray, ep: np.ndarray, keys: np.ndarray, hist: np.ndarray
     on = lambda col: np.where(a_is_orig, c[:, col], c[:, col + 1])
     rn = lambda col: np.where(a_is_orig, c[:, col + 1], c[:, col])
     eo, er = ep[o], ep[r]  # each side's endpoint rows, gathered once
-    osize = np.where(is_tcp, endpoint_sizes(eo, er), on(C_DSIZE))
-    rsize = np.where(is_tcp, endpoint_sizes(er, eo), rn(C_DSIZE))
+    # A UDP side whose total is negative (a length field under 8 last) is Zeek's
+    # UDP_INACTIVE with size 0 (UDPSessionAdapter::UpdateEndpointVal).
+    osize = np.where(is_tcp, endpoint_sizes(eo, er), np.maximum(on(C_DSIZE), 0))
+    rsize = np.where(is_tcp, endpoint_sizes(er, eo), np.maximum(rn(C_DSIZE), 0))
     onsf, rnsf = eo[:, E_NS], er[:, E_NS]
     duration = c[:, C_LAST] - c[:, C_START]
     cstate = np.where(is_tcp, tcp_conn_state(eo[:, E_STATE], er[:, E_STATE], osize, rsize,
                                              history),
-                      np.where(is_udp, datagram_conn_state(on(C_DACTIVE) != 0,
-                                                           rn(C_DACTIVE) != 0), _OTH))
+                      np.where(is_udp, datagram_conn_state(
+                          (on(C_DACTIVE) != 0) & (on(C_DSIZE) >= 0),
+                          (rn(C_DACTIVE) != 0) & (rn(C_DSIZE) >= 0)), _OTH))
     return FlowRecords(
         flow_id=c[:, C_FLOW_ID], first_ts=c[:, C_START], last_ts=c[:, C_LAST],
         end_ts=c[:, C_END_TS], proto=proto, orig_hi=addr[0], orig_lo=addr[1], resp_hi=addr[2],

@@ -40,6 +40,7 @@ from tracker.packets import (
     PROTO_UDP,
     PacketBatch,
     Status,
+    udp_length_short,
 )
 
 
@@ -91,10 +92,23 @@ def tcp_header_cut(pb: PacketBatch) -> np.ndarray:
     if not tcp.any():
         return tcp
     fixed = pb.ip_caplen >= pb.ip_hdr_len + TCP_FIXED_HEADER
+    return tcp & fixed & whole_on_wire(pb) & (pb.ip_hdr_len > 0)
+
+
+def udp_short(pb: PacketBatch) -> np.ndarray:
+    """UDP rows with a length field under 8 (packets.udp_length_short) that Zeek delivers
+    as datagrams: not a fragment, nor a packet whose IP length runs past the frame on the
+    wire (as tcp_header_cut's)."""
+    short = udp_length_short(pb)
+    return short & whole_on_wire(pb) if short.any() else short
+
+
+def whole_on_wire(pb: PacketBatch) -> np.ndarray:
+    """Rows of a whole IP datagram (not a fragment) whose IP length fits in the frame as
+    sent (Zeek drops the others before any connection, IP.cc L81-84)."""
     l3_in_frame = pb.caplen - pb.ip_caplen
     on_wire = pb.ip_len <= pb.wire_len - l3_in_frame
-    whole = (pb.frag_offset == 0) & ~pb.more_fragments
-    return tcp & fixed & on_wire & whole & (pb.ip_hdr_len > 0)
+    return on_wire & (pb.frag_offset == 0) & ~pb.more_fragments
 
 
 # Packet times past this (2189-06-23) count as this: the kernel adds timeouts of up to
@@ -117,7 +131,7 @@ def packet_columns(pb: PacketBatch, good: np.ndarray, qr: np.ndarray, mode: np.n
     icmp_len = pb.ip_len - pb.ip_hdr_len - 8  # ICMP.cc: bytes after the 8-byte header
     length = np.select([pb.proto == PROTO_TCP, pb.proto == PROTO_UDP,
                         (pb.proto == PROTO_ICMP) | (pb.proto == PROTO_ICMPV6)],
-                       [payload, np.maximum(pb.udp_len.astype(np.int64) - 8, 0),
+                       [payload, np.where(pb.udp_len >= 0, pb.udp_len.astype(np.int64) - 8, 0),
                         np.maximum(icmp_len, 0)], 0)
     for col, values in ((L.P_TS, np.minimum(pb.ts_ns, TS_MAX)), (L.P_PROTO, pb.proto), (L.P_SPORT, kb.sport),
                         (L.P_DPORT, kb.dport), (L.P_FLAGS, pb.tcp_flags), (L.P_SEQ, pb.seq),
@@ -246,7 +260,7 @@ def kernel_batch(packets: PacketBatch, positions: np.ndarray, n: int, options: F
     """The walk's input for the rows the table sees (after reassembly); ``tunnel_columns``
     gives P_CARRIER and P_TUNNEL of the chosen rows (FlowTable._tunnel_columns)."""
     cut = tcp_header_cut(packets)
-    rows = np.flatnonzero(eligible(packets) | cut)
+    rows = np.flatnonzero(eligible(packets) | cut | udp_short(packets))
     chosen = packets if len(rows) == len(packets) else packets.take(rows)
     good = checksum_good(chosen, options).astype(np.int8)
     good[cut[rows]] = L.GOOD_HEADER_CUT

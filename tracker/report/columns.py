@@ -145,8 +145,10 @@ FLOW_COLUMNS: tuple[Column, ...] = (
     Column("resp_wire_bytes", "int64", "As orig_wire_bytes, for the responder."),
     Column("orig_bytes", "Int64", "Zeek's orig_bytes: TCP bytes of sequence space the "
            "originator covered (highest seq or ack minus the ISN, without SYN and FIN); UDP "
-           "length - 8 summed; ICMP bytes after the 8-byte header; 0 for others. <NA> when "
-           "duration is 0, as Zeek leaves it unset."),
+           "length - 8 summed (a length field under 8 subtracts; a total that went negative "
+           "starts anew with the next datagram and counts 0 if it stays so, as Zeek); ICMP "
+           "bytes after the 8-byte header; 0 for others. <NA> when duration is 0, as Zeek "
+           "leaves it unset."),
     Column("resp_bytes", "Int64", "As orig_bytes, for the responder."),
     Column("orig_payload_bytes", "int64", "Transport payload bytes summed over orig's packets "
            "from the IP lengths; retransmissions count again (beyond Zeek)."),
