@@ -37,6 +37,7 @@ V4_MAPPED = np.uint64(0x0000FFFF_00000000)
 PROTO_ICMP = 1
 PROTO_TCP = 6
 PROTO_UDP = 17
+UDP_HEADER = 8  # RFC 768: the UDP header, and the smallest valid UDP length field
 PROTO_ICMPV6 = 58
 IP_TUNNEL_PROTOS = (4, 41, 47)  # IP-in-IP (IPv4 and IPv6 inside) and GRE: Zeek's IP tunnels
 
@@ -201,9 +202,6 @@ def wrapped_ip_length(total: Any, v6: Any) -> Any:
 def fragments(pb: PacketBatch) -> np.ndarray:
     """Rows that are IP fragments (a first one included)."""
     return (pb.status == Status.FRAGMENT) | pb.more_fragments | (pb.frag_offset != 0)
-
-
-UDP_HEADER = 8  # RFC 768: the UDP header, and the smallest valid UDP length field
 
 
 def udp_length_short(pb: PacketBatch) -> np.ndarray:

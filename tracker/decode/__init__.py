@@ -71,8 +71,6 @@ from tracker.packets import (
     CHECKSUM_GOOD,
     SCHEMA,
     PacketBatch,
-    Status,
-    udp_length_short,
 )
 
 __all__ = ["decode"]
@@ -126,11 +124,11 @@ def _from_frame_bytes(batch: FrameBatch, start: np.ndarray, end: np.ndarray,
         out.tunnel_hint |= wlan_amsdu(batch.data, start, end, batch.linktype)
     if checksums:
         # The IPv4 header is judged on every row, as Zeek drops a packet with a bad one
-        # before anything else (fragments too). Transport checksums only on OK rows: a
-        # fragment's covers the whole datagram, and a row that is not OK never reaches a
-        # flow as it is, but for UDP with a length field under 8, which Zeek delivers.
+        # before anything else (fragments too). Transport checksums only on OK rows (and
+        # UDP with a length field under 8, which Zeek delivers): a fragment's covers the
+        # whole datagram, and a row that is not OK never reaches a flow as it is; the rows
+        # not judged come back good (checksums.verify_parts).
         header, transport = verify_parts(batch, out)
-        transport |= (out.status != Status.OK) & ~udp_length_short(out)
         out.checksum[:] = np.select([~header, ~transport], [CHECKSUM_BAD_IP, CHECKSUM_BAD],
                                     CHECKSUM_GOOD)
 

@@ -32,6 +32,7 @@ from tracker.packets import (
     PROTO_ICMPV6,
     PROTO_TCP,
     PROTO_UDP,
+    UDP_HEADER,
     PacketBatch,
     Status,
     udp_length_short,
@@ -40,7 +41,6 @@ from tracker.packets import (
 ONES = 0xFFFF  # ones' complement arithmetic works modulo 2**16 - 1 (RFC 1071)
 IPV4_MIN_HEADER = 20  # RFC 791
 TCP_MIN_HEADER = 20  # RFC 9293
-UDP_HEADER = 8  # RFC 768
 UDP_CHECKSUM_AT = 6  # byte offset of the UDP checksum field (RFC 768)
 ICMP_MIN_HEADER = 4  # type, code and checksum (RFC 792, RFC 4443)
 VXLAN_PORT = 4789  # RFC 7348; Zeek accepts a zero UDP checksum there over IPv6

@@ -16,9 +16,8 @@ import numpy as np
 
 from tracker.decode.tunnels import TUNNEL_PROTOS
 from tracker.decode.udp_tunnels import TUNNEL_PORTS, ayiya_detect, teredo_detect
-from tracker.packets import PROTO_UDP, PacketBatch, Status
+from tracker.packets import PROTO_UDP, UDP_HEADER, PacketBatch, Status
 
-UDP_HEADER = 8  # RFC 768
 DNS_HEADER = 12  # RFC 1035 4.1.1: id, flags, four counts
 DNS_FLAGS_AT = 2  # the byte holding QR (its top bit), after the 16-bit id
 NTP_HEADER = 48  # RFC 5905 7.3: the header without extensions or MAC

@@ -88,14 +88,20 @@ from tracker.frames import (
     LINKTYPE_RAW,
     FrameBatch,
 )
-from tracker.packets import CHECKSUM_BAD, IP_TUNNEL_PROTOS, PROTO_UDP, PacketBatch, Status
+from tracker.packets import (
+    CHECKSUM_BAD,
+    IP_TUNNEL_PROTOS,
+    PROTO_UDP,
+    UDP_HEADER,
+    PacketBatch,
+    Status,
+)
 
 PROTO_IPIP, PROTO_IPV6_IN_IP, PROTO_GRE = TUNNEL_PROTOS = IP_TUNNEL_PROTOS
 _IS_TUNNEL = np.zeros(256, np.bool_)
 _IS_TUNNEL[list(TUNNEL_PROTOS)] = True
 MAX_DEPTH = 4  # Tunnel::max_depth (init-bare L784)
 SNAP = bytes([0xAA, 0xAA, 0x03, 0, 0, 0])  # LLC/SNAP with a zero OUI: an ethertype follows
-UDP_HEADER = 8
 
 # GRE (RFC 2784, RFC 2890; PPTP's enhanced GRE, RFC 2637 section 4.1).
 GRE_CHECKSUM, GRE_ROUTING, GRE_KEY, GRE_SEQ = 0x8000, 0x4000, 0x2000, 0x1000

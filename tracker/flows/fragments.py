@@ -54,6 +54,7 @@ from tracker.packets import (
     PROTO_ICMPV6,
     PROTO_TCP,
     PROTO_UDP,
+    UDP_HEADER,
     PacketBatch,
     Status,
     fragments,
@@ -66,7 +67,6 @@ MAX_PENDING_BYTES = 64 * 2**20
 IPV4_MIN_HEADER = 20  # RFC 791: IHL >= 5
 IPV6_FRAGMENT_DATA_MIN = 48  # RFC 8200: 40-byte header + 8-byte Fragment header
 IPV6_FRAGMENT_HEADER_LEN = 8  # RFC 8200 section 4.5
-UDP_HEADER_LEN = 8  # RFC 768
 ICMP_HEADER_LEN = 8  # RFC 792 / RFC 4443: type, code, checksum and 4 more bytes
 
 
@@ -346,7 +346,7 @@ def _transport_hdr_len(proto: np.ndarray, tcp_hdr_len: np.ndarray) -> np.ndarray
     """Transport header length per row; -1 when unknown (TCP without a data offset)."""
     th = np.zeros(len(proto), np.int64)
     th[proto == PROTO_TCP] = tcp_hdr_len[proto == PROTO_TCP]
-    th[proto == PROTO_UDP] = UDP_HEADER_LEN
+    th[proto == PROTO_UDP] = UDP_HEADER
     th[(proto == PROTO_ICMP) | (proto == PROTO_ICMPV6)] = ICMP_HEADER_LEN
     return th
 
