@@ -562,17 +562,22 @@ def sigint_ignored() -> Iterator[None]:
 
 def flows_dask(paths: Sequence[Path], options: FlowOptions | None = None, *,
                client: Any = None, skip_bad: bool = False) -> Any:
-    """The flows of ``paths`` as a ``dask.dataframe``, one partition per file (in the
-    sequential read's order), computed on ``client`` (default: the current one).
+    """The flows of ``paths`` as a ``dask.dataframe``, one partition per part (one file,
+    or on two workers a block of BLOCK consecutive files: split_parts), in the
+    sequential read's order, computed on ``client`` (default: the current one).
 
-    ClusterRun's tasks, as one graph: each file's prepare (in parallel), its walk from
-    the state the file before left (a chain), and its partition (the records made off
-    the chain, as a DataFrame). A prepare also waits for the walk ``ahead`` files before
-    it (through a task that returns nothing, so that it fetches nothing): at most that
-    many prepared files wait for the chain, however many files there are; without it
-    Dask runs every prepare as soon as a worker is free. Dask places these tasks itself
-    (worker annotations do not survive into a DataFrame's graph), so no walk counts on
-    finding its table kept in its worker."""
+    ClusterRun's tasks, as one graph: each part's prepare (in parallel), its walk from
+    the state the part before left (a chain), and its partition (the records made off
+    the chain, as a DataFrame). A prepare also waits for the walk AHEAD parts per
+    worker before it (through a task that returns nothing, so that it fetches nothing):
+    at most that many prepared parts wait for the chain, however many files there are;
+    without it Dask runs every prepare as soon as a worker is free. Dask places these
+    tasks itself (worker annotations do not survive into a DataFrame's graph): a walk
+    goes where its prepared files are, and no walk counts on finding its table kept in
+    its worker. On 2 workers, parts of 3 read the 20 files of benchmarks/cluster.py in
+    1.63 s against 2.15 s a file at a time (medians of 12 reads on 4 clusters each,
+    taken in turn); where Dask places the prepares varies more, from 1.44 to 2.27 s
+    (benchmarks/RESULTS.md)."""
     import dask
     import dask.dataframe as dd
 
@@ -581,20 +586,17 @@ def flows_dask(paths: Sequence[Path], options: FlowOptions | None = None, *,
     options = options or FlowOptions()
     files = ordered(paths)
     workers = _workers(client)
-    # Two files per worker when there are several (ClusterRun's blocks of 2): with one,
-    # the 20 files of benchmarks/cluster.py took 3.3-4.1 s on 2 workers, with two
-    # 2.6-3.6 s (and 4.0-5.5 s in one task per file before).
-    ahead = AHEAD * workers * (1 if workers == 1 else 2)
+    parts = split_parts(len(files), BLOCK if 1 < workers < STITCH_FROM_WORKERS else 1)
+    ahead = AHEAD * workers
     task = partial(dask.delayed, pure=False)
     walks: list[Any] = []
     frames: list[Any] = []
-    for i, path in enumerate(files):
-        last = i == len(files) - 1
-        after = task(_ticket)(walks[i - ahead]) if i >= ahead else None
-        prepared = task(prepare_part)(path, options, skip_bad, None,
-                                      workers >= STITCH_FROM_WORKERS, after)
+    for k, part in enumerate(parts):
+        after = task(_ticket)(walks[k - ahead]) if k >= ahead else None
+        prepared = task(prepare_files)([files[i] for i in part], options, skip_bad, None,
+                                       workers >= STITCH_FROM_WORKERS, after)
         walks.append(task(walk_part)(prepared, walks[-1] if walks else None, options,
-                                     last, None, True))
+                                     k == len(parts) - 1, None, True))
         frames.append(task(part_frame)(walks[-1]))
     meta = flows_dataframe(FlowRecords.empty())
     # tunnel_parents holds tuples: Dask must not turn object columns into strings.
@@ -603,7 +605,7 @@ def flows_dask(paths: Sequence[Path], options: FlowOptions | None = None, *,
 
 
 def part_frame(part: Part) -> Any:
-    """A file's partition of flows_dask: its flows as a DataFrame (records made here)."""
+    """A part's partition of flows_dask: its flows as a DataFrame (records made here)."""
     from tracker.report.flows import flows_dataframe
 
     return flows_dataframe(without_state(part).flows)
