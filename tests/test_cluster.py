@@ -10,6 +10,7 @@ same order, every column (flow ids too).
 from __future__ import annotations
 
 import os
+import pickle
 import signal
 import subprocess
 import sys
@@ -264,6 +265,24 @@ def test_parts_of_the_chain() -> None:
     assert split_parts(6, 2) == [[0], [1, 2], [3, 4], [5]]
     assert split_parts(1, 3) == [[0]]
     assert split_parts(0, 3) == []
+
+
+def test_task_results_weigh_what_they_hold(tmp_path: Path) -> None:
+    """Dask weighs a part's prepared files and a walk's Part (its placement and memory
+    accounting) about as their pickles, which carry the same arrays: not the few bytes
+    of a dataclass's shell."""
+    from dask.sizeof import sizeof
+
+    from tracker.cluster import prepare_files, walk_part
+
+    files = [str(f) for f in split(generated(tmp_path / "g.pcap", 30_000, seed=2), 3, tmp_path)]
+    options = FlowOptions()
+    prepared = prepare_files(files, options, False)
+    part = walk_part(prepared, None, options, False, None, True)
+    for result in (prepared, prepared[0], part):
+        pickled = len(pickle.dumps(result))
+        assert pickled > 100_000
+        assert 0.8 * pickled <= sizeof(result) <= 1.2 * pickled
 
 
 def _interrupted_prefix(files: list[Path], k: int) -> pd.DataFrame:

@@ -43,9 +43,11 @@ import sys
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, is_dataclass
 from functools import partial
 from typing import Any
+
+import numpy as np
 
 from tracker.decode.bpf import BpfFilter
 from tracker.errors import CaptureError, ClusterError, MissingExtraError, OptionError
@@ -100,6 +102,9 @@ class Part:
     token: str | None = None  # names the table kept in the worker (_KEPT), if kept
     rows: EndedRows | None = None  # flows ended before ``flows``, as rows (without_state)
 
+    def __sizeof__(self) -> int:
+        return held_bytes(self)
+
 
 def loaded(state: dict[str, Any] | bytes | None) -> FlowTable:
     """A table from a Part's state (pickled, or a dict it leaves unchanged)."""
@@ -114,6 +119,37 @@ def carried_copy(state: dict[str, Any]) -> dict[str, Any]:
     fragment reassembler and the IP tunnel ids, which the table (kept, or loaded from
     this state) goes on changing."""
     return {**state, **copy.deepcopy({k: state[k] for k in ("reasm", "ip_tunnels")})}
+
+
+def held_bytes(value: Any) -> int:
+    """The bytes of the numpy arrays and byte strings in ``value`` and what it holds
+    (dataclasses, lists, tuples, dicts), each array once: what a task's result weighs.
+
+    Dask weighs a result with sys.getsizeof, which knows nothing of a dataclass's
+    arrays: it took a part's 3 prepared files (~80 MB pickled) for 256 bytes and a walk's
+    Part for 56. Weighed so, a walk was as likely to be placed away from its prepared
+    files as beside them (flows_dask's graph, which Dask places itself), and the 80 MB
+    crossed between workers."""
+    seen: set[int] = set()
+    todo, total = [value], 0
+    while todo:
+        item = todo.pop()
+        if id(item) in seen:
+            continue
+        seen.add(id(item))
+        if isinstance(item, np.ndarray):
+            total += item.nbytes if item.base is None else 0
+            if item.base is not None:
+                todo.append(item.base)
+        elif isinstance(item, (bytes, bytearray)):
+            total += len(item)
+        elif isinstance(item, (list, tuple)):
+            todo.extend(item)
+        elif isinstance(item, dict):
+            todo.extend(item.values())
+        elif is_dataclass(item) and not isinstance(item, type):
+            todo.extend(getattr(item, f.name) for f in fields(item))
+    return total
 
 
 # glibc's mallopt parameters (malloc.h) and the values its adaptive rule reaches for
@@ -167,6 +203,9 @@ class Prepared:
     summary: RunSummary = field(default_factory=RunSummary)
     error: str | None = None
     alone: Alone | None = None
+
+    def __sizeof__(self) -> int:
+        return held_bytes(self)
 
 
 def prepare_part(path: str, options: FlowOptions, skip_bad: bool,
@@ -573,11 +612,11 @@ def flows_dask(paths: Sequence[Path], options: FlowOptions | None = None, *,
     at most that many prepared parts wait for the chain, however many files there are;
     without it Dask runs every prepare as soon as a worker is free. Dask places these
     tasks itself (worker annotations do not survive into a DataFrame's graph): a walk
-    goes where its prepared files are, and no walk counts on finding its table kept in
-    its worker. On 2 workers, parts of 3 read the 20 files of benchmarks/cluster.py in
-    1.63 s against 2.15 s a file at a time (medians of 12 reads on 4 clusters each,
-    taken in turn); where Dask places the prepares varies more, from 1.44 to 2.27 s
-    (benchmarks/RESULTS.md)."""
+    goes where its prepared files are, which Dask sees by their weight (held_bytes),
+    and no walk counts on finding its table kept in its worker. On 2 workers, parts of
+    3 read the 20 files of benchmarks/cluster.py in 1.64-1.73 s against 2.10-2.15 s a
+    file at a time (medians of 12 reads on 4 clusters each, taken in turn:
+    benchmarks/RESULTS.md)."""
     import dask
     import dask.dataframe as dd
 
