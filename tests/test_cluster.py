@@ -25,11 +25,12 @@ import pytest
 import tracker
 from benchmarks.cluster import split as split_pcap
 from tests.conftest import CAPTURES, CORPUS, corpus_traces
-from tracker.cluster import ClusterRun, flows_dask, split_parts
+from tracker.cluster import ClusterRun, Part, flows_dask, split_parts
 from tracker.errors import CaptureError
 from tracker.flows import FlowOptions, FlowRecords
 from tracker.pipeline import FlowRun
 from tracker.report.flows import flows_dataframe
+from tracker.report.summary import RunSummary
 
 distributed = pytest.importorskip("distributed", reason="Dask is not installed (./run setup)")
 GEN_PCAP = Path(__file__).resolve().parents[1].parent / "shared" / "tools" / "gen_pcap.py"
@@ -265,6 +266,20 @@ def test_parts_of_the_chain() -> None:
     assert split_parts(6, 2) == [[0], [1, 2], [3, 4], [5]]
     assert split_parts(1, 3) == [[0]]
     assert split_parts(0, 3) == []
+
+
+def test_held_bytes_counts_each_buffer_once() -> None:
+    """An array and its views count as the array's 8,000 bytes, once; bytes by their
+    length; lists, tuples, dicts and dataclasses are looked into."""
+    import numpy as np
+
+    from tracker.cluster import held_bytes
+
+    whole = np.zeros(1000)
+    assert held_bytes([whole, whole[:10], {"again": (whole,)}]) == 8000
+    assert held_bytes(whole[::2]) == 8000  # a view holds its whole base
+    assert held_bytes(Part(FlowRecords.empty(), b"x" * 300, RunSummary())) == 300
+    assert held_bytes("text") == 0
 
 
 def test_task_results_weigh_what_they_hold(tmp_path: Path) -> None:

@@ -138,9 +138,10 @@ def held_bytes(value: Any) -> int:
             continue
         seen.add(id(item))
         if isinstance(item, np.ndarray):
-            total += item.nbytes if item.base is None else 0
-            if item.base is not None:
-                todo.append(item.base)
+            if isinstance(item.base, (np.ndarray, bytes, bytearray)):
+                todo.append(item.base)  # a view: what it holds is its base, once
+            else:  # its own memory, or a view of a mapped file: its own extent
+                total += item.nbytes
         elif isinstance(item, (bytes, bytearray)):
             total += len(item)
         elif isinstance(item, (list, tuple)):
