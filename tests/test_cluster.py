@@ -439,12 +439,21 @@ def test_scheduler_and_workers_as_separate_processes(tmp_path: Path) -> None:
             p.wait(timeout=30)
 
 
-def test_no_such_scheduler_is_one_line(tmp_path: Path) -> None:
+@pytest.mark.parametrize(("address", "said"), [
+    ("tcp://127.0.0.1:9", "cannot connect"),  # nothing listens there (port 9: discard)
+    ("127.0.0.1:9", "cannot connect"),  # Dask's tcp:// by default: refused at once too
+    ("nonsense", "not an address Dask can reach (missing port number"),
+    ("http://127.0.0.1:9", "not an address Dask can reach (unknown address scheme 'http'"),
+    ("tcp://127.0.0.1:99999", "not an address Dask can reach (Port out of range"),
+])
+def test_no_such_scheduler_is_one_line(address: str, said: str) -> None:
+    start = time.monotonic()
     out = subprocess.run([sys.executable, "-m", "tracker", "read", "--scheduler",
-                          "tcp://127.0.0.1:9", str(CAPTURES / "icmp-echo.pcap")],
+                          address, str(CAPTURES / "icmp-echo.pcap")],
                          check=False, capture_output=True, text=True, timeout=120)
     assert out.returncode == 2
-    assert "--scheduler tcp://127.0.0.1:9: cannot connect" in out.stderr.strip().splitlines()[-1]
+    assert f"--scheduler {address}: {said}" in out.stderr.strip().splitlines()[-1]
     assert "Traceback" not in out.stderr
+    assert time.monotonic() - start < 9  # not the Client's 10 s of retries
 
 

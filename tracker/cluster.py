@@ -538,21 +538,28 @@ class ClusterRun:
             except OSError as err:
                 raise OptionError(f"--scheduler {self.scheduler}: cannot connect ({err}); "
                                   "expected a running dask scheduler, tcp://HOST:PORT") from None
+            except (ValueError, TypeError) as err:  # Dask's reading of the address
+                said = str(err).splitlines()[0] if str(err) else type(err).__name__
+                raise OptionError(f"--scheduler {self.scheduler}: not an address Dask can "
+                                  f"reach ({said}); expected tcp://HOST:PORT") from None
         return Client(local_cluster(self.jobs or 1)), True
 
 
 def refused(address: str) -> None:
-    """Raise ConnectionRefusedError at once when nothing listens at a tcp:// address:
-    Dask's Client retries a refused connection until its timeout (10 s here) before it
-    says so. Other schemes, and any other outcome, are left to the Client."""
+    """Raise ConnectionRefusedError at once when nothing listens at a tcp:// address
+    (Dask's Client retries a refused connection until its timeout, 10 s here, before it
+    says so), and ValueError for a port that is no port. Other schemes, and any other
+    outcome, are left to the Client."""
     import socket
     from urllib.parse import urlsplit
 
-    url = urlsplit(address)
-    if url.scheme != "tcp" or url.hostname is None or url.port is None:
+    # Dask reads an address without a scheme as tcp://
+    url = urlsplit(address if "://" in address else f"tcp://{address}")
+    port = url.port  # ValueError for a port out of range or not a number (the caller says it)
+    if url.scheme != "tcp" or url.hostname is None or port is None:
         return
     try:
-        socket.create_connection((url.hostname, url.port), timeout=2).close()
+        socket.create_connection((url.hostname, port), timeout=2).close()
     except ConnectionRefusedError:
         raise
     except OSError:
