@@ -174,6 +174,61 @@ def test_parquet_and_csv_read_back_into_the_same_frame(tmp_path: Path) -> None:
     assert (pd.to_datetime(text["first_ts"]) == flows["first_ts"]).all()
 
 
+def _three_hours(path: Path) -> Path:
+    """Three UDP datagrams, each its own flow, first seen on 2026-12-01 at 23:59:59 and
+    on 2026-12-02 at 00:00:01 and 13:30:00 UTC."""
+    from scapy.layers.inet import IP, UDP
+    from scapy.layers.l2 import Ether
+    from scapy.utils import wrpcap
+
+    frames = []
+    for port, when in ((1001, 1796169599), (1002, 1796169601), (1003, 1796218200)):
+        frame = Ether() / IP(src="10.0.0.1", dst="10.0.0.2") / UDP(sport=port, dport=53)
+        frame.time = when
+        frames.append(frame)
+    wrpcap(str(path), frames)
+    return path
+
+
+@pytest.mark.parametrize("folder", ["existing", "new/"])
+@pytest.mark.parametrize("jobs", [[], ["--jobs", "1"]])
+def test_parquet_into_a_folder_is_a_dataset_by_date_and_hour(tmp_path: Path, folder: str,
+                                                             jobs: list[str]) -> None:
+    """-o naming a folder (one that exists, or a new one with a trailing /) with
+    --format parquet: every flow in date=YYYY-MM-DD/hour=HH of its first packet (UTC),
+    as Hive and Dask read a dataset; sequential and on Dask alike."""
+    capture = _three_hours(tmp_path / "hours.pcap")
+    if folder == "existing":
+        (tmp_path / folder).mkdir()
+    out = f"{tmp_path}/{folder}"  # a Path would drop the trailing /
+    r = run("read", "-q", *jobs, "--format", "parquet", "-o", out, str(capture))
+    assert r.returncode == 0, r.stderr
+    dataset = tmp_path / folder.rstrip("/")
+    parts = sorted(str(p.parent.relative_to(dataset)) for p in dataset.rglob("*.parquet"))
+    assert parts == ["date=2026-12-01/hour=23", "date=2026-12-02/hour=00",
+                     "date=2026-12-02/hour=13"]
+    back = pd.read_parquet(dataset).sort_values("orig_port")
+    assert back["orig_port"].tolist() == [1001, 1002, 1003]
+    assert back["date"].astype(str).tolist() == ["2026-12-01", "2026-12-02", "2026-12-02"]
+    assert back["hour"].astype(int).tolist() == [23, 0, 13]
+    assert not list(dataset.glob(".tracker-*"))  # the staging folder is gone
+
+
+def test_a_folder_takes_only_a_parquet_dataset(tmp_path: Path) -> None:
+    """A folder as -o for one output file (csv), or with --top, is refused in one line;
+    a new folder that the read fails before writing to is not left behind."""
+    capture = str(CAPTURES / "tcp-port-reuse.pcap")
+    r = run("read", "-q", "--format", "csv", "-o", f"{tmp_path}/new/", capture)
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    assert r.stderr.splitlines()[-1].startswith(f"tracker: error: {tmp_path}/new/: a folder")
+    r = run("read", "-q", "--format", "parquet", "--top", "3", "-o", str(tmp_path), capture)
+    assert r.returncode == 2
+    assert "--top makes one table: give -o FILE, not a folder" in r.stderr
+    r = run("read", "-q", "--format", "parquet", "-o", f"{tmp_path}/new/", "README.md")
+    assert r.returncode == 1 and "README.md: not a capture" in r.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
 @pytest.mark.parametrize("capture", sorted(p.name for p in CAPTURES.glob("*.pcap*")))
 def test_parquet_of_every_capture_reads_back(capture: str, tmp_path: Path) -> None:
     """Most captures end no flow in their first batch: the file's first chunk has no rows

@@ -15,12 +15,12 @@ import os
 import sys
 import time
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import TYPE_CHECKING, Any, BinaryIO, Protocol, TypeVar
 
 import numpy as np
 
-from tracker.cli.output import output_file, refuse_inputs
+from tracker.cli.output import names_folder, output_file, refuse_inputs
 from tracker.decode.bpf import BpfFilter
 from tracker.errors import CaptureError, OptionError
 from tracker.flows import FlowOptions, FlowRecords
@@ -248,12 +248,29 @@ def run_read(args: argparse.Namespace) -> int:
     run = FlowRun(open_source(args.captures, batch_bytes=BATCH_BYTES), options, progress,
                   bpf=bpf)
     errors: list[CaptureError] = []
-    with ctrl_c_stops(run), output_file(args.output) as out:
+    with ctrl_c_stops(run):
         try:
-            write_read(args, run, out, _until_error(run.finished(), errors), keep, progress)
+            if dataset(args):
+                write_dataset(keep, _until_error(run.finished(), errors), args.output)
+            else:
+                with output_file(args.output) as out:
+                    write_read(args, run, out, _until_error(run.finished(), errors), keep,
+                               progress)
         finally:
             progress.close()
     return _finish(args, run, errors)
+
+
+def dataset(args: argparse.Namespace) -> bool:
+    """Whether the flows go to a Parquet dataset (--format parquet, -o a folder: one
+    that exists, or a new one named with a trailing /) rather than to one output."""
+    if args.format != "parquet" or not names_folder(args.output):
+        return False
+    for option, given in (("--by", args.by), ("--sort", args.sort), ("--top", args.top)):
+        if given:
+            raise OptionError(f"{option} makes one table: give -o FILE, not a folder "
+                              "(a folder takes every flow, by date and hour)")
+    return True
 
 
 def _read_on_cluster(args: argparse.Namespace, options: FlowOptions, keep: Keep | None
@@ -268,7 +285,7 @@ def _read_on_cluster(args: argparse.Namespace, options: FlowOptions, keep: Keep 
                      skip_bad=args.skip_bad, filter=args.filter,
                      progress=not args.quiet and sys.stderr.isatty())
     with ctrl_c_stops(run):
-        if args.format == "parquet" and os.path.isdir(args.output):
+        if dataset(args):
             write_dataset(keep, run.finished(), args.output)
         else:
             with output_file(args.output) as out:
@@ -280,11 +297,18 @@ def _read_on_cluster(args: argparse.Namespace, options: FlowOptions, keep: Keep 
 def write_dataset(keep: Keep | None, records: Iterable[FlowRecords], folder: str) -> None:
     """Flows as a Parquet dataset partitioned by the first packet's UTC date and hour
     (``date=2026-12-02/hour=13/part-0.parquet``, as Hive and Dask read it); each part
-    is written in a hidden folder inside ``folder`` and moved in when all went well."""
+    is written in a hidden folder inside ``folder`` and moved in when all went well.
+    A new ``folder`` is made, and removed again when the run fails before that."""
     import shutil
     import tempfile
 
-    stage = tempfile.mkdtemp(prefix=".tracker-", suffix=".part", dir=folder)
+    made = not os.path.isdir(folder)
+    try:
+        os.makedirs(folder, exist_ok=True)
+        stage = tempfile.mkdtemp(prefix=".tracker-", suffix=".part", dir=folder)
+    except OSError as exc:  # name the output asked for, not the hidden folder in it
+        raise OSError(exc.errno, f"cannot write the dataset there: {exc.strerror}",
+                      folder) from exc
     try:
         _write_partitions(keep, records, stage)
         for root, _, names in os.walk(stage):  # complete: move the parts in
@@ -292,8 +316,13 @@ def write_dataset(keep: Keep | None, records: Iterable[FlowRecords], folder: str
             os.makedirs(target, exist_ok=True)
             for name in names:
                 os.replace(os.path.join(root, name), os.path.join(target, name))
-    finally:
+    except BaseException:
         shutil.rmtree(stage, ignore_errors=True)
+        if made:
+            with suppress(OSError):
+                os.rmdir(folder)  # empty again: nothing of this run is left
+        raise
+    shutil.rmtree(stage, ignore_errors=True)
 
 
 def _write_partitions(keep: Keep | None, records: Iterable[FlowRecords], folder: str) -> None:

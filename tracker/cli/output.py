@@ -10,6 +10,7 @@ over it would replace the device itself.
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 import sys
@@ -35,6 +36,12 @@ def refuse_inputs(output: str | None, inputs: Sequence[str]) -> None:
             raise OptionError(f"-o {output}: that is an input; the output must be another file")
 
 
+def names_folder(path: str | None) -> bool:
+    """Whether ``-o`` names a folder: one that exists, or a new one (a name ending in /)."""
+    return path not in (None, "-") and (os.path.isdir(path)  # type: ignore[arg-type]
+                                        or path.endswith(os.sep))  # type: ignore[union-attr]
+
+
 @contextmanager
 def output_file(path: str | None) -> Iterator[BinaryIO]:
     """Standard output for None or '-', else a temporary file renamed to ``path`` on success."""
@@ -42,6 +49,9 @@ def output_file(path: str | None) -> Iterator[BinaryIO]:
         yield sys.stdout.buffer
         sys.stdout.buffer.flush()
         return
+    if names_folder(path):
+        raise OSError(errno.EISDIR, "a folder, where this output is one file (a folder "
+                      "takes tracker read's Parquet dataset, --format parquet)", path)
     if os.path.exists(path) and not stat.S_ISREG(os.stat(path).st_mode):  # type: ignore[arg-type]
         with open(path, "wb") as device:  # type: ignore[arg-type]
             yield device

@@ -36,10 +36,14 @@ READ_EPILOG = """examples:
   tracker read --format csv -o flows.csv a.pcap b.pcap.gz   several files as one capture
   tracker read --format zeek -o conn.log capture.pcap       a conn.log Zeek's tools read
   tracker read --format parquet -o flows.parquet capture.pcapng
+  tracker read --format parquet -o flows/ day-*.pcap  a dataset by UTC date and hour
 
 Files are read in the order of their first timestamps (rotated tcpdump -C/-G
 output), any mix of pcap, pcapng and gzip. -o writes a temporary file beside
-FILE and renames it when done, so FILE is complete or untouched. Ctrl-C stops
+FILE and renames it when done, so FILE is complete or untouched. With --format
+parquet, -o naming a folder (one that exists, or a new one ending in /) writes
+a dataset: date=YYYY-MM-DD/hour=HH/ of each flow's first packet, as pandas,
+Hive and Dask read it. Ctrl-C stops
 reading and writes every flow seen (open ones end 'interrupted'; exit 130); a
 corrupt record mid-file keeps everything before it (open flows end 'error';
 exit 1). 'tracker columns' says what every column and value means.
