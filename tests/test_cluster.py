@@ -380,6 +380,23 @@ def test_flows_as_a_dask_dataframe(client: distributed.Client, tmp_path: Path) -
     same_rows(tracker.read_flows(files), ddf.compute(), text_categories=True)
 
 
+def test_read_flows_dask_takes_read_flows_filter_and_options(client: distributed.Client,
+                                                               tmp_path: Path) -> None:
+    """The public function: a tcpdump filter and a flow option give read_flows' rows for
+    the same; a misspelled option, a bad filter or standard input is an OptionError
+    before any task."""
+    files = split(CAPTURES / "office.pcap", 4, tmp_path)
+    ddf = tracker.read_flows_dask(files, filter="tcp", tcp_inactivity=30)
+    expected = tracker.read_flows(files, filter="tcp", tcp_inactivity=30)
+    assert set(expected["proto"].astype(str)) == {"tcp"}
+    same_rows(expected, ddf.compute(), text_categories=True)
+    for bad in ({"filter": "tcp port"}, {"tcp_inactivty": 30}):
+        with pytest.raises(tracker.OptionError):
+            tracker.read_flows_dask(files, **bad)
+    with pytest.raises(tracker.OptionError, match="reads capture files"):
+        tracker.read_flows_dask("-")
+
+
 @pytest.mark.parametrize("stitched", [True, False])
 def test_a_dask_dataframe_of_20_files(client: distributed.Client, tmp_path: Path,
                                       stitched: bool, monkeypatch: pytest.MonkeyPatch) -> None:

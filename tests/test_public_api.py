@@ -24,6 +24,7 @@ FUNCTIONS = {
     "read_flows": CAPTURE,
     "iter_flows": CAPTURE,
     "read_packets": CAPTURE,
+    "read_flows_dask": [CAPTURE],
     "describe_columns": "flows",
     "column_values": "conn_state",
     "by_socket_pair": None,

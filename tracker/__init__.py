@@ -10,6 +10,7 @@ Reading:
     read_flows(source, **options)    one row per flow (a connection on a socket pair)
     iter_flows(source, **options)    DataFrames of finished flows, as the capture is read
     read_packets(source, **options)  one row per frame, with the flow it belongs to
+    read_flows_dask(files, **options)  read_flows' rows as a lazy dask.dataframe
     FlowOptions                      the flow table's options (timeouts, keys, caps)
     LiveCapture(iface, filter)       live flows from an interface (root): snapshot(), stop()
 
@@ -50,7 +51,7 @@ from tracker.errors import (
 
 __version__ = "0.1.0"
 
-_READING = ("read_flows", "iter_flows", "read_packets")
+_READING = ("read_flows", "iter_flows", "read_packets", "read_flows_dask")
 _COLUMNS = ("describe_columns", "column_values")
 _SUMMARIES = ("by_socket_pair", "by_host", "by_service", "by_port_class", "by_state",
               "by_tunnel", "top_talkers")
@@ -81,6 +82,7 @@ __all__ = [
     "iter_flows",
     "netstat_view",
     "read_flows",
+    "read_flows_dask",
     "read_packets",
     "top_talkers",
 ]

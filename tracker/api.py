@@ -1,4 +1,5 @@
-"""The public reading functions: ``read_flows``, ``read_packets``, ``iter_flows``.
+"""The public reading functions: ``read_flows``, ``read_packets``, ``iter_flows``,
+``read_flows_dask``.
 
 Each takes a source (a path, ``"-"`` for standard input, a binary file object
 or a ``FrameSource``) and the flow table's options as keywords or as one
@@ -55,14 +56,7 @@ def read_flows(source: Source, *, filter: str | None = None, options: FlowOption
     if jobs is not None or scheduler is not None or client is not None:
         from tracker.cluster import ClusterRun
 
-        if isinstance(source, str | os.PathLike):
-            paths: list[str | os.PathLike[str]] = [source]
-        elif isinstance(source, list | tuple) and all(isinstance(p, str | os.PathLike)
-                                                      for p in source):
-            paths = list(source)
-        else:
-            raise OptionError("read_flows(jobs=/scheduler=/client=) reads capture files: "
-                              "give a path or a list of paths")
+        paths = _capture_files(source, "read_flows(jobs=/scheduler=/client=)")
         cluster = ClusterRun(paths, options, jobs=jobs, scheduler=scheduler, client=client,
                              filter=filter)
         df = flows_dataframe(FlowRecords.concat(list(cluster.finished())))
@@ -72,6 +66,47 @@ def read_flows(source: Source, *, filter: str | None = None, options: FlowOption
     df = flows_dataframe(FlowRecords.concat(list(run.finished())))
     df.attrs["summary"] = run.summary.as_dict()
     return df
+
+
+def read_flows_dask(source: str | os.PathLike[str] | list[str | os.PathLike[str]], *,
+                    filter: str | None = None, options: FlowOptions | None = None,
+                    client: Any = None, skip_bad: bool = False, **kw: Any) -> Any:
+    """The flows of capture files as a lazy ``dask.dataframe``: read_flows' rows, in
+    its order, computed on a Dask cluster when you compute them (the ``dask`` extra).
+
+    ``source`` is a file or a list of files, read as one capture (in the order of
+    their first timestamps); ``filter`` and the options are read_flows'. ``client`` is
+    the dask.distributed Client the graph is laid out for (default: the current
+    one); ``skip_bad`` leaves out files that are not captures. A partition holds the
+    flows of one task of files (one file, or on two workers three consecutive files:
+    tracker/cluster.py flows_dask).
+
+    Examples
+    --------
+    >>> from distributed import Client                                  # doctest: +SKIP
+    >>> client = Client(n_workers=2, threads_per_worker=1)              # doctest: +SKIP
+    >>> ddf = read_flows_dask(sorted(glob.glob("day-*.pcap")))           # doctest: +SKIP
+    >>> ddf.groupby("resp_port").orig_ip_bytes.sum().nlargest(5).compute()  # doctest: +SKIP
+    """
+    options = FlowOptions.from_keywords(options, "read_flows_dask()",
+                                        ("filter", "client", "skip_bad"), **kw)
+    paths = _capture_files(source, "read_flows_dask()")
+    if filter is not None:
+        BpfFilter(filter)  # a bad filter is an OptionError here, not in every task
+    from tracker.cluster import flows_dask
+
+    return flows_dask(paths, options, client=client, skip_bad=skip_bad, filter=filter)
+
+
+def _capture_files(source: Any, what: str) -> list[str | os.PathLike[str]]:
+    """``source`` as a list of capture files, for a read on Dask (each task opens its
+    files where it runs: no standard input, no file objects)."""
+    if isinstance(source, str | os.PathLike) and source != "-":
+        return [source]
+    if isinstance(source, list | tuple) and source and all(
+            isinstance(p, str | os.PathLike) and p != "-" for p in source):
+        return list(source)
+    raise OptionError(f"{what} reads capture files: give a path or a list of paths")
 
 
 def iter_flows(source: Source, *, filter: str | None = None, options: FlowOptions | None = None,

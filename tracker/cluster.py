@@ -608,10 +608,11 @@ def sigint_ignored() -> Iterator[None]:
 
 
 def flows_dask(paths: Sequence[Path], options: FlowOptions | None = None, *,
-               client: Any = None, skip_bad: bool = False) -> Any:
+               client: Any = None, skip_bad: bool = False, filter: str | None = None) -> Any:
     """The flows of ``paths`` as a ``dask.dataframe``, one partition per part (one file,
     or on two workers a block of BLOCK consecutive files: split_parts), in the
-    sequential read's order, computed on ``client`` (default: the current one).
+    sequential read's order, computed on ``client`` (default: the current one), with
+    the tcpdump ``filter`` as read_flows'; tracker.read_flows_dask checks the options.
 
     ClusterRun's tasks, as one graph: each part's prepare (in parallel), its walk from
     the state the part before left (a chain), and its partition (the records made off
@@ -640,7 +641,7 @@ def flows_dask(paths: Sequence[Path], options: FlowOptions | None = None, *,
     frames: list[Any] = []
     for k, part in enumerate(parts):
         after = task(_ticket)(walks[k - ahead]) if k >= ahead else None
-        prepared = task(prepare_files)([files[i] for i in part], options, skip_bad, None,
+        prepared = task(prepare_files)([files[i] for i in part], options, skip_bad, filter,
                                        workers >= STITCH_FROM_WORKERS, after)
         walks.append(task(walk_part)(prepared, walks[-1] if walks else None, options,
                                      k == len(parts) - 1, None, True))
