@@ -355,6 +355,13 @@ def split_parts(n: int, block: int) -> list[list[int]]:
     return [[0]] + [list(range(i, min(n, i + block))) for i in range(1, n, block)]
 
 
+def chain_parts(n: int, workers: int) -> list[list[int]]:
+    """The parts of ``n`` files on ``workers`` workers: blocks of BLOCK files on two
+    (walked from the carried state), single files on one and from STITCH_FROM_WORKERS
+    on (ClusterRun and flows_dask alike)."""
+    return split_parts(n, BLOCK if 1 < workers < STITCH_FROM_WORKERS else 1)
+
+
 def ordered(paths: Sequence[Path]) -> list[str]:
     """The files in the order of their first timestamps (files without frames last)."""
     names = [os.fspath(p) for p in paths]
@@ -430,7 +437,7 @@ class ClusterRun:
         files = ordered(self.paths)
         n, tag = len(files), uuid.uuid4().hex[:12]  # keys unique across clients
         workers = sorted(client.scheduler_info().get("workers", {})) or [None]
-        parts = split_parts(n, BLOCK if 1 < len(workers) < STITCH_FROM_WORKERS else 1)
+        parts = chain_parts(n, len(workers))
         m, ahead = len(parts), AHEAD * len(workers)
         prepared: dict[int, Any] = {}
         started: set[int] = set()
@@ -634,7 +641,7 @@ def flows_dask(paths: Sequence[Path], options: FlowOptions | None = None, *,
     options = options or FlowOptions()
     files = ordered(paths)
     workers = _workers(client)
-    parts = split_parts(len(files), BLOCK if 1 < workers < STITCH_FROM_WORKERS else 1)
+    parts = chain_parts(len(files), workers)
     ahead = AHEAD * workers
     task = partial(dask.delayed, pure=False)
     walks: list[Any] = []

@@ -38,6 +38,7 @@ from tracker.packets import (
     PROTO_ICMPV6,
     PROTO_TCP,
     PROTO_UDP,
+    UDP_HEADER,
     PacketBatch,
     Status,
     udp_length_short,
@@ -131,7 +132,7 @@ def packet_columns(pb: PacketBatch, good: np.ndarray, qr: np.ndarray, mode: np.n
     icmp_len = pb.ip_len - pb.ip_hdr_len - 8  # ICMP.cc: bytes after the 8-byte header
     length = np.select([pb.proto == PROTO_TCP, pb.proto == PROTO_UDP,
                         (pb.proto == PROTO_ICMP) | (pb.proto == PROTO_ICMPV6)],
-                       [payload, np.where(pb.udp_len >= 0, pb.udp_len.astype(np.int64) - 8, 0),
+                       [payload, np.where(pb.udp_len >= 0, pb.udp_len.astype(np.int64) - UDP_HEADER, 0),
                         np.maximum(icmp_len, 0)], 0)
     for col, values in ((L.P_TS, np.minimum(pb.ts_ns, TS_MAX)), (L.P_PROTO, pb.proto), (L.P_SPORT, kb.sport),
                         (L.P_DPORT, kb.dport), (L.P_FLAGS, pb.tcp_flags), (L.P_SEQ, pb.seq),
